@@ -80,6 +80,13 @@ Expected<const OpDef*> lookup_op(const Node& node);
 // are checked against (and refined by) the inferred ones.
 Status infer_shapes(Graph& graph);
 
+struct InferOptions {
+  // Instead of failing, leave nodes kiln cannot handle (unknown op, kUnsupported from the rule, inputs of
+  // unknown type) and everything computed from them with their declared or unknown types (kiln info).
+  bool skip_unsupported = false;
+};
+Status infer_shapes(Graph& graph, const InferOptions& options);
+
 struct OpRegistrar {
   explicit OpRegistrar(std::vector<OpDef> defs) {
     for (auto& d : defs) OpRegistry::instance().add(std::move(d));
