@@ -300,5 +300,23 @@ TEST(ImporterTest, AllTestDataModelsImportLeniently) {
   EXPECT_GE(ok, total - 20) << failures;
 }
 
+// The fuzzer's seeds are valid models: each imports (structure and verifier), so mutations start from
+// inputs that reach deep into the importer.
+TEST(ImporterTest, FuzzSeedsImport) {
+  const std::string dir = std::filesystem::path(KILN_TEST_DATA_DIR).parent_path().string() + "/fuzz/corpus";
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    auto g = load_onnx(e.path().string(), structure_only());
+    EXPECT_TRUE(g.ok()) << e.path() << ": " << g.status().to_string();
+    ++n;
+  }
+  EXPECT_GE(n, 12);
+  auto g = load_onnx(dir + "/dynamic_batch_reshape.onnx", structure_only());
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ((*g)->inputs[0]->shape.to_string(), "[batch,3,4,4]");
+  EXPECT_EQ((*g)->nodes().size(), 7u);
+  EXPECT_EQ((*g)->find_value("y")->producer->inputs[1], nullptr);
+}
+
 }  // namespace
 }  // namespace kiln
