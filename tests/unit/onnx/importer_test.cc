@@ -318,5 +318,27 @@ TEST(ImporterTest, FuzzSeedsImport) {
   EXPECT_EQ((*g)->find_value("y")->producer->inputs[1], nullptr);
 }
 
+// With the op families registered (they land on main separately), inference fills in every value.
+TEST(ImporterTest, InferenceOnRealOps) {
+  KILN_SKIP_WITHOUT_TEST_DATA();
+  for (const char* op : {"Conv", "Relu", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm", "Cast", "Shape", "Gather",
+                         "Unsqueeze", "Concat", "Reshape", "Clip", "Constant"})
+    if (!OpRegistry::instance().find(op)) GTEST_SKIP() << "op " << op << " is not registered on this branch yet";
+  auto conv = load_onnx(test_model("pytorch-converted/test_Conv2d"));
+  ASSERT_TRUE(conv.ok()) << conv.status().to_string();
+  EXPECT_EQ((*conv)->outputs[0]->shape.to_string(), "[2,4,5,4]");  // (7-3)+1, (5-2)+1
+
+  const std::string seeds = std::filesystem::path(KILN_TEST_DATA_DIR).parent_path().string() + "/fuzz/corpus";
+  auto block = load_onnx(seeds + "/conv_block_two_outputs.onnx");
+  ASSERT_TRUE(block.ok()) << block.status().to_string();
+  EXPECT_EQ((*block)->find_value("p")->shape.to_string(), "[N,2,4,4]");
+  EXPECT_EQ((*block)->outputs[1]->dtype, DType::kFloat16);
+  EXPECT_EQ((*block)->outputs[1]->shape.to_string(), "[N,3]");
+
+  auto reshape = load_onnx(seeds + "/dynamic_batch_reshape.onnx");
+  ASSERT_TRUE(reshape.ok()) << reshape.status().to_string();
+  EXPECT_EQ((*reshape)->find_value("flat")->shape.to_string(), "[batch,48]");  // undeclared: inferred, symbolic
+}
+
 }  // namespace
 }  // namespace kiln
