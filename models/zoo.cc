@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 namespace kiln::models {
@@ -112,6 +113,31 @@ Expected<ZooStats> zoo_model_stats(const std::string& name, const ZooOptions& op
   s.macs = b.macs();
   s.prunable_layers = b.prunable_layers();
   return s;
+}
+
+namespace {
+std::string thousands(int64_t v) {
+  std::string digits = std::to_string(v), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+}  // namespace
+
+Expected<std::string> zoo_list_text() {
+  char line[256];
+  std::snprintf(line, sizeof(line), "%-16s %12s %9s  %-10s %s\n", "model", "params", "GMACs", "input", "description");
+  std::string out = line;
+  for (const ZooModel& m : zoo_models()) {
+    KILN_ASSIGN_OR_RETURN(ZooStats s, zoo_model_stats(m.name, {}));
+    const std::string input = "3x" + std::to_string(m.default_height) + "x" + std::to_string(m.default_width);
+    std::snprintf(line, sizeof(line), "%-16s %12s %9.3f  %-10s %s\n", m.name.c_str(), thousands(s.params).c_str(),
+                  static_cast<double>(s.macs) / 1e9, input.c_str(), m.description.c_str());
+    out += line;
+  }
+  return out;
 }
 
 Expected<std::map<std::string, double>> parse_prune_spec(const std::string& text) {

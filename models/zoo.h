@@ -58,6 +58,9 @@ Expected<std::unique_ptr<Graph>> build_zoo_model(const std::string& name, const 
 // Same checks and counts without generating weights (fast even for vgg11_bn).
 Expected<ZooStats> zoo_model_stats(const std::string& name, const ZooOptions& options);
 
+// The `kiln zoo --list` table: name, parameters, MACs at the default input (batch 1), input, description.
+Expected<std::string> zoo_list_text();
+
 // Parses "layer1.0.conv1=0.5,features.2.conv.0.0=0.25" (fractions of output channels removed, 0 <= f < 1).
 Expected<std::map<std::string, double>> parse_prune_spec(const std::string& text);
 // Parses --batch: a positive integer or "dynamic" (symbolic dim "batch").

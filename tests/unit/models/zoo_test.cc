@@ -331,5 +331,13 @@ TEST(ZooOptionsTest, ParsePruneAndBatch) {
   for (const char* bad : {"0", "-1", "x", "", "9999999"}) EXPECT_FALSE(parse_batch(bad).ok()) << bad;
 }
 
+TEST(ZooOptionsTest, ListShowsEveryModelWithCounts) {
+  auto text = zoo_list_text();
+  ASSERT_TRUE(text.ok());
+  for (const ZooModel& m : zoo_models()) EXPECT_NE(text->find(m.name), std::string::npos) << m.name;
+  EXPECT_NE(text->find("25,557,032"), std::string::npos) << *text;
+  EXPECT_NE(text->find("132,868,840"), std::string::npos) << *text;
+}
+
 }  // namespace
 }  // namespace kiln::models
