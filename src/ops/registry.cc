@@ -93,6 +93,49 @@ Expected<const OpDef*> lookup_op(const Node& node) {
 }
 
 namespace {
+ConstantEvaluator& constant_evaluator() {
+  static ConstantEvaluator e;
+  return e;
+}
+
+bool is_nondeterministic(const std::string& op) {
+  return op == "RandomNormal" || op == "RandomUniform" || op == "RandomNormalLike" || op == "RandomUniformLike" ||
+         op == "Bernoulli" || op == "Multinomial";
+}
+
+// Evaluates the node when every input is a small constant. Failures are not errors here: the node then
+// simply stays unfolded and the executor reports any real problem at run time.
+void try_fold(Node& node) {
+  const ConstantEvaluator& eval = constant_evaluator();
+  if (!eval || node.inputs.empty() || !node.domain.empty() || is_nondeterministic(node.op_type)) return;
+  std::vector<const Tensor*> inputs;
+  int64_t total = 0;
+  bool any = false;
+  for (Value* in : node.inputs) {
+    if (!in) {
+      inputs.push_back(nullptr);
+      continue;
+    }
+    if (!in->constant) return;
+    total += in->constant->numel();
+    if (total > kMaxFoldElements) return;
+    inputs.push_back(&*in->constant);
+    any = true;
+  }
+  if (!any) return;
+  for (Value* o : node.outputs) {
+    if (!o) continue;
+    auto s = o->shape.to_static();
+    auto n = s ? checked_numel(*s) : std::nullopt;
+    if (n && *n > kMaxFoldElements) return;  // e.g. ConstantOfShape making a big tensor: leave it to run time
+  }
+  auto result = eval(node, inputs);
+  if (!result.ok() || result->size() != node.outputs.size()) return;
+  InferContext ctx(node);
+  for (size_t i = 0; i < node.outputs.size(); ++i)
+    if (node.outputs[i] && (*result)[i].defined()) ctx.set_output_constant(i, std::move((*result)[i]));
+}
+
 // Combines a declared shape/type (from the model's value_info or outputs) with the inferred one.
 Status merge_declared(Value& v, DType declared_type, const SymShape& declared) {
   if (declared_type != DType::kUndefined && v.dtype != DType::kUndefined && declared_type != v.dtype)
@@ -120,6 +163,8 @@ Status merge_declared(Value& v, DType declared_type, const SymShape& declared) {
 }
 }  // namespace
 
+void set_constant_evaluator(ConstantEvaluator evaluator) { constant_evaluator() = std::move(evaluator); }
+
 Status infer_shapes(Graph& graph) {
   for (const auto& np : graph.nodes()) {
     Node& node = *np;
@@ -145,6 +190,7 @@ Status infer_shapes(Graph& graph) {
       if (s.message().find(node.describe()) == std::string::npos) return s.with_context(node.describe() + ": ");
       return s;
     }
+    try_fold(node);
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       Value* o = node.outputs[i];
       if (!o) continue;
