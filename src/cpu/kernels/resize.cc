@@ -41,7 +41,9 @@ double source_coord(const ResizeAttrs& a, double x, double scale, int64_t in_len
     return offset + (x + 0.5) / scale - 0.5;
   }
   if (a.coord == "pytorch_half_pixel") return out_len > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
-  if (a.coord == "align_corners") return out_len > 1 ? x * (in - 1) / (out - 1) : 0.0;
+  // The ONNX reference divides by the unrounded output length (scale * in), which matters for scales
+  // whose product is fractional (0.6 * 4 = 2.4).
+  if (a.coord == "align_corners") return scale * in != 1.0 && out_len > 1 ? x * (in - 1) / (scale * in - 1) : 0.0;
   if (a.coord == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
   if (a.coord == "tf_crop_and_resize") {
     if (out_len > 1) return roi_start * (in - 1) + x * (roi_end - roi_start) * (in - 1) / (out - 1);

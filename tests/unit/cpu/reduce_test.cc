@@ -26,7 +26,8 @@ TEST(CpuReduce, SumAxesInputKeepdims) {
 }
 
 TEST(CpuReduce, MeanAxesAttributeNoKeepdims) {
-  Tensor y = run1("ReduceMean", 11, {k2x3()}, {{"axes", Attribute::make_ints({0})}, {"keepdims", Attribute::make_int(0)}});
+  Tensor y =
+      run1("ReduceMean", 11, {k2x3()}, {{"axes", Attribute::make_ints({0})}, {"keepdims", Attribute::make_int(0)}});
   EXPECT_EQ(y.shape(), (Shape{3}));
   EXPECT_EQ(values_of<float>(y), (std::vector<float>{2.5f, 3.5f, 4.5f}));
 }

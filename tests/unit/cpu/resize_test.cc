@@ -16,11 +16,12 @@ Attrs attrs(const std::string& mode, const std::string& coord) {
 
 // Resize-13 with scales (sizes omitted) or sizes (scales omitted).
 Expected<std::vector<Tensor>> resize_scales(const Tensor& x, std::vector<float> scales, Attrs a, int opset = 13) {
-  return run_single(SingleNode{"Resize", opset, std::move(a),
-                               {x, Tensor(), f32({static_cast<int64_t>(scales.size())}, scales)}});
+  return run_single(
+      SingleNode{"Resize", opset, std::move(a), {x, Tensor(), f32({static_cast<int64_t>(scales.size())}, scales)}});
 }
 Expected<std::vector<Tensor>> resize_sizes(const Tensor& x, std::vector<int64_t> sizes, Attrs a, Tensor roi = {}) {
-  return run_single(SingleNode{"Resize", 13, std::move(a), {x, roi, Tensor(), i64({static_cast<int64_t>(sizes.size())}, sizes)}});
+  return run_single(
+      SingleNode{"Resize", 13, std::move(a), {x, roi, Tensor(), i64({static_cast<int64_t>(sizes.size())}, sizes)}});
 }
 
 std::vector<float> floats(const Expected<std::vector<Tensor>>& r) {
@@ -57,6 +58,9 @@ TEST(CpuResize, LinearCoordinateModes) {
   expect_near(floats(resize_scales(x, {2}, attrs("linear", "half_pixel"))), {1, 1.25f, 1.75f, 2});
   expect_near(floats(resize_scales(x, {2}, attrs("linear", "asymmetric"))), {1, 1.5f, 2, 2});
   expect_near(floats(resize_scales(x, {2}, attrs("linear", "align_corners"))), {1, 4.f / 3, 5.f / 3, 2});
+  // align_corners divides by the unrounded output length 0.6 * 4 = 2.4: source 1 * 3 / 1.4.
+  expect_near(floats(resize_scales(f32({4}, {1, 2, 3, 4}), {0.6f}, attrs("linear", "align_corners"))),
+              {1, 1 + 3 / (0.6f * 4 - 1)});
   // pytorch_half_pixel maps a length-1 output to source 0.
   expect_near(floats(resize_sizes(f32({3}, {1, 2, 3}), {1}, attrs("linear", "pytorch_half_pixel"))), {1});
   expect_near(floats(resize_sizes(f32({3}, {1, 2, 3}), {1}, attrs("linear", "half_pixel"))), {2});
@@ -113,7 +117,8 @@ TEST(CpuResize, AxesAndKeepAspectRatio) {
   // not_larger: scale = min(3/2, 3/4) = 0.75, so [2,4] -> [round(1.5), 3] = [2, 3].
   Attrs b = attrs("nearest", "asymmetric");
   b["keep_aspect_ratio_policy"] = Attribute::make_string("not_larger");
-  auto s = run_single(SingleNode{"Resize", 18, b, {f32({2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}), Tensor(), Tensor(), i64({2}, {3, 3})}});
+  auto s = run_single(
+      SingleNode{"Resize", 18, b, {f32({2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}), Tensor(), Tensor(), i64({2}, {3, 3})}});
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   EXPECT_EQ((*s)[0].shape(), (Shape{2, 3}));
 }

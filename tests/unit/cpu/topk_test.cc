@@ -9,8 +9,8 @@ namespace {
 Tensor f32(const Shape& s, std::vector<float> v) { return Tensor::from_vector<float>(s, v); }
 Tensor i64(const Shape& s, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(s, v); }
 
-std::vector<Tensor> run(const std::string& op, int opset, std::vector<Tensor> in, std::map<std::string, Attribute> attrs,
-                        size_t outputs = 1, size_t feeds = 1) {
+std::vector<Tensor> run(const std::string& op, int opset, std::vector<Tensor> in,
+                        std::map<std::string, Attribute> attrs, size_t outputs = 1, size_t feeds = 1) {
   SingleNode s{op, opset, std::move(attrs), std::move(in), feeds, outputs};
   auto r = run_single(s);
   EXPECT_TRUE(r.ok()) << r.status().to_string();
@@ -22,7 +22,8 @@ TEST(CpuArg, MaxKeepdimsAndSelectLast) {
   Tensor first = run("ArgMax", 13, {x}, {{"axis", Attribute::make_int(1)}})[0];
   EXPECT_EQ(first.shape(), (Shape{2, 1}));
   EXPECT_EQ(values_of<int64_t>(first), (std::vector<int64_t>{1, 0}));
-  Tensor last = run("ArgMax", 13, {x}, {{"axis", Attribute::make_int(1)}, {"select_last_index", Attribute::make_int(1)}})[0];
+  Tensor last =
+      run("ArgMax", 13, {x}, {{"axis", Attribute::make_int(1)}, {"select_last_index", Attribute::make_int(1)}})[0];
   EXPECT_EQ(values_of<int64_t>(last), (std::vector<int64_t>{2, 2}));
 }
 
@@ -63,20 +64,21 @@ TEST(CpuTopK, KLargerThanAxisIsAnError) {
 
 // The ONNX operator documentation's example: boxes 0-2 overlap heavily, 3-4 overlap, 5 is alone.
 Tensor corner_boxes() {
-  return f32({1, 6, 4}, {0, 0, 1, 1, 0, 0.1f, 1, 1.1f, 0, -0.1f, 1, 0.9f, 0, 10, 1, 11, 0, 10.1f, 1, 11.1f, 0, 100, 1, 101});
+  return f32({1, 6, 4},
+             {0, 0, 1, 1, 0, 0.1f, 1, 1.1f, 0, -0.1f, 1, 0.9f, 0, 10, 1, 11, 0, 10.1f, 1, 11.1f, 0, 100, 1, 101});
 }
 Tensor six_scores() { return f32({1, 1, 6}, {0.9f, 0.75f, 0.6f, 0.95f, 0.5f, 0.3f}); }
 
 TEST(CpuNms, SuppressByIou) {
-  Tensor y = run("NonMaxSuppression", 11, {corner_boxes(), six_scores(), i64({1}, {3}), f32({1}, {0.5f}), f32({1}, {0.f})},
-                 {}, 1, 2)[0];
+  Tensor y = run("NonMaxSuppression", 11,
+                 {corner_boxes(), six_scores(), i64({1}, {3}), f32({1}, {0.5f}), f32({1}, {0.f})}, {}, 1, 2)[0];
   EXPECT_EQ(y.shape(), (Shape{3, 3}));
   EXPECT_EQ(values_of<int64_t>(y), (std::vector<int64_t>{0, 0, 3, 0, 0, 0, 0, 0, 5}));
 }
 
 TEST(CpuNms, CenterPointBoxesAndScoreThreshold) {
-  Tensor boxes = f32({1, 6, 4}, {0.5f, 0.5f, 1, 1, 0.5f, 0.6f, 1, 1, 0.5f, 0.4f, 1, 1, 0.5f, 10.5f, 1, 1, 0.5f, 10.6f,
-                                 1, 1, 0.5f, 100.5f, 1, 1});
+  Tensor boxes = f32({1, 6, 4}, {0.5f, 0.5f,  1, 1, 0.5f, 0.6f,  1, 1, 0.5f, 0.4f,   1, 1,
+                                 0.5f, 10.5f, 1, 1, 0.5f, 10.6f, 1, 1, 0.5f, 100.5f, 1, 1});
   Tensor y = run("NonMaxSuppression", 11, {boxes, six_scores(), i64({1}, {3}), f32({1}, {0.5f}), f32({1}, {0.4f})},
                  {{"center_point_box", Attribute::make_int(1)}}, 1, 2)[0];
   // Box 5 (score 0.3) falls under the score threshold.

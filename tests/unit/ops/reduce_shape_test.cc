@@ -77,15 +77,18 @@ TEST(NmsShape, DataDependentRows) {
 TEST(ResizeShape, ScalesKeepSymbolicBatch) {
   auto r = infer_single("Resize", 13, {}, {data({N, 3, 4, 5}), omitted(), constant(f32({4}, {1, 1, 2, 0.5f}))});
   EXPECT_EQ(shape_of(r), SymShape({N, Dim(3), Dim(8), Dim(2)}).to_string());
-  auto sym_h = infer_single("Resize", 13, {}, {data({N, 3, Dim::sym("H"), 5}), omitted(), constant(f32({4}, {1, 1, 2, 1}))});
+  auto sym_h =
+      infer_single("Resize", 13, {}, {data({N, 3, Dim::sym("H"), 5}), omitted(), constant(f32({4}, {1, 1, 2, 1}))});
   EXPECT_EQ(shape_of(sym_h), SymShape({N, Dim(3), Dim(), Dim(5)}).to_string());
 }
 
 TEST(ResizeShape, SizesAndUpsample) {
-  auto r = infer_single("Resize", 11, {}, {data({1, 3, 4, 5}), constant(f32({0}, {})), constant(f32({0}, {})),
-                                         constant(i64({4}, {1, 3, 7, 9}))});
+  auto r = infer_single(
+      "Resize", 11, {},
+      {data({1, 3, 4, 5}), constant(f32({0}, {})), constant(f32({0}, {})), constant(i64({4}, {1, 3, 7, 9}))});
   EXPECT_EQ(shape_of(r), SymShape({Dim(1), Dim(3), Dim(7), Dim(9)}).to_string());
-  auto dynamic = infer_single("Resize", 13, {}, {data({N, 3, 4, 5}), omitted(), omitted(), data({Dim(4)}, DType::kInt64)});
+  auto dynamic =
+      infer_single("Resize", 13, {}, {data({N, 3, 4, 5}), omitted(), omitted(), data({Dim(4)}, DType::kInt64)});
   ASSERT_TRUE(dynamic.ok());
   EXPECT_EQ((*dynamic)[0].second.rank(), 4);
   auto up7 = infer_single("Upsample", 7, {{"scales", Attribute::make_floats({1, 1, 2, 2})}}, {data({N, 3, 4, 5})});
