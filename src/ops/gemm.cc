@@ -99,7 +99,7 @@ int64_t mat_mul_macs(const Node& n) {
 }  // namespace
 
 KILN_REGISTER_OPS(gemm,
-                  OpDef{"Gemm", "", 7, 2, 3, infer_gemm,
+                  OpDef{"Gemm", "", 6, 2, 3, infer_gemm,
                         "alpha * op(A) * op(B) + beta * C (transA/transB, C broadcast, optional C)", gemm_macs},
                   OpDef{"MatMul", "", 1, 2, 2, infer_matmul, "NumPy-style batched matrix product", mat_mul_macs});
 
