@@ -81,6 +81,13 @@ Expected<const OpDef*> lookup_op(const Node& node);
 // is evaluated (see set_constant_evaluator) so shape subgraphs fold into known shapes.
 Status infer_shapes(Graph& graph);
 
+struct InferOptions {
+  // Instead of failing, leave nodes kiln cannot handle (unknown op, kUnsupported from the rule, inputs of
+  // unknown type) and everything computed from them with their declared or unknown types (kiln info).
+  bool skip_unsupported = false;
+};
+Status infer_shapes(Graph& graph, const InferOptions& options);
+
 // Evaluates one node on constant inputs, returning its outputs. The CPU reference backend installs
 // this at static-init time: the ops layer may not include cpu/, so the dependency is inverted here.
 using ConstantEvaluator =
