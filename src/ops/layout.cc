@@ -145,9 +145,7 @@ Expected<SliceArgs> read_slice_args(const InferContext& ctx) {
   if (ctx.opset() < 10) {
     KILN_ASSIGN_OR_RETURN(a.starts, ctx.node().attr_ints("starts", {}));
     KILN_ASSIGN_OR_RETURN(a.ends, ctx.node().attr_ints("ends", {}));
-    if (ctx.node().has_attr("axes")) {
-      KILN_ASSIGN_OR_RETURN(a.axes, ctx.node().attr_ints("axes", {}));
-    }
+    KILN_ASSIGN_OR_RETURN(a.axes, ctx.node().attr_ints("axes", {}));
   } else {
     a.starts = input_ints(ctx, 1);
     a.ends = input_ints(ctx, 2);

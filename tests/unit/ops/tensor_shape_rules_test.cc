@@ -194,6 +194,16 @@ TEST(TensorShapeRules, ConcatSplitSlicePadShapes) {
   EXPECT_EQ(shape_of(b.g, "pd"), "[?,11,7]");
 }
 
+TEST(TensorShapeRules, SliceAttributesBeforeOpset10) {
+  GraphBuilder b(9);
+  Value* x = b.input("x", DType::kFloat32, {S("N"), 6, 8});
+  b.node("Slice", {x}, {"a"}, {{"starts", Is({0, 1})}, {"ends", Is({INT64_MAX, -1})}});  // default axes 0, 1
+  b.node("Slice", {x}, {"b"}, {{"starts", Is({2})}, {"ends", Is({100})}, {"axes", Is({-1})}});
+  ASSERT_TRUE(infer_shapes(b.g).ok());
+  EXPECT_EQ(shape_of(b.g, "a"), "[N,4,8]");
+  EXPECT_EQ(shape_of(b.g, "b"), "[N,6,6]");
+}
+
 TEST(TensorShapeRules, GatherFamilyAndGenerators) {
   GraphBuilder b(13);
   Value* d = b.input("d", DType::kFloat32, {S("N"), 5, 6});
