@@ -109,6 +109,7 @@ Status infer_split(InferContext& ctx) {
   } else if (ctx.has_input(1)) {
     split = input_ints(ctx, 1);
     split_unknown = !split;
+    if (split && split->empty()) split.reset();  // an empty split input means "equal parts"
   }
   if (!in.rank_known) {
     for (int64_t o = 0; o < n_out; ++o) ctx.set_output(o, dt, SymShape::unknown_rank());

@@ -86,6 +86,7 @@ Status split_kernel(KernelContext& ctx) {
     KILN_ASSIGN_OR_RETURN(split, ctx.node.attr_ints("split", {}));
   } else if (ctx.node.opset >= 13 && ctx.input(1)) {
     split = ctx.input(1)->to_int64_vector();
+    if (split->empty()) split.reset();  // an empty split input means "equal parts"
   }
   const int64_t n_out = static_cast<int64_t>(ctx.outputs.size());
   auto sizes = split_sizes(in.dim(*a), split ? &*split : nullptr, n_out, ctx.node.opset >= 18);

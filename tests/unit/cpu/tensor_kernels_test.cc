@@ -45,6 +45,8 @@ TEST(TensorKernels, ConcatFloat16AndSplit) {
   auto s13 = run_node(13, "Split", {iota_f({2, 5}), i64({1, 4})}, {{"axis", I(1)}}, 2);
   EXPECT_EQ(as_double(s13[0]), (D{0, 5}));
   EXPECT_EQ(as_double(s13[1]), (D{1, 2, 3, 4, 6, 7, 8, 9}));
+  auto empty = run_node(13, "Split", {iota_f({4}), i64({})}, {}, 2);
+  EXPECT_EQ(as_double(empty[1]), (D{2, 3}));
   auto s11 = run_node(11, "Split", {iota_f({4})}, {}, 2);
   EXPECT_EQ(as_double(s11[1]), (D{2, 3}));
 }
