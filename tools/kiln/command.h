@@ -1,10 +1,11 @@
 // kiln subcommands: each tools/kiln/<name>.cc registers one with KILN_SUBCOMMAND; main.cc wires them to CLI11.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 namespace kiln::cli {
 
