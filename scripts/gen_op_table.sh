@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prints the README's supported-op table (markdown) from kiln's op registry.
+# Prints the README's supported-op table (markdown) from kiln's op registry
+# (scripts/update_readme_ops.sh puts it into README.md).
 # Usage: scripts/gen_op_table.sh [path/to/kiln]   (default: build/bin/kiln)
 set -euo pipefail
 KILN=${1:-build/bin/kiln}

@@ -171,6 +171,13 @@ std::vector<fs::path> numbered_files(const fs::path& dir, const std::string& pre
   return out;
 }
 
+// The ONNX test data stores bfloat16 tensors as uint16 bit patterns (NumPy has no bfloat16); read them
+// back as bfloat16 where the model expects that dtype.
+Expected<Tensor> reinterpret_bfloat16_bits(Tensor t, DType wanted) {
+  if (wanted != DType::kBFloat16 || t.dtype() != DType::kUint16) return t;
+  return Tensor::from_bytes(DType::kBFloat16, t.shape(), t.raw(), t.nbytes());
+}
+
 }  // namespace
 
 Status run_case(const ConformanceCase& c, const Tolerance& tol) {
@@ -191,6 +198,7 @@ Status run_case(const ConformanceCase& c, const Tolerance& tol) {
     TensorMap feeds;
     for (size_t i = 0; i < inputs.size(); ++i) {
       KILN_ASSIGN_OR_RETURN(Tensor t, load_tensor_pb(inputs[i].string()));
+      KILN_ASSIGN_OR_RETURN(t, reinterpret_bfloat16_bits(std::move(t), graph->inputs[i]->dtype));
       feeds[graph->inputs[i]->name] = std::move(t);
     }
     KILN_ASSIGN_OR_RETURN(TensorMap got, run_cpu(*graph, feeds));
@@ -199,6 +207,7 @@ Status run_case(const ConformanceCase& c, const Tolerance& tol) {
       const std::string& name = graph->outputs[i]->name;
       auto it = got.find(name);
       if (it == got.end()) return runtime_error("output '" + name + "' was not produced");
+      KILN_ASSIGN_OR_RETURN(expected, reinterpret_bfloat16_bits(std::move(expected), it->second.dtype()));
       KILN_RETURN_IF_ERROR(compare_tensors(it->second, expected, tol, set_name + " output '" + name + "'"));
     }
   }

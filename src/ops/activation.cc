@@ -15,7 +15,10 @@ Status prelu_rule(InferContext& ctx) {
     return ctx.invalid(std::string("slope dtype ") + dtype_name(ctx.input_dtype(1)) + " differs from X dtype " +
                        dtype_name(ctx.input_dtype(0)));
   const SymShape& x = ctx.input_shape(0);
-  const SymShape& slope = ctx.input_shape(1);
+  SymShape slope = ctx.input_shape(1);
+  // Before opset 7 a 1-D slope of C values applies along the channel axis 1.
+  if (ctx.opset() < 7 && x.rank() >= 2 && slope.rank() == 1 && slope.dims[0] != Dim(1))
+    slope.dims.resize(static_cast<size_t>(x.rank() - 1), Dim(1));
   auto b = broadcast_sym(x, slope);
   bool ok = b.ok();
   if (ok && x.rank_known && slope.rank_known) {

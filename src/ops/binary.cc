@@ -5,9 +5,25 @@
 namespace kiln::ops {
 namespace {
 
+// Opset < 7 models may align B at an 'axis' of A (legacy broadcast); later opsets broadcast NumPy-style.
+Status legacy_arith_rule(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(check_input_dtype(ctx, 0, kNumeric));
+  if (ctx.input_dtype(1) != ctx.input_dtype(0))
+    return ctx.invalid(std::string("inputs must share one dtype, got ") + dtype_name(ctx.input_dtype(0)) + " and " +
+                       dtype_name(ctx.input_dtype(1)));
+  KILN_ASSIGN_OR_RETURN(SymShape b, legacy_broadcast_b(ctx));
+  auto out = broadcast_sym(ctx.input_shape(0), b);
+  if (!out.ok())
+    return ctx.invalid("input shapes " + ctx.input_shape(0).to_string() + " and " + b.to_string() +
+                       " cannot be broadcast together");
+  ctx.set_output(0, ctx.input_dtype(0), std::move(out).value());
+  return Status::Ok();
+}
+
 ShapeRule arith_rule(char op) {
   ShapeRule base = broadcast_rule(kNumeric);
   return [base, op](InferContext& ctx) -> Status {
+    if (ctx.opset() < 7) return legacy_arith_rule(ctx);
     KILN_RETURN_IF_ERROR(base(ctx));
     propagate_arith_dims(ctx, op);
     return Status::Ok();
@@ -22,8 +38,12 @@ Status pow_rule(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(check_input_dtype(ctx, 1, kNumeric));
   if (ctx.opset() < 12 && ctx.input_dtype(1) != base)
     return ctx.invalid("Pow before opset 12 needs base and exponent of one dtype");
-  KILN_ASSIGN_OR_RETURN(SymShape shape, broadcast_inputs(ctx, 0, 1));
-  ctx.set_output(0, base, std::move(shape));
+  KILN_ASSIGN_OR_RETURN(SymShape b, legacy_broadcast_b(ctx));
+  auto shape = broadcast_sym(ctx.input_shape(0), b);
+  if (!shape.ok())
+    return ctx.invalid("input shapes " + ctx.input_shape(0).to_string() + " and " + b.to_string() +
+                       " cannot be broadcast together");
+  ctx.set_output(0, base, std::move(shape).value());
   return Status::Ok();
 }
 
@@ -43,7 +63,7 @@ Status bitshift_rule(InferContext& ctx) {
 }
 
 OpDef arith(const char* op, char symbol, const char* doc) {
-  return OpDef{op, "", 7, 2, 2, arith_rule(symbol), doc, {}};
+  return OpDef{op, "", 1, 2, 2, arith_rule(symbol), doc, {}};
 }
 OpDef variadic(const char* op, unsigned classes, const char* doc) {
   return OpDef{op, "", 1, 1, 1 << 20, broadcast_rule(classes), doc, {}};
@@ -54,7 +74,7 @@ OpDef variadic(const char* op, unsigned classes, const char* doc) {
 KILN_REGISTER_OPS(binary, arith("Add", '+', "a + b (broadcast)"), arith("Sub", '-', "a - b (broadcast)"),
                   arith("Mul", '*', "a * b (broadcast)"),
                   arith("Div", '/', "a / b (broadcast; integers truncate toward zero)"),
-                  OpDef{"Pow", "", 7, 2, 2, pow_rule, "a ^ b (broadcast; exponent may have another dtype)", {}},
+                  OpDef{"Pow", "", 1, 2, 2, pow_rule, "a ^ b (broadcast; exponent may have another dtype)", {}},
                   OpDef{"Mod", "", 10, 2, 2, mod_rule, "remainder (fmod=0: sign of divisor, fmod=1: C fmod)", {}},
                   OpDef{"BitShift", "", 11, 2, 2, bitshift_rule, "unsigned shift LEFT/RIGHT (broadcast)", {}},
                   variadic("Max", kNumeric, "elementwise maximum of N inputs (broadcast)"),

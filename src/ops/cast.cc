@@ -51,6 +51,14 @@ Status dropout_rule(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(check_input_dtype(ctx, 0, kFloatTypes));
   if (ctx.opset() < 12 && ctx.num_inputs() > 1 && (ctx.has_input(1) || ctx.has_input(2)))
     return ctx.invalid("Dropout before opset 12 takes one input (ratio is an attribute)");
+  if (ctx.opset() < 7) {  // is_test=0 (the default) asked for training behaviour
+    KILN_ASSIGN_OR_RETURN(int64_t is_test, ctx.node().attr_int("is_test", 0));
+    KILN_ASSIGN_OR_RETURN(float ratio, ctx.node().attr_float("ratio", 0.5f));
+    if (is_test == 0 && ratio != 0.f)
+      return ctx.unsupported_here(
+          "Dropout with is_test=0 (training, random masking) is not supported; "
+          "export the model in inference mode");
+  }
   const Tensor* training = ctx.input_constant(2);
   if (training && training->numel() == 1 && training->get_as_double(0) != 0) {
     const Tensor* ratio = ctx.input_constant(1);
@@ -71,6 +79,6 @@ KILN_REGISTER_OPS(cast,
                   OpDef{"Cast", "", 6, 1, 1, cast_rule, "convert to dtype 'to' (numeric, bool, float16, bfloat16)", {}},
                   OpDef{"CastLike", "", 15, 2, 2, castlike_rule, "convert to the dtype of the second input", {}},
                   OpDef{"Identity", "", 1, 1, 1, identity_rule, "copy", {}},
-                  OpDef{"Dropout", "", 7, 1, 3, dropout_rule, "identity in inference (mask all true)", {}});
+                  OpDef{"Dropout", "", 1, 1, 3, dropout_rule, "identity in inference (mask all true)", {}});
 
 }  // namespace kiln::ops

@@ -70,7 +70,10 @@ Status check_bias(InferContext& ctx, const Dim& channels) {
 Status infer_conv(InferContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int64_t spatial, check_conv_inputs(ctx));
   const DType t = ctx.input_dtype(0);
-  if (spatial < 0) return ctx.set_output(0, t, SymShape()), Status::Ok();
+  if (spatial < 0) {  // rank unknown: nothing more to infer
+    ctx.set_output(0, t, SymShape());
+    return Status::Ok();
+  }
   KILN_ASSIGN_OR_RETURN(int64_t group, ctx.node().attr_int("group", 1));
   if (group < 1) return ctx.invalid("attribute 'group' must be >= 1, got " + std::to_string(group));
   const SymShape& x = ctx.input_shape(0);
@@ -94,7 +97,10 @@ Status infer_conv(InferContext& ctx) {
 Status infer_conv_transpose(InferContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int64_t spatial, check_conv_inputs(ctx));
   const DType t = ctx.input_dtype(0);
-  if (spatial < 0) return ctx.set_output(0, t, SymShape()), Status::Ok();
+  if (spatial < 0) {  // rank unknown: nothing more to infer
+    ctx.set_output(0, t, SymShape());
+    return Status::Ok();
+  }
   KILN_ASSIGN_OR_RETURN(int64_t group, ctx.node().attr_int("group", 1));
   if (group < 1) return ctx.invalid("attribute 'group' must be >= 1, got " + std::to_string(group));
   const SymShape& x = ctx.input_shape(0);

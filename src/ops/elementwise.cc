@@ -74,16 +74,34 @@ ShapeRule broadcast_rule(unsigned classes, DType out) {
   };
 }
 
+Expected<SymShape> legacy_broadcast_b(const InferContext& ctx) {
+  const SymShape& b = ctx.input_shape(1);
+  const Node& node = ctx.node();
+  if (ctx.opset() >= 7 || !node.has_attr("axis")) return b;
+  KILN_ASSIGN_OR_RETURN(int64_t broadcast, node.attr_int("broadcast", 0));
+  KILN_ASSIGN_OR_RETURN(int64_t axis, node.attr_int("axis", 0));
+  const SymShape& a = ctx.input_shape(0);
+  if (broadcast == 0 || !a.rank_known || !b.rank_known) return b;
+  if (axis < 0) axis += a.rank();
+  if (axis < 0 || axis + b.rank() > a.rank())
+    return ctx.invalid("legacy broadcast: axis " + std::to_string(axis) + " does not fit B " + b.to_string() +
+                       " into A " + a.to_string());
+  SymShape padded = b;
+  padded.dims.resize(static_cast<size_t>(a.rank() - axis), Dim(1));
+  return padded;
+}
+
 std::optional<std::vector<Dim>> known_entries(const InferContext& ctx, size_t i) {
   const SymShape& s = ctx.input_shape(i);
   DType t = ctx.input_dtype(i);
   if ((t != DType::kInt64 && t != DType::kInt32) || !s.rank_known || s.rank() > 1) return std::nullopt;
-  if (const std::vector<Dim>* dv = ctx.input_dims_value(i)) return *dv;
+  // The constant first: it is authoritative, dims_value may hold less (unknown entries).
   if (const Tensor* c = ctx.input_constant(i)) {
     std::vector<Dim> dims;
     for (int64_t k = 0; k < c->numel(); ++k) dims.emplace_back(c->get_as_int64(k));
     return dims;
   }
+  if (const std::vector<Dim>* dv = ctx.input_dims_value(i)) return *dv;
   return std::nullopt;
 }
 

@@ -36,7 +36,11 @@ ShapeRule broadcast_rule(unsigned classes, DType out = DType::kUndefined);
 // Broadcast of every present input's shape (symbolic dims kept); error names the node.
 Expected<SymShape> broadcast_inputs(const InferContext& ctx, size_t first, size_t last);
 
-// Known entries of an int32/int64 input of rank 0 or 1: its dims_value, else its constant contents.
+// Opset < 7 Add/Sub/Mul/Div/Pow with broadcast=1 and an 'axis': B lines up with A's dims starting at axis,
+// i.e. B's shape gets trailing 1s. Returns B's shape as NumPy broadcasting should see it (unchanged otherwise).
+Expected<SymShape> legacy_broadcast_b(const InferContext& ctx);
+
+// Known entries of an int32/int64 input of rank 0 or 1: its constant contents, else its dims_value.
 // A rank-0 input gives one entry. nullopt when nothing is known.
 std::optional<std::vector<Dim>> known_entries(const InferContext& ctx, size_t i);
 

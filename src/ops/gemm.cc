@@ -59,7 +59,10 @@ Status infer_matmul(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(check_same_types(ctx, true));
   const SymShape& a = ctx.input_shape(0);
   const SymShape& b = ctx.input_shape(1);
-  if (!a.rank_known || !b.rank_known) return ctx.set_output(0, ctx.input_dtype(0), SymShape()), Status::Ok();
+  if (!a.rank_known || !b.rank_known) {  // rank unknown: nothing more to infer
+    ctx.set_output(0, ctx.input_dtype(0), SymShape());
+    return Status::Ok();
+  }
   if (a.rank() < 1 || b.rank() < 1) return ctx.invalid("MatMul operands must have rank >= 1");
   std::vector<Dim> ad = a.dims, bd = b.dims;
   if (ad.size() == 1) ad.insert(ad.begin(), Dim(1));
@@ -99,7 +102,7 @@ int64_t mat_mul_macs(const Node& n) {
 }  // namespace
 
 KILN_REGISTER_OPS(gemm,
-                  OpDef{"Gemm", "", 7, 2, 3, infer_gemm,
+                  OpDef{"Gemm", "", 6, 2, 3, infer_gemm,
                         "alpha * op(A) * op(B) + beta * C (transA/transB, C broadcast, optional C)", gemm_macs},
                   OpDef{"MatMul", "", 1, 2, 2, infer_matmul, "NumPy-style batched matrix product", mat_mul_macs});
 

@@ -82,12 +82,15 @@ Status infer_range(InferContext& ctx) {
     if (dtype_is_integer(dt)) {
       const int64_t a = s->get_as_int64(0), b = l->get_as_int64(0), st = d->get_as_int64(0);
       if (st == 0) return ctx.invalid("delta cannot be 0");
-      const int64_t span = b - a;
+      int64_t span = 0;
+      if (__builtin_sub_overflow(b, a, &span)) return ctx.invalid("limit - start overflows int64");
       n = Dim(std::max<int64_t>(0, span / st + ((span % st != 0 && ((span > 0) == (st > 0))) ? 1 : 0)));
     } else {
       const double st = d->get_as_double(0);
       if (st == 0) return ctx.invalid("delta cannot be 0");
-      n = Dim(std::max<int64_t>(0, static_cast<int64_t>(std::ceil((l->get_as_double(0) - s->get_as_double(0)) / st))));
+      const double count = std::ceil((l->get_as_double(0) - s->get_as_double(0)) / st);
+      if (!(count < 9e18)) return ctx.invalid("Range would have too many elements (or its inputs are not finite)");
+      n = Dim(std::max<int64_t>(0, static_cast<int64_t>(count)));
     }
   } else if (auto lim = input_dims(ctx, 1)) {
     // Range(0, N, 1) over a symbolic N (position ids) has N elements.

@@ -109,6 +109,7 @@ Status infer_split(InferContext& ctx) {
   } else if (ctx.has_input(1)) {
     split = input_ints(ctx, 1);
     split_unknown = !split;
+    if (split && split->empty()) split.reset();  // an empty split input means "equal parts"
   }
   if (!in.rank_known) {
     for (int64_t o = 0; o < n_out; ++o) ctx.set_output(o, dt, SymShape::unknown_rank());
@@ -145,9 +146,7 @@ Expected<SliceArgs> read_slice_args(const InferContext& ctx) {
   if (ctx.opset() < 10) {
     KILN_ASSIGN_OR_RETURN(a.starts, ctx.node().attr_ints("starts", {}));
     KILN_ASSIGN_OR_RETURN(a.ends, ctx.node().attr_ints("ends", {}));
-    if (ctx.node().has_attr("axes")) {
-      KILN_ASSIGN_OR_RETURN(a.axes, ctx.node().attr_ints("axes", {}));
-    }
+    KILN_ASSIGN_OR_RETURN(a.axes, ctx.node().attr_ints("axes", {}));
   } else {
     a.starts = input_ints(ctx, 1);
     a.ends = input_ints(ctx, 2);
@@ -243,7 +242,9 @@ Status infer_tile(InferContext& ctx) {
     const int64_t rep = (*reps)[k];
     if (rep < 0) return ctx.invalid("repeats must be >= 0");
     if (in.dims[k].known()) {
-      out.dims[k] = Dim(in.dims[k].value * rep);
+      int64_t size = 0;
+      if (__builtin_mul_overflow(in.dims[k].value, rep, &size)) return ctx.invalid("the tiled shape overflows int64");
+      out.dims[k] = Dim(size);
     } else if (rep != 1) {
       out.dims[k] = rep == 0 ? Dim(0) : Dim();
     }
@@ -288,11 +289,14 @@ Status infer_pad(InferContext& ctx) {
   if (pads->size() != 2 * n)
     return ctx.invalid("pads has " + std::to_string(pads->size()) + " entries, expected " + std::to_string(2 * n));
   for (size_t k = 0; k < n; ++k) {
-    const int64_t total = (*pads)[k] + (*pads)[k + n];
+    int64_t total = 0, size = 0;
+    if (__builtin_add_overflow((*pads)[k], (*pads)[k + n], &total)) return ctx.invalid("pads overflow int64");
     Dim& d = out.dims[(*na)[k]];
     if (d.known()) {
-      if (d.value + total < 0) return ctx.invalid("negative pads remove more than the axis holds");
-      d = Dim(d.value + total);
+      if (__builtin_add_overflow(d.value, total, &size) || size < 0)
+        return ctx.invalid("pads " + std::to_string((*pads)[k]) + ", " + std::to_string((*pads)[k + n]) +
+                           " give an invalid size for axis " + std::to_string((*na)[k]));
+      d = Dim(size);
     } else if (total != 0) {
       d = Dim();
     }

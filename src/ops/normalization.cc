@@ -41,6 +41,10 @@ Status infer_batch_norm(InferContext& ctx) {
     if (ctx.has_output(i))
       return ctx.unsupported_here("optional output " + std::to_string(i) +
                                   " (running/saved statistics, training only) is not supported");
+  // Opset 6 defaults is_test to 0, which asks for batch statistics (training).
+  KILN_ASSIGN_OR_RETURN(int64_t is_test, node.attr_int("is_test", 0));
+  if (node.opset < 7 && is_test == 0)
+    return ctx.unsupported_here("attribute is_test=0 (training, the opset 6 default) is not supported, only inference");
   KILN_ASSIGN_OR_RETURN(int64_t spatial, node.attr_int("spatial", 1));
   if (node.opset >= 9 && node.has_attr("spatial"))
     return ctx.invalid("attribute 'spatial' was removed in opset 9 (the model uses opset " +
@@ -101,7 +105,7 @@ Status infer_mvn(InferContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(normalization,
-                  OpDef{"BatchNormalization", "", 7, 5, 5, infer_batch_norm,
+                  OpDef{"BatchNormalization", "", 6, 5, 5, infer_batch_norm,
                         "inference batch normalization with running statistics (training_mode unsupported)"},
                   OpDef{"InstanceNormalization", "", 1, 3, 3, infer_instance_norm,
                         "per-sample, per-channel normalization over the spatial dims"},

@@ -57,7 +57,10 @@ Status infer_global_pool(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(check_float(ctx));
   KILN_RETURN_IF_ERROR(check_image(ctx));
   const SymShape& x = ctx.input_shape(0);
-  if (!x.rank_known) return ctx.set_output(0, ctx.input_dtype(0), SymShape()), Status::Ok();
+  if (!x.rank_known) {  // rank unknown: nothing more to infer
+    ctx.set_output(0, ctx.input_dtype(0), SymShape());
+    return Status::Ok();
+  }
   std::vector<Dim> dims(x.dims.size(), Dim(1));
   dims[0] = x.dims[0];
   dims[1] = x.dims[1];

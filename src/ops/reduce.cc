@@ -47,12 +47,15 @@ Expected<ReduceAxes> parse_reduce_axes(const Node& node, int64_t rank, const Ten
 
 namespace {
 
-bool reducible_dtype(DType t) { return dtype_is_float(t) || dtype_is_integer(t); }
+bool reducible_dtype(const Node& node, DType t) {
+  if (t == DType::kBool) return node.opset >= 20 && (node.op_type == "ReduceMax" || node.op_type == "ReduceMin");
+  return dtype_is_float(t) || dtype_is_integer(t);
+}
 
 Status infer_reduce(InferContext& ctx) {
   const Node& node = ctx.node();
   const DType dtype = ctx.input_dtype(0);
-  if (!reducible_dtype(dtype))
+  if (!reducible_dtype(node, dtype))
     return ctx.unsupported_here(node.op_type + " does not support dtype " + dtype_name(dtype));
   const SymShape& in = ctx.input_shape(0);
   KILN_ASSIGN_OR_RETURN(int64_t keepdims, node.attr_int("keepdims", 1));

@@ -72,7 +72,7 @@ Dim dim_product(const std::vector<Dim>& dims, size_t begin, size_t end) {
     const Dim& d = dims[k];
     if (d.known()) {
       if (d.value == 0) return Dim(0);
-      known *= d.value;
+      if (__builtin_mul_overflow(known, d.value, &known)) return Dim();
     } else if (d.is_symbol()) {
       symbol = &d;
       ++symbols;
@@ -126,7 +126,7 @@ bool factorize(const std::vector<Dim>& dims, int64_t* known, std::multiset<std::
   *known = 1;
   for (const Dim& d : dims) {
     if (d.known()) {
-      *known *= d.value;
+      if (__builtin_mul_overflow(*known, d.value, known)) return false;
     } else if (d.is_symbol()) {
       symbols->insert(d.symbol);
     } else {

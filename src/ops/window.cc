@@ -1,6 +1,8 @@
 // Sliding-window attribute parsing and output-extent arithmetic for Conv, ConvTranspose and the pools.
 #include "ops/window.h"
 
+#include <algorithm>
+
 namespace kiln {
 namespace {
 

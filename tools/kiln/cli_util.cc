@@ -35,7 +35,7 @@ Expected<std::map<std::string, Shape>> parse_shape_overrides(const std::vector<s
   return out;
 }
 
-Status apply_input_shapes(Graph& graph, const std::map<std::string, Shape>& shapes) {
+Status apply_input_shapes(Graph& graph, const std::map<std::string, Shape>& shapes, bool skip_unsupported) {
   if (shapes.empty()) return Status::Ok();
   for (const auto& [name, shape] : shapes) {
     Value* in = nullptr;
@@ -51,7 +51,9 @@ Status apply_input_shapes(Graph& graph, const std::map<std::string, Shape>& shap
                            "' of shape " + in->shape.to_string());
     in->shape = SymShape::from(shape);
   }
-  return infer_shapes(graph).with_context("with --shapes: ");
+  InferOptions options;
+  options.skip_unsupported = skip_unsupported;
+  return infer_shapes(graph, options).with_context("with --shapes: ");
 }
 
 Status require_static_input(const Value& in, const std::string& hint) {

@@ -19,8 +19,9 @@ int fail(const std::string& command, const Status& status);
 Expected<std::map<std::string, Shape>> parse_shape_overrides(const std::vector<std::string>& specs);
 
 // Fixes the given graph inputs to concrete shapes (checked against the declared ones) and re-runs
-// shape inference so every value downstream becomes static where it can.
-Status apply_input_shapes(Graph& graph, const std::map<std::string, Shape>& shapes);
+// shape inference so every value downstream becomes static where it can. With `skip_unsupported`
+// (kiln info), nodes kiln cannot handle are left alone instead of failing.
+Status apply_input_shapes(Graph& graph, const std::map<std::string, Shape>& shapes, bool skip_unsupported = false);
 
 // The first symbolic or unknown dim of an input, as an error naming input and dim and telling the user
 // to pass --shapes (Ok when the input is static). `hint` is appended ("or feed it with ...").

@@ -54,17 +54,21 @@ Status run_suite(const ConformanceArgs& args) {
   if (!args.json_path.empty()) {
     KILN_RETURN_IF_ERROR(write_file_atomic(args.json_path, conformance_report(results, args.dir).dump(2) + "\n"));
   }
-  std::cout << conformance_summary(results);
+  // The total line `N passed, N failed, N skipped` stays the last line of stdout.
+  std::vector<std::string> regressions;
   if (!args.expect_pass.empty()) {
-    const auto regressions = expected_but_not_passed(expected, results, args.filter);
-    if (!regressions.empty()) {
+    regressions = expected_but_not_passed(expected, results, args.filter);
+    if (regressions.empty()) {
+      std::cout << "all " << expected.size() << " cases listed in " << args.expect_pass << " passed\n";
+    } else {
       std::cout << regressions.size() << " case(s) listed in " << args.expect_pass << " did not pass:\n";
       for (const auto& r : regressions) std::cout << "  " << one_line(r, 300) << "\n";
-      return accuracy_error(std::to_string(regressions.size()) + " case(s) from " + args.expect_pass +
-                            " no longer pass (listed above)");
     }
-    std::cout << "all " << expected.size() << " cases listed in " << args.expect_pass << " passed\n";
   }
+  std::cout << conformance_summary(results) << std::flush;
+  if (!regressions.empty())
+    return accuracy_error(std::to_string(regressions.size()) + " case(s) from " + args.expect_pass +
+                          " no longer pass (listed above)");
   return Status::Ok();
 }
 

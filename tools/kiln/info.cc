@@ -101,16 +101,27 @@ int run_info(const InfoArgs& args) {
   j["nodes"] = g.nodes().size();
   j["op_histogram"] = histogram;
 
-  int64_t param_count = 0, param_bytes = 0;
+  int64_t param_count = 0, param_bytes = 0, bn_stats = 0;
   for (const Value* init : g.initializers) {
     if (!init->constant) continue;
     param_count += init->constant->numel();
     param_bytes += static_cast<int64_t>(init->constant->nbytes());
   }
+  // BatchNormalization's running mean/var are buffers, not trained parameters: PyTorch's parameter count
+  // leaves them out, so report the count without them too (each initializer counted once).
+  std::set<const Value*> stats;
+  for (const auto& n : g.nodes())
+    if (n->op_type == "BatchNormalization" && n->domain.empty())
+      for (size_t i : {3, 4})
+        if (n->input(i) && n->input(i)->constant && !n->input(i)->producer) stats.insert(n->input(i));
+  for (const Value* v : stats) bn_stats += v->constant->numel();
   j["parameters"] = {{"count", param_count},
                      {"bytes", param_bytes},
                      {"initializers", g.initializers.size()},
-                     {"note", "count = elements of all initializers (weights, biases, BN statistics, constants)"}};
+                     {"count_without_bn_stats", param_count - bn_stats},
+                     {"note",
+                      "count = elements of all initializers (weights, biases, BatchNorm statistics, "
+                      "constants); count_without_bn_stats leaves out BatchNormalization mean/var"}};
 
   // Compute: needs static shapes, from the model or --shapes.
   nlohmann::json compute = {{"macs", nullptr}, {"flops", nullptr}};
@@ -119,7 +130,7 @@ int run_info(const InfoArgs& args) {
     nlohmann::json given = nlohmann::json::object();
     for (const auto& [name, shape] : *overrides) given[name] = shape;
     compute["input_shapes"] = given;
-    Status s = apply_input_shapes(g, *overrides);
+    Status s = apply_input_shapes(g, *overrides, /*skip_unsupported=*/true);
     if (!s.ok()) {
       if (s.code() != StatusCode::kUnsupported) return fail(cmd, s);
       compute_note = "shape inference stopped: " + s.message();
@@ -184,7 +195,9 @@ int run_info(const InfoArgs& args) {
     std::printf("  %-24s %6lld%s\n", op.c_str(), static_cast<long long>(count),
                 unsupported_ops.count(op) ? "  UNSUPPORTED" : (no_cpu_kernel.count(op) ? "  (no CPU kernel)" : ""));
   std::cout << "parameters  " << group_thousands(param_count) << " (elements of all " << g.initializers.size()
-            << " initializers), " << si_units(static_cast<double>(param_bytes)) << "B\n";
+            << " initializers";
+  if (bn_stats) std::cout << "; " << group_thousands(param_count - bn_stats) << " without BatchNorm mean/var";
+  std::cout << "), " << si_units(static_cast<double>(param_bytes)) << "B\n";
   if (!compute["macs"].is_null()) {
     const int64_t macs = compute["macs"];
     std::cout << "compute     " << si_units(static_cast<double>(macs)) << "MACs, " << si_units(2.0 * macs) << "FLOPs ("

@@ -25,7 +25,13 @@ Status leaky_relu(KernelContext& ctx) {
 
 Status prelu(KernelContext& ctx) {
   const Tensor& x = *ctx.input(0);
-  const Tensor& slope = *ctx.input(1);
+  Tensor slope = *ctx.input(1);
+  // Before opset 7 a 1-D slope of C values applies along the channel axis 1.
+  if (ctx.node.opset < 7 && x.rank() >= 2 && slope.rank() == 1 && slope.numel() != 1) {
+    Shape channel(static_cast<size_t>(x.rank() - 1), 1);
+    channel[0] = slope.numel();
+    KILN_ASSIGN_OR_RETURN(slope, slope.reshaped(channel));
+  }
   if (slope.dtype() != x.dtype())
     return ctx.invalid(std::string("slope dtype ") + dtype_name(slope.dtype()) + " differs from X dtype " +
                        dtype_name(x.dtype()));

@@ -19,7 +19,7 @@ Status check_same_dtype(const KernelContext& ctx, const Tensor& a, const Tensor&
 template <typename Op>
 Status numeric_binary(KernelContext& ctx, Op op) {
   const Tensor& a = *ctx.input(0);
-  const Tensor& b = *ctx.input(1);
+  KILN_ASSIGN_OR_RETURN(const Tensor b, legacy_broadcast_view(ctx, a, *ctx.input(1)));
   KILN_RETURN_IF_ERROR(check_same_dtype(ctx, a, b));
   return visit_numeric(a.dtype(), ctx.node.describe(), [&](auto tag) -> Status {
     using T = decltype(tag);
@@ -144,7 +144,7 @@ T power(T a, E e) {
 
 Status pow_kernel(KernelContext& ctx) {
   const Tensor& a = *ctx.input(0);
-  const Tensor& b = *ctx.input(1);
+  KILN_ASSIGN_OR_RETURN(const Tensor b, legacy_broadcast_view(ctx, a, *ctx.input(1)));
   auto with_base = [&](auto base_tag) -> Status {
     using T = decltype(base_tag);
     return visit_numeric(b.dtype(), ctx.node.describe() + " exponent", [&](auto exp_tag) -> Status {

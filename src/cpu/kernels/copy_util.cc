@@ -1,10 +1,20 @@
 // Element-size dispatch of the index-table copy used by Slice, Pad, Tile, Expand and Transpose.
 #include "cpu/kernels/copy_util.h"
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 
 namespace kiln::cpu {
+
+Status check_output_size(DType dtype, const Shape& shape, const std::string& what) {
+  auto n = checked_numel(shape);
+  if (!n) return invalid_input(what + ": invalid output shape " + shape_to_string(shape));
+  if (static_cast<uint64_t>(*n) > max_tensor_bytes() / std::max<size_t>(dtype_size(dtype), 1))
+    return runtime_error(what + ": output " + shape_to_string(shape) + " exceeds the " +
+                         std::to_string(max_tensor_bytes() >> 20) + " MiB limit for one tensor");
+  return Status::Ok();
+}
 
 std::vector<std::vector<int64_t>> identity_maps(const Shape& shape) {
   std::vector<std::vector<int64_t>> maps;

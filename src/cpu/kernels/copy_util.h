@@ -69,6 +69,10 @@ void copy_mapped(const T* src, const std::vector<int64_t>& strides, const std::v
   }
 }
 
+// Checks that a tensor of `shape` and `dtype` may be created (element count and the one-tensor byte limit)
+// before index tables for it are built.
+Status check_output_size(DType dtype, const Shape& shape, const std::string& what);
+
 // Identity maps (0..n-1) for each dim of `shape`.
 std::vector<std::vector<int64_t>> identity_maps(const Shape& shape);
 

@@ -16,4 +16,19 @@ Expected<Shape> broadcast_all(const KernelContext& ctx, const std::vector<const 
   return shape;
 }
 
+Expected<Tensor> legacy_broadcast_view(const KernelContext& ctx, const Tensor& a, const Tensor& b) {
+  const Node& node = ctx.node;
+  if (node.opset >= 7 || !node.has_attr("axis")) return b;
+  KILN_ASSIGN_OR_RETURN(int64_t broadcast, node.attr_int("broadcast", 0));
+  KILN_ASSIGN_OR_RETURN(int64_t axis, node.attr_int("axis", 0));
+  if (broadcast == 0) return b;
+  if (axis < 0) axis += a.rank();
+  if (axis < 0 || axis + b.rank() > a.rank())
+    return ctx.invalid("legacy broadcast: axis " + std::to_string(axis) + " does not fit B " + b.describe() +
+                       " into A " + a.describe());
+  Shape padded = b.shape();
+  padded.resize(static_cast<size_t>(a.rank() - axis), 1);
+  return b.reshaped(padded);
+}
+
 }  // namespace kiln::cpu

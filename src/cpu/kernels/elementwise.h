@@ -59,6 +59,10 @@ Expected<Tensor> map_unary(const Tensor& in, DType out_dtype, F&& f) {
 // NumPy broadcast of all given (non-null) tensors' shapes; the error names the node.
 Expected<Shape> broadcast_all(const KernelContext& ctx, const std::vector<const Tensor*>& ins);
 
+// Opset < 7 Add/Sub/Mul/Div/Pow with broadcast=1 and 'axis': B viewed with trailing 1s so that it lines up
+// with A's dims from axis on (NumPy rules then apply). Returns b itself otherwise.
+Expected<Tensor> legacy_broadcast_view(const KernelContext& ctx, const Tensor& a, const Tensor& b);
+
 // out = f(a, b) over the broadcast of a and b; the output has dtype `out_dtype` stored as R.
 template <typename A, typename B, typename R, typename F>
 Expected<Tensor> map_binary(const KernelContext& ctx, const Tensor& a, const Tensor& b, DType out_dtype, F&& f) {

@@ -50,9 +50,15 @@ Status range_kernel(KernelContext& ctx) {
     if (delta == T(0)) return ctx.invalid("delta cannot be 0");
     int64_t n;
     if constexpr (std::is_floating_point_v<T>) {
-      n = static_cast<int64_t>(std::max(0.0, std::ceil((static_cast<double>(limit) - start) / delta)));
+      const double count = std::ceil((static_cast<double>(limit) - start) / delta);
+      if (!(count < 9e18))
+        return ctx.invalid("Range would have too many elements (or start/limit/delta are not finite)");
+      n = static_cast<int64_t>(std::max(0.0, count));
     } else {
-      const int64_t span = static_cast<int64_t>(limit) - static_cast<int64_t>(start), st = delta;
+      int64_t span = 0;
+      const int64_t st = delta;
+      if (__builtin_sub_overflow(static_cast<int64_t>(limit), static_cast<int64_t>(start), &span))
+        return ctx.invalid("Range limit - start overflows int64");
       n = std::max<int64_t>(0, span / st + ((span % st != 0 && ((span > 0) == (st > 0))) ? 1 : 0));
     }
     KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::create(s.dtype(), {n}));

@@ -86,6 +86,7 @@ Status split_kernel(KernelContext& ctx) {
     KILN_ASSIGN_OR_RETURN(split, ctx.node.attr_ints("split", {}));
   } else if (ctx.node.opset >= 13 && ctx.input(1)) {
     split = ctx.input(1)->to_int64_vector();
+    if (split->empty()) split.reset();  // an empty split input means "equal parts"
   }
   const int64_t n_out = static_cast<int64_t>(ctx.outputs.size());
   auto sizes = split_sizes(in.dim(*a), split ? &*split : nullptr, n_out, ctx.node.opset >= 18);
@@ -151,14 +152,18 @@ Status tile_kernel(KernelContext& ctx) {
   const Tensor& in = *ctx.input(0);
   const std::vector<int64_t> reps = ctx.input(1)->to_int64_vector();
   if (static_cast<int64_t>(reps.size()) != in.rank()) return ctx.invalid("repeats length must equal the input rank");
-  std::vector<std::vector<int64_t>> maps;
+  Shape out_shape;
   for (int64_t k = 0; k < in.rank(); ++k) {
     if (reps[k] < 0) return ctx.invalid("repeats must be >= 0");
-    const int64_t d = in.dim(k);
-    auto total = checked_numel({d, reps[k]});
-    if (!total || static_cast<size_t>(*total) > max_tensor_bytes()) return ctx.invalid("the tiled shape is too large");
-    maps.emplace_back(static_cast<size_t>(*total));
-    for (int64_t j = 0; j < *total; ++j) maps.back()[j] = j % d;
+    auto total = checked_numel({in.dim(k), reps[k]});
+    if (!total) return ctx.invalid("the tiled shape overflows");
+    out_shape.push_back(*total);
+  }
+  KILN_RETURN_IF_ERROR(check_output_size(in.dtype(), out_shape, ctx.node.describe()));
+  std::vector<std::vector<int64_t>> maps;
+  for (int64_t k = 0; k < in.rank(); ++k) {
+    maps.emplace_back(static_cast<size_t>(out_shape[k]));
+    for (int64_t j = 0; j < out_shape[k]; ++j) maps.back()[j] = j % in.dim(k);
   }
   KILN_ASSIGN_OR_RETURN(ctx.outputs[0],
                         gather_mapped(in, row_major_strides(in.shape()), maps, nullptr, ctx.node.describe()));
@@ -205,11 +210,20 @@ Status pad_kernel(KernelContext& ctx) {
   if (!na.ok()) return ctx.invalid(na.status().message());
   const size_t n = na->size();
   if (pads.size() != 2 * n) return ctx.invalid("pads must have 2 entries per padded axis");
+  Shape out_shape = in.shape();
+  for (size_t k = 0; k < n; ++k) {
+    int64_t size = 0;
+    if (__builtin_add_overflow(in.dim((*na)[k]), pads[k], &size) || __builtin_add_overflow(size, pads[k + n], &size) ||
+        size < 0)
+      return ctx.invalid("pads " + std::to_string(pads[k]) + ", " + std::to_string(pads[k + n]) +
+                         " give an invalid size for axis " + std::to_string((*na)[k]));
+    out_shape[(*na)[k]] = size;
+  }
+  KILN_RETURN_IF_ERROR(check_output_size(in.dtype(), out_shape, ctx.node.describe()));
   auto maps = identity_maps(in.shape());
   for (size_t k = 0; k < n; ++k) {
-    const int64_t ax = (*na)[k], d = in.dim(ax), b = pads[k], e = pads[k + n];
-    const int64_t size = d + b + e;
-    if (size < 0) return ctx.invalid("negative pads remove more than the axis holds");
+    const int64_t ax = (*na)[k], d = in.dim(ax), b = pads[k];
+    const int64_t size = out_shape[ax];
     if (d == 0 && size > 0 && mode != "constant") return ctx.invalid("cannot " + mode + "-pad an empty axis");
     maps[ax].resize(size);
     for (int64_t j = 0; j < size; ++j) maps[ax][j] = pad_source(j - b, d, mode);

@@ -116,9 +116,13 @@ Status reduce_with(KernelContext& ctx, Reduce kind, const ReducePlan& p) {
   for_each_broadcast(p.in, {p.kept}, [&](int64_t i, const int64_t* off) {
     acc[off[0]] = step<Acc>(kind, acc[off[0]], static_cast<Acc>(x[i]), shift[off[0]]);
   });
-  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::create(DTypeOf<T>::value, p.out));
+  // bool (ReduceMax/ReduceMin from opset 20) runs as uint8_t but keeps its dtype.
+  const DType out_type = ctx.input(0)->dtype() == DType::kBool ? DType::kBool : DTypeOf<T>::value;
+  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::create(out_type, p.out));
   T* y = out.data<T>();
   for (int64_t o = 0; o < n_out; ++o) y[o] = narrow<T>(finish<T, Acc>(kind, acc[o], p.count, shift[o]));
+  if (out_type == DType::kBool)  // the empty-set minimum (255) must still read as a canonical true
+    for (int64_t o = 0; o < n_out; ++o) y[o] = static_cast<T>(y[o] != 0);
   ctx.outputs[0] = std::move(out);
   return Status::Ok();
 }
@@ -146,6 +150,8 @@ Expected<ReducePlan> make_plan(const KernelContext& ctx) {
 CpuKernel make_reduce(Reduce kind) {
   return [kind](KernelContext& ctx) -> Status {
     KILN_ASSIGN_OR_RETURN(ReducePlan plan, make_plan(ctx));
+    if (ctx.input(0)->dtype() == DType::kBool && (kind == Reduce::kMax || kind == Reduce::kMin))
+      return reduce_with<uint8_t, uint64_t>(ctx, kind, plan);  // max = any, min = all
     return visit_numeric(ctx.input(0)->dtype(), ctx.node.describe(), [&](auto tag) -> Status {
       using T = decltype(tag);
       if constexpr (std::is_floating_point<T>::value) {

@@ -30,24 +30,25 @@ struct AxisPlan {
   }
 };
 
-// Maps output coordinate x to the input coordinate (coordinate_transformation_mode).
+// Maps output coordinate x to the input coordinate (coordinate_transformation_mode). Like the ONNX
+// reference, the modes that divide by the output length use the unrounded length scale * in (it differs
+// from the integer length when the scale's product is fractional, e.g. 0.6 * 4 = 2.4).
 double source_coord(const ResizeAttrs& a, double x, double scale, int64_t in_len, int64_t out_len, double roi_start,
                     double roi_end) {
-  const double in = static_cast<double>(in_len), out = static_cast<double>(out_len);
+  const double in = static_cast<double>(in_len);
+  const double out = scale * in;
+  const bool single = std::abs(out - 1.0) < 1e-9;  // the reference tests the unrounded length too
   if (a.coord == "half_pixel") return (x + 0.5) / scale - 0.5;
   if (a.coord == "half_pixel_symmetric") {
-    const double adjustment = out / (scale * in);
-    const double offset = in / 2 * (1 - adjustment);
+    const double offset = in / 2 * (1 - static_cast<double>(out_len) / out);
     return offset + (x + 0.5) / scale - 0.5;
   }
-  if (a.coord == "pytorch_half_pixel") return out_len > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
-  // The ONNX reference divides by the unrounded output length (scale * in), which matters for scales
-  // whose product is fractional (0.6 * 4 = 2.4).
-  if (a.coord == "align_corners") return scale * in != 1.0 && out_len > 1 ? x * (in - 1) / (scale * in - 1) : 0.0;
+  if (a.coord == "pytorch_half_pixel") return single ? -0.5 : (x + 0.5) / scale - 0.5;
+  if (a.coord == "align_corners") return single ? 0.0 : x * (in - 1) / (out - 1);
   if (a.coord == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
   if (a.coord == "tf_crop_and_resize") {
-    if (out_len > 1) return roi_start * (in - 1) + x * (roi_end - roi_start) * (in - 1) / (out - 1);
-    return 0.5 * (roi_start + roi_end) * (in - 1);
+    if (single) return 0.5 * (roi_start + roi_end) * (in - 1);
+    return roi_start * (in - 1) + x * (roi_end - roi_start) * (in - 1) / (out - 1);
   }
   return x / scale;  // asymmetric
 }

@@ -115,6 +115,7 @@ Status expand_kernel(KernelContext& ctx) {
   if (ctx.input(1)->rank() != 1) return ctx.invalid("the shape input must be 1-D");
   auto out_shape = broadcast_shapes(in.shape(), ctx.input(1)->to_int64_vector());
   if (!out_shape.ok()) return ctx.invalid(out_shape.status().message());
+  KILN_RETURN_IF_ERROR(check_output_size(in.dtype(), *out_shape, ctx.node.describe()));
   const std::vector<int64_t> strides = broadcast_strides(*out_shape, in.shape());
   KILN_ASSIGN_OR_RETURN(ctx.outputs[0],
                         gather_mapped(in, strides, identity_maps(*out_shape), nullptr, ctx.node.describe()));

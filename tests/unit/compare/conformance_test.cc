@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "onnx/onnx.pb.h"
+
 namespace kiln {
 namespace {
 
@@ -132,6 +134,37 @@ TEST(Conformance, DiscoversSuitesAndIsolatesABrokenCase) {
   CaseResult r = run_case_isolated((*cases)[0], Tolerance(), IsolationLimits{});
   EXPECT_EQ(r.status, CaseStatus::kFailed);
   EXPECT_NE(r.reason.find("model.onnx"), std::string::npos) << r.reason;
+
+  // A case needing an 800 MB tensor fails cleanly under a 256 MiB memory limit (the child's tensor cap
+  // follows the limit) and succeeds in allocating without it.
+  const fs::path big = root / "node" / "test_big";
+  fs::create_directories(big / "test_data_set_0");
+  std::ofstream(big / "test_data_set_0" / "output_0.pb") << "";
+  {
+    onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(13);
+    auto* g = m.mutable_graph();
+    auto* shape = g->add_initializer();
+    shape->set_name("shape");
+    shape->set_data_type(onnx::TensorProto::INT64);
+    shape->add_dims(1);
+    shape->add_int64_data(200000000);
+    auto* n = g->add_node();
+    n->set_op_type("ConstantOfShape");
+    n->add_input("shape");
+    n->add_output("y");
+    auto* y = g->add_output();
+    y->set_name("y");
+    y->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    std::ofstream f(big / "model.onnx", std::ios::binary);
+    m.SerializeToOstream(&f);
+  }
+  IsolationLimits small;
+  small.memory_limit_mb = 256;
+  CaseResult capped = run_case_isolated(ConformanceCase{"node", "test_big", big.string()}, Tolerance(), small);
+  EXPECT_EQ(capped.status, CaseStatus::kFailed);
+  EXPECT_NE(capped.reason.find("128 MiB limit"), std::string::npos) << capped.reason;
   fs::remove_all(root);
 
   auto none = discover_cases("/nonexistent/dir", "");

@@ -26,6 +26,13 @@ TEST(ActivationKernels, PReluBroadcastsSlopeToX) {
             StatusCode::kInvalidInput);
 }
 
+TEST(ActivationKernels, PReluChannelSlopeBeforeOpset7) {
+  // Opset 6: a slope of C values applies along axis 1 of X [1,2,2].
+  Tensor x = f32({1, 2, 2}, {-1.f, -2.f, -1.f, -2.f});
+  expect_tensor(run1("PRelu", {x, f32({2}, {0.5f, 0.25f})}, {}, 6), DType::kFloat32, {1, 2, 2},
+                {-0.5, -1, -0.25, -0.5});
+}
+
 TEST(ActivationKernels, SigmoidFamilyAndTanh) {
   expect_tensor(run1("Sigmoid", {f32({2}, {0.f, 1.f})}), DType::kFloat32, {2}, {0.5, 0.7310585786300049});
   expect_tensor(run1("HardSigmoid", {f32({4}, {0.f, 5.f, -5.f, 1.f})}), DType::kFloat32, {4}, {0.5, 1, 0, 0.7});

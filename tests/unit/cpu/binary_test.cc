@@ -35,6 +35,17 @@ TEST(BinaryKernels, MismatchedShapesAndDtypesAreErrors) {
   EXPECT_EQ(run_status("Add", {f32({1}, {1}), i32({1}, {1})}).code(), StatusCode::kInvalidInput);
 }
 
+TEST(BinaryKernels, LegacyAxisBroadcastBeforeOpset7) {
+  // B [3] aligned at axis 1 of A [2,3,2]: B varies along the middle axis (NumPy rules would misalign it).
+  Tensor a = f32({2, 3, 2}, {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1});
+  std::map<std::string, Attribute> attrs = {{"broadcast", i_attr(1)}, {"axis", i_attr(1)}};
+  expect_tensor(run1("Add", {a, f32({3}, {10, 20, 30})}, attrs, 6), DType::kFloat32, {2, 3, 2},
+                {10, 10, 20, 20, 30, 30, 11, 11, 21, 21, 31, 31});
+  expect_tensor(
+      run1("Pow", {f32({2, 2}, {2, 2, 3, 3}), f32({2}, {2, 3})}, {{"broadcast", i_attr(1)}, {"axis", i_attr(0)}}, 6),
+      DType::kFloat32, {2, 2}, {4, 4, 27, 27});
+}
+
 TEST(BinaryKernels, PowMixedDtypes) {
   expect_tensor(run1("Pow", {f32({2}, {2, 3}), f32({2}, {3, 0.5f})}), DType::kFloat32, {2}, {8, 1.7320508075688772});
   expect_tensor(run1("Pow", {i32({3}, {2, 3, -2}), Tensor::from_vector<int64_t>({3}, {10, 2, 3})}), DType::kInt32, {3},

@@ -36,6 +36,15 @@ TEST(CpuBatchNorm, TrainingModeIsUnsupported) {
   EXPECT_EQ(outs.status.code(), StatusCode::kUnsupported);
 }
 
+TEST(CpuBatchNorm, Opset6NeedsIsTest) {
+  std::vector<Tensor> in = {v({1, 1, 1, 2}, {1, 3}), v({1}, {2}), v({1}, {0}), v({1}, {1}), v({1}, {1})};
+  auto train = run_node("BatchNormalization", in, 1, {}, 6);
+  EXPECT_EQ(train.status.code(), StatusCode::kUnsupported);
+  auto test = run_node("BatchNormalization", in, 1, {{"is_test", i64(1)}, {"epsilon", f32(0)}}, 6);
+  ASSERT_TRUE(test.status.ok()) << test.status.to_string();
+  expect_close(test.outputs[0], {1, 1, 1, 2}, {0, 4});
+}
+
 TEST(CpuInstanceNorm, PerPlaneStatistics) {
   auto r = run_node("InstanceNormalization", {v({1, 1, 4}, {1, 2, 3, 4}), v({1}, {2}), v({1}, {1})}, 1,
                     {{"epsilon", f32(0)}});

@@ -102,6 +102,19 @@ TEST(CpuReduce, EmptySetFollowsSpec) {
   EXPECT_EQ(values_of<int32_t>(run1("ReduceMin", 13, {xi})), (std::vector<int32_t>{INT32_MAX}));
 }
 
+TEST(CpuReduce, BoolMaxIsAnyMinIsAllFromOpset20) {
+  Tensor x = Tensor::from_vector<bool>({2, 2}, {true, false, false, false});
+  std::map<std::string, Attribute> drop = {{"keepdims", Attribute::make_int(0)}};
+  Tensor mx = run1("ReduceMax", 20, {x, i64({1}, {1})}, drop);
+  ASSERT_EQ(mx.dtype(), DType::kBool);
+  EXPECT_EQ(values_of<uint8_t>(mx), (std::vector<uint8_t>{1, 0}));
+  EXPECT_EQ(values_of<uint8_t>(run1("ReduceMin", 20, {x, i64({1}, {0})}, drop)), (std::vector<uint8_t>{0, 0}));
+  Tensor empty = Tensor::from_vector<bool>({0}, {});
+  EXPECT_EQ(values_of<uint8_t>(run1("ReduceMin", 20, {empty, Tensor()})), (std::vector<uint8_t>{1}));
+  auto old = run_single(SingleNode{"ReduceMax", 18, {}, {x}});
+  EXPECT_EQ(old.status().code(), StatusCode::kUnsupported);
+}
+
 TEST(CpuReduce, Float16ComputesInFloat) {
   Tensor x = convert_dtype(f32({3}, {1.5f, 2.25f, 3.f}), DType::kFloat16).value();
   Tensor y = run1("ReduceSum", 13, {x});

@@ -45,6 +45,8 @@ TEST(TensorKernels, ConcatFloat16AndSplit) {
   auto s13 = run_node(13, "Split", {iota_f({2, 5}), i64({1, 4})}, {{"axis", I(1)}}, 2);
   EXPECT_EQ(as_double(s13[0]), (D{0, 5}));
   EXPECT_EQ(as_double(s13[1]), (D{1, 2, 3, 4, 6, 7, 8, 9}));
+  auto empty = run_node(13, "Split", {iota_f({4}), i64({})}, {}, 2);
+  EXPECT_EQ(as_double(empty[1]), (D{2, 3}));
   auto s11 = run_node(11, "Split", {iota_f({4})}, {}, 2);
   EXPECT_EQ(as_double(s11[1]), (D{2, 3}));
 }
@@ -131,6 +133,30 @@ TEST(TensorKernels, SparseConstantIsUnsupported) {
   b.node("Constant", {}, {"c"}, {{"sparse_value", Attribute::make_tensor(Tensor::scalar<float>(1.f))}});
   Status s = infer_shapes(b.g);
   EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+}
+
+TEST(TensorKernels, AbsurdSizesFailWithoutAllocating) {
+  // Shapes come from run-time data here, so only the kernels can catch them.
+  GraphBuilder b(13);
+  Value* x = b.input("x", DType::kFloat32, {2});
+  Value* s = b.input("s", DType::kInt64, {2});
+  Value* p = b.input("p", DType::kInt64, {2});
+  b.node("Expand", {x, s}, {"e"});
+  b.node("Pad", {x, p}, {"q"});
+  b.node("Tile", {x, b.input("r", DType::kInt64, {1})}, {"t"});
+  ASSERT_TRUE(infer_shapes(b.g).ok());
+  TensorMap ok_feeds = {
+      {"x", Tensor::from_vector<float>({2}, {1, 2})}, {"s", i64({1, 2})}, {"p", i64({0, 0})}, {"r", i64({1})}};
+  for (const char* which : {"s", "p", "r"}) {
+    TensorMap feeds = ok_feeds;
+    if (std::string(which) == "s") feeds["s"] = i64({int64_t{1} << 40, 2});
+    if (std::string(which) == "p") feeds["p"] = i64({0, int64_t{1} << 50});
+    if (std::string(which) == "r") feeds["r"] = i64({int64_t{1} << 45});
+    auto r = run_cpu(b.g, feeds);
+    ASSERT_FALSE(r.ok()) << which;
+    EXPECT_EQ(r.status().code(), StatusCode::kRuntime) << r.status().message();
+    EXPECT_NE(r.status().message().find("limit"), std::string::npos) << r.status().message();
+  }
 }
 
 }  // namespace

@@ -170,3 +170,26 @@ TEST(ElementwiseRules, CombineEntriesDirectly) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// End to end through the tensor ops: Shape -> Gather -> Mul/Div -> Concat -> Reshape keeps the batch symbol.
+TEST(ElementwiseRules, ReshapeKeepsSymbolicBatchThroughArithmetic) {
+  Builder b;
+  Value* x = b.input("x", DType::kFloat32, {sym("N"), 2, 3});
+  Value* shape = b.node("Shape", {x});
+  Value* batch = b.node("Gather", {shape, b.constant("i0", Tensor::from_vector<int64_t>({1}, {0}))});
+  Value* same = b.node("Mul", {batch, b.constant("one", Tensor::from_vector<int64_t>({1}, {1}))});
+  Value* rows = b.node("Gather", {shape, b.constant("i1", Tensor::from_vector<int64_t>({1}, {1}))});
+  Value* prod = b.node("Div", {b.node("Mul", {rows, b.constant("three", Tensor::from_vector<int64_t>({1}, {3}))}),
+                               b.constant("one_b", Tensor::from_vector<int64_t>({1}, {1}))});
+  Value* target = b.node("Concat", {same, prod}, {{"axis", Attribute::make_int(0)}});
+  Value* y = b.node("Reshape", {x, target});
+  Status s = b.infer();
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(y->shape.to_string(), SymShape({sym("N"), 6}).to_string());
+}
+
+}  // namespace
+}  // namespace kiln

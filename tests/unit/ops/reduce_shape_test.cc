@@ -100,5 +100,21 @@ TEST(ResizeShape, SizesAndUpsample) {
   EXPECT_EQ(cubic_up.status().code(), StatusCode::kUnsupported);
 }
 
+TEST(ResizeShape, SizesFromShapeOfAnotherTensorStaySymbolic) {
+  // The FPN pattern: Resize(x, sizes = Shape(z)) keeps z's symbolic batch.
+  Graph g;
+  g.opset_imports[""] = 13;
+  Value* x = g.add_value("x", DType::kFloat32, sym({N, 3, 4, 5})).value();
+  Value* z = g.add_value("z", DType::kFloat32, sym({N, 3, 8, 10})).value();
+  Value* s = g.add_value("s").value();
+  Value* y = g.add_value("y").value();
+  g.inputs = {x, z};
+  g.add_node("Shape", "shape", {z}, {s})->opset = 13;
+  g.add_node("Resize", "resize", {x, nullptr, nullptr, s}, {y})->opset = 13;
+  Status st = infer_shapes(g);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(y->shape.to_string(), sym({N, 3, 8, 10}).to_string());
+}
+
 }  // namespace
 }  // namespace kiln::testing

@@ -50,6 +50,31 @@ TEST(TensorShapeRules, ReshapeSolvesMinusOneSymbolically) {
   EXPECT_EQ(shape_of(b.g, "d"), "[N,T,2,16]");
 }
 
+TEST(TensorShapeRules, UnknownShapeEntriesAreNotMinusOne) {
+  // x has an unknown (not symbolic) dim 0: the gathered entry is unknown, which must not act as Reshape's -1.
+  GraphBuilder b(13);
+  Value* x = b.input("x", DType::kFloat32, {Dim(), 4, 5});
+  b.node("Shape", {x}, {"s"});
+  b.node("Gather", {b.v("s"), b.ints("i", {0})}, {"d0"});
+  b.node("Concat", {b.v("d0"), b.v("d0"), b.ints("m", {-1})}, {"t"}, {{"axis", I(0)}});
+  b.node("Reshape", {x, b.v("t")}, {"y"});
+  b.node("Concat", {b.ints("a", {2}), b.ints("c", {-1})}, {"t2"}, {{"axis", I(0)}});
+  b.node("Reshape", {x, b.v("t2")}, {"y2"});
+  ASSERT_TRUE(infer_shapes(b.g).ok());
+  EXPECT_EQ(shape_of(b.g, "y"), "[?,?,?]");
+  EXPECT_EQ(shape_of(b.g, "y2"), "[2,?]");
+}
+
+TEST(TensorShapeRules, RangeOverSymbolicLength) {
+  GraphBuilder b(13);
+  Value* x = b.input("x", DType::kFloat32, {S("B"), S("T")});
+  b.node("Shape", {x}, {"s"});
+  b.node("Gather", {b.v("s"), b.ints("one", {1}, true)}, {"len"});
+  b.node("Range", {b.ints("zero", {0}, true), b.v("len"), b.ints("step", {1}, true)}, {"pos"});
+  ASSERT_TRUE(infer_shapes(b.g).ok());
+  EXPECT_EQ(shape_of(b.g, "pos"), "[T]");
+}
+
 TEST(TensorShapeRules, ReshapeErrors) {
   GraphBuilder b(14);
   Value* x = b.input("x", DType::kFloat32, {2, 3});
@@ -167,6 +192,16 @@ TEST(TensorShapeRules, ConcatSplitSlicePadShapes) {
   EXPECT_EQ(shape_of(b.g, "s2"), "[N,1,10]");
   EXPECT_EQ(shape_of(b.g, "sl"), "[N,3,4]");  // axis 1: 1,3,5 ; axis 2: 9,6,3,0
   EXPECT_EQ(shape_of(b.g, "pd"), "[?,11,7]");
+}
+
+TEST(TensorShapeRules, SliceAttributesBeforeOpset10) {
+  GraphBuilder b(9);
+  Value* x = b.input("x", DType::kFloat32, {S("N"), 6, 8});
+  b.node("Slice", {x}, {"a"}, {{"starts", Is({0, 1})}, {"ends", Is({INT64_MAX, -1})}});  // default axes 0, 1
+  b.node("Slice", {x}, {"b"}, {{"starts", Is({2})}, {"ends", Is({100})}, {"axes", Is({-1})}});
+  ASSERT_TRUE(infer_shapes(b.g).ok());
+  EXPECT_EQ(shape_of(b.g, "a"), "[N,4,8]");
+  EXPECT_EQ(shape_of(b.g, "b"), "[N,6,6]");
 }
 
 TEST(TensorShapeRules, GatherFamilyAndGenerators) {
