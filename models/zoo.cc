@@ -115,7 +115,6 @@ Expected<ZooStats> zoo_model_stats(const std::string& name, const ZooOptions& op
   return s;
 }
 
-namespace {
 std::string thousands(int64_t v) {
   std::string digits = std::to_string(v), out;
   for (size_t i = 0; i < digits.size(); ++i) {
@@ -124,7 +123,6 @@ std::string thousands(int64_t v) {
   }
   return out;
 }
-}  // namespace
 
 Expected<std::string> zoo_list_text() {
   char line[256];

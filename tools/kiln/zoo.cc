@@ -73,8 +73,9 @@ int run_zoo(const ZooArgs& a) {
   if (!stats.ok()) return report(stats.status());
   Status w = write_onnx(**graph, a.output);
   if (!w.ok()) return report(w);
-  std::printf("wrote %s: %s, input %s, %lld parameters, %.3f GMACs per sample, opset %d\n", a.output.c_str(),
-              a.model.c_str(), (*graph)->inputs[0]->shape.to_string().c_str(), static_cast<long long>(stats->params),
+  std::printf("wrote %s: %s, input %s, %s parameters (+%s BN running stats), %.3f GMACs per sample, opset %d\n",
+              a.output.c_str(), a.model.c_str(), (*graph)->inputs[0]->shape.to_string().c_str(),
+              models::thousands(stats->params).c_str(), models::thousands(stats->buffers).c_str(),
               static_cast<double>(stats->macs) / 1e9, opts->opset);
   return 0;
 }
