@@ -101,6 +101,7 @@ TEST(ZooRun, PrunedAndThinnedModelsRun) {
   o.height = o.width = 64;
   o.width_mult = 0.35;
   o.prune = {{"features.3.conv.0.0", 0.5}, {"features.18.0", 0.25}};
+  o.batch = Dim(2);
   auto g = build_inferred("mobilenet_v2", o);
   ASSERT_TRUE(g);
   auto out = run_cpu(*g, {{"input", seeded_input({2, 3, 64, 64}, 3)}});
