@@ -10,8 +10,8 @@ namespace {
 constexpr float kBranchGamma = 0.5f;
 // E[silu(z)^2] is about 0.36 Var(z) (ReLU: 0.5), so convs reading SiLU outputs need gain sqrt(1/0.36); the
 // projection also reads through the SE gate (E[g^2] about 0.78 with fc2's bias near +2).
-constexpr double kSiluGain = 1.67;
-constexpr double kProjectGain = 1.15;
+constexpr double kSiluGain = 1.6;
+constexpr double kProjectGain = 1.1;
 constexpr double kGateBias = 2.0;
 
 Act inverted_residual(Builder& b, const Act& x, const std::string& p, int64_t inp, int64_t oup, int64_t stride,
