@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "cpu/kernel_registry.h"
+#include "ops/registry.h"
 
 namespace kiln {
 
@@ -20,6 +21,23 @@ const CpuKernelDef* CpuKernelRegistry::find(const std::string& op_type, const st
     if (def.op_type == op_type && def.domain == d) return &def;
   return nullptr;
 }
+
+namespace {
+// Lets shape inference fold constant subgraphs with the reference kernels (see set_constant_evaluator).
+Expected<std::vector<Tensor>> evaluate_constant_node(const Node& node, const std::vector<const Tensor*>& inputs) {
+  const CpuKernelDef* k = CpuKernelRegistry::instance().find(node.op_type, node.domain);
+  if (!k) return node.error(StatusCode::kUnsupported, "no CPU kernel");
+  KernelContext ctx{node, inputs, {}};
+  ctx.outputs.resize(node.outputs.size());
+  try {
+    KILN_RETURN_IF_ERROR(k->run(ctx));
+  } catch (const std::exception& e) {
+    return node.error(StatusCode::kRuntime, e.what());
+  }
+  return std::move(ctx.outputs);
+}
+const bool kEvaluatorInstalled = (set_constant_evaluator(evaluate_constant_node), true);
+}  // namespace
 
 Status check_feeds(const Graph& graph, const TensorMap& feeds) {
   for (const auto& kv : feeds) {

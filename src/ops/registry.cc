@@ -2,6 +2,7 @@
 #include "ops/registry.h"
 
 #include <algorithm>
+#include <set>
 
 namespace kiln {
 
@@ -93,6 +94,49 @@ Expected<const OpDef*> lookup_op(const Node& node) {
 }
 
 namespace {
+ConstantEvaluator& constant_evaluator() {
+  static ConstantEvaluator e;
+  return e;
+}
+
+bool is_nondeterministic(const std::string& op) {
+  return op == "RandomNormal" || op == "RandomUniform" || op == "RandomNormalLike" || op == "RandomUniformLike" ||
+         op == "Bernoulli" || op == "Multinomial";
+}
+
+// Evaluates the node when every input is a small constant. Failures are not errors here: the node then
+// simply stays unfolded and the executor reports any real problem at run time.
+void try_fold(Node& node) {
+  const ConstantEvaluator& eval = constant_evaluator();
+  if (!eval || node.inputs.empty() || !node.domain.empty() || is_nondeterministic(node.op_type)) return;
+  std::vector<const Tensor*> inputs;
+  int64_t total = 0;
+  bool any = false;
+  for (Value* in : node.inputs) {
+    if (!in) {
+      inputs.push_back(nullptr);
+      continue;
+    }
+    if (!in->constant) return;
+    total += in->constant->numel();
+    if (total > kMaxFoldElements) return;
+    inputs.push_back(&*in->constant);
+    any = true;
+  }
+  if (!any) return;
+  for (Value* o : node.outputs) {
+    if (!o) continue;
+    auto s = o->shape.to_static();
+    auto n = s ? checked_numel(*s) : std::nullopt;
+    if (n && *n > kMaxFoldElements) return;  // e.g. ConstantOfShape making a big tensor: leave it to run time
+  }
+  auto result = eval(node, inputs);
+  if (!result.ok() || result->size() != node.outputs.size()) return;
+  InferContext ctx(node);
+  for (size_t i = 0; i < node.outputs.size(); ++i)
+    if (node.outputs[i] && (*result)[i].defined()) ctx.set_output_constant(i, std::move((*result)[i]));
+}
+
 // Combines a declared shape/type (from the model's value_info or outputs) with the inferred one.
 Status merge_declared(Value& v, DType declared_type, const SymShape& declared) {
   if (declared_type != DType::kUndefined && v.dtype != DType::kUndefined && declared_type != v.dtype)
@@ -120,43 +164,91 @@ Status merge_declared(Value& v, DType declared_type, const SymShape& declared) {
 }
 }  // namespace
 
-Status infer_shapes(Graph& graph) {
+void set_constant_evaluator(ConstantEvaluator evaluator) { constant_evaluator() = std::move(evaluator); }
+
+namespace {
+using Declared = std::vector<std::pair<DType, SymShape>>;
+
+void restore_declared(Node& node, const Declared& declared) {
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    Value* o = node.outputs[i];
+    if (!o) continue;
+    o->dtype = declared[i].first;
+    o->shape = declared[i].second;
+    o->constant.reset();
+    o->dims_value.reset();
+  }
+}
+
+// One node: Ok, or the error; `skippable` says whether skip_unsupported may pass over it.
+Status infer_node(Node& node, const Declared& declared, bool* skippable) {
+  *skippable = false;
+  auto def = lookup_op(node);
+  if (!def.ok()) {
+    *skippable = def.status().code() == StatusCode::kUnsupported;
+    return def.status();
+  }
+  for (Value* o : node.outputs) {
+    if (!o) continue;
+    o->dtype = DType::kUndefined;
+    o->shape = SymShape();
+    o->constant.reset();
+    o->dims_value.reset();
+  }
+  for (Value* in : node.inputs) {
+    if (in && in->dtype == DType::kUndefined) {
+      *skippable = true;
+      return node.error(StatusCode::kInvalidInput, "input '" + in->name + "' has no known type");
+    }
+  }
+  InferContext ctx(node);
+  Status s = (*def)->infer(ctx);
+  if (!s.ok()) {
+    *skippable = s.code() == StatusCode::kUnsupported;
+    // Rules build messages with ctx.invalid(), which already names the node.
+    if (s.message().find(node.describe()) == std::string::npos) return s.with_context(node.describe() + ": ");
+    return s;
+  }
+  try_fold(node);
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    Value* o = node.outputs[i];
+    if (!o) continue;
+    if (o->dtype == DType::kUndefined) {
+      // A rule may leave optional outputs it does not produce unset; fall back to what was declared.
+      o->dtype = declared[i].first;
+      if (o->dtype == DType::kUndefined) {
+        *skippable = true;
+        return node.error(StatusCode::kUnsupported, "output " + std::to_string(i) + " ('" + o->name +
+                                                        "') is not produced by kiln's implementation");
+      }
+    }
+    KILN_RETURN_IF_ERROR(
+        merge_declared(*o, declared[i].first, declared[i].second).with_context(node.describe() + ": "));
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status infer_shapes(Graph& graph) { return infer_shapes(graph, InferOptions{}); }
+
+Status infer_shapes(Graph& graph, const InferOptions& options) {
+  // Values computed by skipped nodes: errors downstream of them are consequences, not new problems.
+  std::set<const Value*> tainted;
   for (const auto& np : graph.nodes()) {
     Node& node = *np;
-    KILN_ASSIGN_OR_RETURN(const OpDef* def, lookup_op(node));
     // Remember what the model declared so the rule's result can be checked against it.
-    std::vector<std::pair<DType, SymShape>> declared;
+    Declared declared;
     for (Value* o : node.outputs) declared.emplace_back(o ? o->dtype : DType::kUndefined, o ? o->shape : SymShape());
-    for (Value* o : node.outputs) {
-      if (!o) continue;
-      o->dtype = DType::kUndefined;
-      o->shape = SymShape();
-      o->constant.reset();
-      o->dims_value.reset();
-    }
-    for (Value* in : node.inputs) {
-      if (in && in->dtype == DType::kUndefined)
-        return node.error(StatusCode::kInvalidInput, "input '" + in->name + "' has no known type");
-    }
-    InferContext ctx(node);
-    Status s = def->infer(ctx);
-    if (!s.ok()) {
-      // Rules build messages with ctx.invalid(), which already names the node.
-      if (s.message().find(node.describe()) == std::string::npos) return s.with_context(node.describe() + ": ");
-      return s;
-    }
-    for (size_t i = 0; i < node.outputs.size(); ++i) {
-      Value* o = node.outputs[i];
-      if (!o) continue;
-      if (o->dtype == DType::kUndefined) {
-        // A rule may leave optional outputs it does not produce unset; fall back to what was declared.
-        o->dtype = declared[i].first;
-        if (o->dtype == DType::kUndefined)
-          return node.error(StatusCode::kUnsupported, "output " + std::to_string(i) + " ('" + o->name +
-                                                          "') is not produced by kiln's implementation");
-      }
-      KILN_RETURN_IF_ERROR(merge_declared(*o, declared[i].first, declared[i].second).with_context(node.describe() + ": "));
-    }
+    bool skippable = false;
+    Status s = infer_node(node, declared, &skippable);
+    if (s.ok()) continue;
+    if (!options.skip_unsupported) return s;
+    bool downstream = false;
+    for (Value* in : node.inputs) downstream = downstream || (in && tainted.count(in));
+    if (!skippable && !downstream) return s;
+    restore_declared(node, declared);
+    for (Value* o : node.outputs)
+      if (o) tainted.insert(o);
   }
   return Status::Ok();
 }

@@ -77,8 +77,24 @@ constexpr int kMinSupportedOpset = 7;
 Expected<const OpDef*> lookup_op(const Node& node);
 
 // Runs shape/type inference over the whole graph in order. Declared output shapes/types in the model
-// are checked against (and refined by) the inferred ones.
+// are checked against (and refined by) the inferred ones. A node whose inputs are all small constants
+// is evaluated (see set_constant_evaluator) so shape subgraphs fold into known shapes.
 Status infer_shapes(Graph& graph);
+
+struct InferOptions {
+  // Instead of failing, leave nodes kiln cannot handle (unknown op, kUnsupported from the rule, inputs of
+  // unknown type) and everything computed from them with their declared or unknown types (kiln info).
+  bool skip_unsupported = false;
+};
+Status infer_shapes(Graph& graph, const InferOptions& options);
+
+// Evaluates one node on constant inputs, returning its outputs. The CPU reference backend installs
+// this at static-init time: the ops layer may not include cpu/, so the dependency is inverted here.
+using ConstantEvaluator =
+    std::function<Expected<std::vector<Tensor>>(const Node& node, const std::vector<const Tensor*>& inputs)>;
+void set_constant_evaluator(ConstantEvaluator evaluator);
+// Inputs up to this many elements in total are folded during inference; larger ones are left to run time.
+constexpr int64_t kMaxFoldElements = int64_t{1} << 16;
 
 struct OpRegistrar {
   explicit OpRegistrar(std::vector<OpDef> defs) {

@@ -1,0 +1,131 @@
+// CPU reference Gemm and MatMul on the shared blocked GEMM (float types) or exact integer loops.
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#include "cpu/kernels/blas.h"
+#include "cpu/kernels/common.h"
+
+namespace kiln::cpu {
+namespace {
+
+// C[M,N] = A * B for integer types, exact in T (wrapping as the integer type does).
+template <typename T>
+void integer_gemm(int64_t M, int64_t N, int64_t K, MatrixView<T> A, MatrixView<T> B, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* row = C + i * ldc;
+    std::fill(row, row + N, T(0));
+    for (int64_t k = 0; k < K; ++k) {
+      const T a = A.data[i * A.row_stride + k * A.col_stride];
+      for (int64_t j = 0; j < N; ++j) row[j] += a * B.data[k * B.row_stride + j * B.col_stride];
+    }
+  }
+}
+
+template <typename T>
+void multiply(int64_t M, int64_t N, int64_t K, MatrixView<T> A, MatrixView<T> B, T* C, int64_t ldc) {
+  if constexpr (std::is_floating_point_v<T>) {
+    gemm<T>(M, N, K, A, B, C, ldc, false);
+  } else {
+    integer_gemm<T>(M, N, K, A, B, C, ldc);
+  }
+}
+
+template <typename T>
+Status run_gemm(KernelContext& ctx) {
+  const Tensor& a = *ctx.input(0);
+  const Tensor& b = *ctx.input(1);
+  const Tensor* c = ctx.input(2);
+  KILN_ASSIGN_OR_RETURN(int64_t ta, ctx.node.attr_int("transA", 0));
+  KILN_ASSIGN_OR_RETURN(int64_t tb, ctx.node.attr_int("transB", 0));
+  KILN_ASSIGN_OR_RETURN(float alpha, ctx.node.attr_float("alpha", 1.f));
+  KILN_ASSIGN_OR_RETURN(float beta, ctx.node.attr_float("beta", 1.f));
+  if (a.rank() != 2 || b.rank() != 2)
+    return ctx.invalid("A " + a.describe() + " and B " + b.describe() + " must be 2-D");
+  const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
+  const int64_t kb = tb ? b.dim(1) : b.dim(0), N = tb ? b.dim(0) : b.dim(1);
+  if (K != kb) return ctx.invalid("inner dimensions differ: A " + a.describe() + " and B " + b.describe());
+  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(a.dtype(), {M, N}));
+  T* out = y.data<T>();
+  // A transposed is the same buffer read with swapped strides.
+  MatrixView<T> av{a.data<T>(), ta ? 1 : K, ta ? M : 1};
+  MatrixView<T> bv{b.data<T>(), tb ? 1 : N, tb ? K : 1};
+  multiply<T>(M, N, K, av, bv, out, N);
+  const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
+  if (al != T(1))
+    for (int64_t i = 0; i < M * N; ++i) out[i] *= al;
+  if (c && be != T(0)) {
+    auto merged = broadcast_shapes(c->shape(), {M, N});
+    if (c->rank() > 2 || !merged.ok() || *merged != Shape{M, N})
+      return ctx.invalid("C " + c->describe() + " does not broadcast to the output " + shape_to_string({M, N}));
+    const T* cv = c->data<T>();
+    for_each_broadcast({M, N}, {c->shape()}, [&](int64_t i, const int64_t* off) { out[i] += be * cv[off[0]]; });
+  }
+  ctx.outputs[0] = std::move(y);
+  return Status::Ok();
+}
+
+Status gemm_kernel(KernelContext& ctx) {
+  return visit_float(ctx.input(0)->dtype(), ctx.node.describe(), [&](auto t) { return run_gemm<decltype(t)>(ctx); });
+}
+
+template <typename T>
+Status run_matmul(KernelContext& ctx) {
+  const Tensor& a = *ctx.input(0);
+  const Tensor& b = *ctx.input(1);
+  if (a.rank() < 1 || b.rank() < 1) return ctx.invalid("MatMul operands must have rank >= 1");
+  Shape as = a.shape(), bs = b.shape();
+  if (as.size() == 1) as.insert(as.begin(), 1);
+  if (bs.size() == 1) bs.push_back(1);
+  const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+  if (bs[bs.size() - 2] != K)
+    return ctx.invalid("inner dimensions differ: A " + a.describe() + " and B " + b.describe());
+  const Shape batch_a(as.begin(), as.end() - 2), batch_b(bs.begin(), bs.end() - 2);
+  auto batch = broadcast_shapes(batch_a, batch_b);
+  if (!batch.ok())
+    return ctx.invalid("batch dims of A " + a.describe() + " and B " + b.describe() + " do not broadcast");
+  Shape out_shape = *batch;
+  if (a.rank() > 1) out_shape.push_back(M);
+  if (b.rank() > 1) out_shape.push_back(N);
+  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(a.dtype(), out_shape));
+  const T* ad = a.data<T>();
+  const T* bd = b.data<T>();
+  T* out = y.data<T>();
+  if (batch_b.empty() || numel(batch_b) == 1) {
+    // B is one matrix shared by every batch: fold A's batch into M for one large GEMM.
+    const int64_t rows = numel(*batch) * M;
+    multiply<T>(rows, N, K, {ad, K, 1}, {bd, N, 1}, out, N);
+  } else {
+    for_each_broadcast(*batch, {batch_a, batch_b}, [&](int64_t i, const int64_t* off) {
+      multiply<T>(M, N, K, {ad + off[0] * M * K, K, 1}, {bd + off[1] * K * N, N, 1}, out + i * M * N, N);
+    });
+  }
+  ctx.outputs[0] = std::move(y);
+  return Status::Ok();
+}
+
+Status matmul_kernel(KernelContext& ctx) {
+  if (ctx.input(1)->dtype() != ctx.input(0)->dtype())
+    return ctx.invalid(std::string("A is ") + dtype_name(ctx.input(0)->dtype()) + " but B is " +
+                       dtype_name(ctx.input(1)->dtype()));
+  switch (ctx.input(0)->dtype()) {
+    case DType::kInt32:
+      return run_matmul<int32_t>(ctx);
+    case DType::kInt64:
+      return run_matmul<int64_t>(ctx);
+    case DType::kUint32:
+      return run_matmul<uint32_t>(ctx);
+    case DType::kUint64:
+      return run_matmul<uint64_t>(ctx);
+    default:
+      return visit_float(ctx.input(0)->dtype(), ctx.node.describe(),
+                         [&](auto t) { return run_matmul<decltype(t)>(ctx); });
+  }
+}
+
+}  // namespace
+
+KILN_REGISTER_CPU_KERNELS(gemm, CpuKernelDef{"Gemm", "", widen_half(gemm_kernel)},
+                          CpuKernelDef{"MatMul", "", widen_half(matmul_kernel)});
+
+}  // namespace kiln::cpu

@@ -1,0 +1,229 @@
+// `kiln info`: what a model is (opset, I/O, op histogram, parameters, MACs/FLOPs, unsupported ops).
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cpu/kernel_registry.h"
+#include "onnx/importer.h"
+#include "ops/registry.h"
+#include "tools/kiln/cli_util.h"
+#include "tools/kiln/command.h"
+
+namespace kiln::cli {
+namespace {
+
+struct InfoArgs {
+  std::string model;
+  bool json = false;
+  std::vector<std::string> shapes;
+};
+
+nlohmann::json shape_json(const SymShape& s) {
+  if (!s.rank_known) return nullptr;
+  nlohmann::json j = nlohmann::json::array();
+  for (const Dim& d : s.dims) {
+    if (d.known())
+      j.push_back(d.value);
+    else if (d.is_symbol())
+      j.push_back(d.symbol);
+    else
+      j.push_back(nullptr);
+  }
+  return j;
+}
+
+nlohmann::json values_json(const std::vector<Value*>& values) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const Value* v : values)
+    j.push_back({{"name", v->name}, {"dtype", dtype_name(v->dtype)}, {"shape", shape_json(v->shape)}});
+  return j;
+}
+
+// MACs over nodes whose op has a MACs rule; fails (with the reason) while any of them has a non-static shape.
+Expected<int64_t> count_macs(const Graph& g) {
+  int64_t total = 0;
+  for (const auto& n : g.nodes()) {
+    const OpDef* def = OpRegistry::instance().find(n->op_type, n->domain);
+    if (!def || !def->macs) continue;
+    for (const std::vector<Value*>* list : {&n->inputs, &n->outputs})
+      for (const Value* v : *list)
+        if (v && !v->shape.is_static())
+          return invalid_input(n->describe() + " has non-static shape " + v->shape.to_string() + " for '" + v->name +
+                               "'");
+    total += def->macs(*n);
+  }
+  return total;
+}
+
+std::string symbolic_inputs_note(const Graph& g) {
+  Status s = require_static_inputs(g, "");
+  return s.ok() ? "" : s.message();
+}
+
+int run_info(const InfoArgs& args) {
+  const std::string cmd = "info";
+  ImportOptions opts;
+  opts.require_supported_ops = false;
+  auto loaded = load_onnx(args.model, opts);
+  if (!loaded.ok()) return fail(cmd, loaded.status());
+  Graph& g = **loaded;
+  auto overrides = parse_shape_overrides(args.shapes);
+  if (!overrides.ok()) return fail(cmd, overrides.status());
+
+  nlohmann::json j;
+  j["schema"] = "kiln.info/1";
+  j["model"] = args.model;
+  j["ir_version"] = g.ir_version;
+  j["producer"] = {{"name", g.producer_name}, {"version", g.producer_version}};
+  j["opset"] = g.opset("");
+  j["opset_imports"] = nlohmann::json::object();
+  for (const auto& [domain, version] : g.opset_imports)
+    j["opset_imports"][domain.empty() ? "ai.onnx" : domain] = version;
+  j["inputs"] = values_json(g.inputs);
+  j["outputs"] = values_json(g.outputs);
+
+  std::map<std::string, int64_t> histogram;
+  std::map<std::string, std::pair<int64_t, std::string>> unsupported_ops;  // op -> (count, reason)
+  std::set<std::string> no_cpu_kernel;
+  for (const auto& n : g.nodes()) {
+    const std::string op = n->domain.empty() ? n->op_type : n->domain + "." + n->op_type;
+    histogram[op]++;
+    auto def = lookup_op(*n);
+    if (!def.ok()) {
+      auto& u = unsupported_ops[op];
+      if (u.first++ == 0) u.second = def.status().message();
+    } else if (!CpuKernelRegistry::instance().find(n->op_type, n->domain)) {
+      no_cpu_kernel.insert(op);
+    }
+  }
+  j["nodes"] = g.nodes().size();
+  j["op_histogram"] = histogram;
+
+  int64_t param_count = 0, param_bytes = 0;
+  for (const Value* init : g.initializers) {
+    if (!init->constant) continue;
+    param_count += init->constant->numel();
+    param_bytes += static_cast<int64_t>(init->constant->nbytes());
+  }
+  j["parameters"] = {{"count", param_count},
+                     {"bytes", param_bytes},
+                     {"initializers", g.initializers.size()},
+                     {"note", "count = elements of all initializers (weights, biases, BN statistics, constants)"}};
+
+  // Compute: needs static shapes, from the model or --shapes.
+  nlohmann::json compute = {{"macs", nullptr}, {"flops", nullptr}};
+  std::string compute_note;
+  if (!overrides->empty()) {
+    nlohmann::json given = nlohmann::json::object();
+    for (const auto& [name, shape] : *overrides) given[name] = shape;
+    compute["input_shapes"] = given;
+    Status s = apply_input_shapes(g, *overrides);
+    if (!s.ok()) {
+      if (s.code() != StatusCode::kUnsupported) return fail(cmd, s);
+      compute_note = "shape inference stopped: " + s.message();
+    }
+  }
+  if (compute_note.empty()) compute_note = symbolic_inputs_note(g);
+  if (compute_note.empty()) {
+    auto macs = count_macs(g);
+    if (macs.ok()) {
+      compute["macs"] = *macs;
+      compute["flops"] = 2 * *macs;
+    } else {
+      compute_note = macs.status().message();
+    }
+  }
+  compute["note"] =
+      compute_note.empty() ? "MACs of Conv/ConvTranspose/Gemm/MatMul-like ops; FLOPs = 2 x MACs" : compute_note;
+  j["compute"] = compute;
+
+  nlohmann::json unsup = nlohmann::json::array();
+  for (const auto& [op, u] : unsupported_ops) unsup.push_back({{"op", op}, {"count", u.first}, {"reason", u.second}});
+  j["unsupported_ops"] = unsup;
+  j["ops_without_cpu_kernel"] = no_cpu_kernel;
+
+  if (args.json) {
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  // Printed from the JSON so the declared shapes show, not the ones --shapes fixed.
+  auto print_values = [](const char* title, const nlohmann::json& values) {
+    std::cout << title << "\n";
+    size_t w = 4;
+    for (const auto& v : values) w = std::max(w, v["name"].get<std::string>().size());
+    for (const auto& v : values) {
+      std::string shape = "<unknown rank>";
+      if (!v["shape"].is_null()) {
+        shape = "[";
+        for (const auto& d : v["shape"])
+          shape += (shape.size() > 1 ? "," : "") + (d.is_null()     ? "?"
+                                                    : d.is_string() ? d.get<std::string>()
+                                                                    : d.dump());
+        shape += "]";
+      }
+      std::printf("  %-*s  %-8s  %s\n", static_cast<int>(w), v["name"].get<std::string>().c_str(),
+                  v["dtype"].get<std::string>().c_str(), shape.c_str());
+    }
+  };
+  std::cout << "model       " << args.model << "\n";
+  std::cout << "producer    " << (g.producer_name.empty() ? "(none)" : g.producer_name + " " + g.producer_version)
+            << "\n";
+  std::cout << "ir_version  " << g.ir_version << "\nopset       ";
+  bool first = true;
+  for (const auto& [domain, version] : g.opset_imports) {
+    std::cout << (first ? "" : ", ") << (domain.empty() ? "ai.onnx" : domain) << " " << version;
+    first = false;
+  }
+  std::cout << "\n";
+  print_values("inputs", j["inputs"]);
+  print_values("outputs", j["outputs"]);
+  std::cout << "ops         " << g.nodes().size() << " nodes, " << histogram.size() << " op types\n";
+  for (const auto& [op, count] : histogram)
+    std::printf("  %-24s %6lld%s\n", op.c_str(), static_cast<long long>(count),
+                unsupported_ops.count(op) ? "  UNSUPPORTED" : (no_cpu_kernel.count(op) ? "  (no CPU kernel)" : ""));
+  std::cout << "parameters  " << group_thousands(param_count) << " (elements of all " << g.initializers.size()
+            << " initializers), " << si_units(static_cast<double>(param_bytes)) << "B\n";
+  if (!compute["macs"].is_null()) {
+    const int64_t macs = compute["macs"];
+    std::cout << "compute     " << si_units(static_cast<double>(macs)) << "MACs, " << si_units(2.0 * macs) << "FLOPs ("
+              << group_thousands(macs) << " MACs";
+    if (!overrides->empty()) {
+      std::cout << " at";
+      for (const auto& [name, shape] : *overrides) std::cout << " " << name << ":" << shape_to_string(shape);
+    }
+    std::cout << ")\n";
+  } else {
+    std::cout << "compute     unknown: " << compute_note << "\n";
+  }
+  if (unsupported_ops.empty()) {
+    std::cout << "unsupported none\n";
+  } else {
+    std::cout << "unsupported " << unsupported_ops.size() << " op type(s):\n";
+    for (const auto& [op, u] : unsupported_ops)
+      std::cout << "  " << op << " (" << u.first << " node" << (u.first == 1 ? "" : "s") << "): " << u.second << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+KILN_SUBCOMMAND(info, Subcommand{"info", "Describe a model: opset, inputs/outputs, ops, parameters, MACs/FLOPs",
+                                 [](CLI::App& app) -> std::function<int()> {
+                                   auto args = std::make_shared<InfoArgs>();
+                                   app.add_option("MODEL", args->model, "The .onnx model file")->required();
+                                   app.add_flag("--json", args->json,
+                                                "Print a JSON document (schema kiln.info/1) instead of text");
+                                   app.add_option("--shapes", args->shapes,
+                                                  "Input shapes for MACs/FLOPs, NAME:DIMS[,NAME:DIMS...], "
+                                                  "e.g. input:1x3x224x224 (needed when inputs have symbolic dims)");
+                                   app.footer(
+                                       "Examples:\n"
+                                       "  kiln info resnet50.onnx\n"
+                                       "  kiln info resnet50.onnx --shapes input:1x3x224x224\n"
+                                       "  kiln info model.onnx --shapes a:1x3x32x32,b:1x10 --json > info.json\n");
+                                   return [args] { return run_info(*args); };
+                                 }});
+
+}  // namespace kiln::cli
