@@ -97,6 +97,7 @@ Expected<std::unique_ptr<Graph>> build_zoo_model(const std::string& name, const 
   m->build(b);
   KILN_RETURN_IF_ERROR(b.status().with_context(name + ": "));
   KILN_RETURN_IF_ERROR(b.check_prune_used().with_context(name + ": "));
+  KILN_RETURN_IF_ERROR(verify_graph(*g).with_context("internal: zoo model " + name + " fails the verifier: "));
   return g;
 }
 
