@@ -12,40 +12,28 @@
 namespace kiln::cli {
 namespace {
 
+// The numeric options bind straight into models::ZooOptions; batch and prune arrive as text to parse.
 struct ZooArgs {
   std::string model;
   std::string output;
   std::string batch = "1";
-  int64_t height = 0;
-  int64_t width = 0;
-  int64_t classes = 0;
-  uint64_t seed = 0;
-  int opset = 17;
-  double width_mult = 1.0;
   std::string prune;
-  bool nms = false;
   bool list = false;
   bool names = false;
   bool layers = false;
+  models::ZooOptions options;
 };
 
 int report(const Status& s) { return fail("zoo", s); }
 
 Expected<models::ZooOptions> to_options(const ZooArgs& a) {
-  models::ZooOptions o;
+  models::ZooOptions o = a.options;
+  if (o.height < 0 || o.width < 0 || o.classes < 0)
+    return usage_error("--height, --width and --classes must be positive");
   KILN_ASSIGN_OR_RETURN(o.batch, models::parse_batch(a.batch));
   if (!a.prune.empty()) {
     KILN_ASSIGN_OR_RETURN(o.prune, models::parse_prune_spec(a.prune));
   }
-  o.height = a.height;
-  o.width = a.width;
-  if (a.height < 0 || a.width < 0 || a.classes < 0)
-    return usage_error("--height, --width and --classes must be positive");
-  o.classes = a.classes;
-  o.seed = a.seed;
-  o.opset = a.opset;
-  o.width_mult = a.width_mult;
-  o.nms = a.nms;
   return o;
 }
 
@@ -91,14 +79,14 @@ std::function<int()> setup_zoo(CLI::App& app) {
   app.add_flag("--names", a->names, "print just the model names, one per line");
   app.add_flag("--layers", a->layers, "print the model's conv layers that --prune accepts");
   app.add_option("--batch", a->batch, "batch size, or 'dynamic' for a symbolic batch dim (default 1)");
-  app.add_option("--height", a->height, "input height (default: the model's, e.g. 224)");
-  app.add_option("--width", a->width, "input width (default: the model's)");
-  app.add_option("--classes", a->classes, "number of classes (default 1000; ssd_lite 21 with background)");
-  app.add_option("--seed", a->seed, "weight seed (default 0)");
-  app.add_option("--opset", a->opset, "ONNX opset to write, 13..21 (default 17)");
-  app.add_option("--width-mult", a->width_mult, "channel multiplier 0.25..1.0 (torchvision rounding)");
+  app.add_option("--height", a->options.height, "input height (default: the model's, e.g. 224)");
+  app.add_option("--width", a->options.width, "input width (default: the model's)");
+  app.add_option("--classes", a->options.classes, "number of classes (default 1000; ssd_lite 21 with background)");
+  app.add_option("--seed", a->options.seed, "weight seed (default 0)");
+  app.add_option("--opset", a->options.opset, "ONNX opset to write, 13..21 (default 17)");
+  app.add_option("--width-mult", a->options.width_mult, "channel multiplier 0.25..1.0 (torchvision rounding)");
   app.add_option("--prune", a->prune, "layer=fraction,...: remove that share of a layer's output channels");
-  app.add_flag("--nms", a->nms, "ssd_lite: append NonMaxSuppression (output selected_indices)");
+  app.add_flag("--nms", a->options.nms, "ssd_lite: append NonMaxSuppression (output selected_indices)");
   return [a] { return run_zoo(*a); };
 }
 
