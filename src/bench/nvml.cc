@@ -127,11 +127,11 @@ GpuSampler::~GpuSampler() { stop(); }
 
 void GpuSampler::start() {
   if (!nvml_.available() || running_.exchange(true)) return;
+  started_ = Clock::now();
   thread_ = std::thread([this] {
-    const Stopwatch clock;
-    auto next = clock.start();
+    auto next = started_;
     while (running_.load()) {
-      GpuSample s = nvml_.sample(clock.elapsed_ms());
+      GpuSample s = nvml_.sample(ms_between(started_, Clock::now()));
       {
         std::lock_guard<std::mutex> lock(mu_);
         samples_.push_back(s);

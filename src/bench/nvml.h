@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench/timer.h"
+
 namespace kiln::bench {
 
 // One reading; a field is absent when the device does not report it.
@@ -63,6 +65,7 @@ class GpuSampler {
   void start();
   void stop();  // joins; idempotent
   std::vector<GpuSample> samples() const;
+  Clock::time_point started() const { return started_; }  // t_ms 0 of the samples
 
  private:
   const Nvml& nvml_;
@@ -71,6 +74,7 @@ class GpuSampler {
   std::thread thread_;
   mutable std::mutex mu_;
   std::vector<GpuSample> samples_;
+  Clock::time_point started_ = Clock::now();
 };
 
 // The "gpu" block of the bench JSON: static info, summary (mean/max of each series) and the time series.

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -22,6 +23,18 @@ int64_t current_rss_bytes() {
   if (n != 2) return 0;
   return static_cast<int64_t>(resident) * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
 }
+// VmHWM from /proc/self/status in bytes (0 where unavailable): the kernel's exact high-water mark, where
+// getrusage's ru_maxrss can lag the current RSS by a few pages.
+int64_t peak_rss_from_status() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  long long kb = 0;
+  while (std::fgets(line, sizeof(line), f))
+    if (std::sscanf(line, "VmHWM: %lld kB", &kb) == 1) break;
+  std::fclose(f);
+  return static_cast<int64_t>(kb) * 1024;
+}
 }  // namespace
 
 ProcessSnapshot process_snapshot() {
@@ -34,6 +47,7 @@ ProcessSnapshot process_snapshot() {
   }
   s.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   s.rss_bytes = current_rss_bytes();
+  s.peak_rss_bytes = std::max({s.peak_rss_bytes, peak_rss_from_status(), s.rss_bytes});
   return s;
 }
 

@@ -9,7 +9,7 @@ struct ProcessSnapshot {
   double user_s = 0;
   double system_s = 0;
   double wall_s = 0;           // steady_clock seconds, only meaningful as a difference
-  int64_t peak_rss_bytes = 0;  // high-water mark since process start (getrusage ru_maxrss)
+  int64_t peak_rss_bytes = 0;  // high-water mark since process start (VmHWM, else ru_maxrss)
   int64_t rss_bytes = 0;       // resident now (/proc/self/statm; 0 where unavailable)
 };
 

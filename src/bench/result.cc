@@ -30,6 +30,9 @@ Expected<BenchCase> measure_case(const InferenceFn& infer, const RunnerOptions& 
   }
   const auto samples = sampler.samples();
   c.gpu = gpu_json(nvml, samples);
+  // Lines the GPU time series up with --exportTimes: sample t_ms minus this = start_ms of the iterations.
+  c.gpu["timed_start_ms"] =
+      nvml.available() ? nlohmann::json(ms_between(sampler.started(), c.run.origin)) : nlohmann::json(nullptr);
   if (std::string w = spread_warning(c.stats); !w.empty()) c.warnings.push_back(w);
   if (std::string w = throttle_warning(samples); !w.empty()) c.warnings.push_back(w);
   if (options.warmup_ms > 0 && !c.run.warmup.settled)

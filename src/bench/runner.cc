@@ -65,6 +65,7 @@ Expected<RunResult> run_timed(const InferenceFn& infer, const RunnerOptions& o) 
   const double duration_ms = o.duration_s * 1000.0;
   const ProcessSnapshot before = process_snapshot();
   const Clock::time_point origin = Clock::now();
+  r.origin = origin;
   Clock::time_point end = origin;
   for (int64_t i = 0; i < o.iterations || ms_between(origin, end) < duration_ms; ++i) {
     const Clock::time_point start = Clock::now();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bench/process.h"
+#include "bench/timer.h"
 #include "kiln/status.h"
 
 namespace kiln::bench {
@@ -40,8 +41,9 @@ struct WarmupInfo {
 struct RunResult {
   std::vector<IterationTime> times;
   WarmupInfo warmup;
-  double wall_s = 0;     // first timed start to last timed end
-  ProcessUsage process;  // over the timed iterations only
+  double wall_s = 0;         // first timed start to last timed end
+  ProcessUsage process;      // over the timed iterations only
+  Clock::time_point origin;  // when the first timed iteration started (start_ms 0)
 };
 
 // One inference (the whole of it: what a user's request would wait for).

@@ -75,6 +75,7 @@ TEST(BenchResultTest, JsonMedianMatchesExportTimes) {
   EXPECT_EQ(result["cases"][0]["input_shapes"]["input"], nlohmann::json({1, 3, 16, 16}));
   EXPECT_EQ(result["cases"][0]["gpu"]["available"], false);
   EXPECT_TRUE(result["cases"][0]["gpu"]["name"].is_null());
+  EXPECT_TRUE(result["cases"][0]["gpu"]["timed_start_ms"].is_null());
   EXPECT_GT(result["cases"][0]["throughput"]["inferences_per_s"].get<double>(), 0);
   EXPECT_GT(result["cases"][0]["process"]["cpu_user_s"].get<double>() +
                 result["cases"][0]["process"]["cpu_system_s"].get<double>(),

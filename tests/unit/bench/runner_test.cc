@@ -90,6 +90,26 @@ TEST(BenchRunnerTest, WarmupRunsForTimeThenUntilSettled) {
   EXPECT_LT(r->warmup.last_median_ms, 4);
 }
 
+TEST(BenchProcessTest, UsageBetweenSnapshots) {
+  ProcessSnapshot before, after;
+  before.user_s = 1.0;
+  before.system_s = 0.5;
+  before.wall_s = 10.0;
+  after.user_s = 2.0;
+  after.system_s = 1.0;
+  after.wall_s = 11.0;
+  after.peak_rss_bytes = 4096;
+  const ProcessUsage u = process_usage(before, after);
+  EXPECT_DOUBLE_EQ(u.cpu_user_s, 1.0);
+  EXPECT_DOUBLE_EQ(u.cpu_system_s, 0.5);
+  EXPECT_DOUBLE_EQ(u.cpu_utilisation_percent, 150.0);  // 1.5 s of CPU in 1 s of wall time
+  EXPECT_DOUBLE_EQ(u.cpu_utilisation_machine_percent, 150.0 / online_cpu_count());
+  EXPECT_EQ(u.peak_rss_bytes, 4096);
+  const ProcessSnapshot now = process_snapshot();
+  EXPECT_GT(now.peak_rss_bytes, 0);
+  EXPECT_GE(now.peak_rss_bytes, now.rss_bytes);
+}
+
 TEST(BenchRunnerTest, FailingInferenceStopsTheRun) {
   RunnerOptions o;
   o.warmup_ms = 0;
