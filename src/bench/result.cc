@@ -35,11 +35,17 @@ Expected<BenchCase> measure_case(const InferenceFn& infer, const RunnerOptions& 
       nvml.available() ? nlohmann::json(ms_between(sampler.started(), c.run.origin)) : nlohmann::json(nullptr);
   if (std::string w = spread_warning(c.stats); !w.empty()) c.warnings.push_back(w);
   if (std::string w = throttle_warning(samples); !w.empty()) c.warnings.push_back(w);
-  if (options.warmup_ms > 0 && !c.run.warmup.settled)
+  const WarmupInfo& w = c.run.warmup;
+  if (options.warmup_ms > 0 && !w.settled && w.iterations < 2 * options.settle_window)
+    c.warnings.push_back(
+        fmt::format("warm-up unchecked: only {} iterations fit in {:.0f} ms, {} are needed to see the "
+                    "rolling median settle; raise --warmUp for steadier numbers",
+                    w.iterations, w.ms, 2 * options.settle_window));
+  else if (options.warmup_ms > 0 && !w.settled)
     c.warnings.push_back(
         fmt::format("warm-up did not settle: the rolling median of {} iterations still moved by "
                     ">= {:.0f}% after {:.0f} ms ({} iterations); raise --warmUp",
-                    options.settle_window, options.settle_tolerance * 100, c.run.warmup.ms, c.run.warmup.iterations));
+                    options.settle_window, options.settle_tolerance * 100, w.ms, w.iterations));
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "bench/batch.h"
 #include "bench/result.h"
@@ -97,6 +98,28 @@ TEST(BenchResultTest, AtomicWriteFailsCleanly) {
   ASSERT_TRUE(write_file_atomic(p, "new").ok());
   EXPECT_EQ(read_file(p), "new");
   std::remove(p.c_str());
+}
+
+TEST(BenchResultTest, ShortWarmupIsFlagged) {
+  RunnerOptions o;
+  o.warmup_ms = 1;
+  o.settle_max_ms = 10;  // ~11 ms of 3 ms calls: far fewer than the 20 the settle check needs
+  o.iterations = 2;
+  o.duration_s = 0;
+  const Nvml no_nvml("libkiln-no-such-nvml.so.1");
+  auto c = measure_case(
+      [] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        return Status::Ok();
+      },
+      o, {99}, no_nvml, 4);
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->run.warmup.settled);
+  EXPECT_LT(c->run.warmup.iterations, 20);
+  ASSERT_FALSE(c->warnings.empty());
+  EXPECT_NE(c->warnings[0].find("warm-up unchecked"), std::string::npos) << c->warnings[0];
+  EXPECT_EQ(c->batch, 4);
+  EXPECT_NEAR(c->throughput.samples_per_s, 4 * c->throughput.inferences_per_s, 1e-9);
 }
 
 TEST(BenchResultTest, SpreadWarning) {
