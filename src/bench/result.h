@@ -1,0 +1,58 @@
+// One measured bench case (a backend at one batch/shape) and its JSON ("kiln.bench/1"), exportTimes
+// array and trtexec-like text summary. docs/BENCH_JSON.md documents the schema.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bench/nvml.h"
+#include "bench/runner.h"
+#include "bench/stats.h"
+#include "core/shape.h"
+
+namespace kiln::bench {
+
+constexpr const char* kBenchSchema = "kiln.bench/1";
+
+struct BenchCase {
+  std::string backend;  // "cpu", later "cuda"
+  int64_t batch = 1;
+  std::map<std::string, Shape> input_shapes;
+  RunResult run;
+  LatencyStats stats;                    // per-iteration latencies (ms)
+  std::optional<LatencyStats> averaged;  // of --avgRuns group means, when avg_runs > 1
+  int64_t avg_runs = 1;
+  Throughput throughput;
+  nlohmann::json gpu;  // gpu_json(): nulls when NVML is absent
+  std::vector<std::string> warnings;
+};
+
+// Runs one case (each inference processes `batch` samples): NVML sampling on a background thread around
+// run_timed, then statistics, throughput and warnings. The caller fills backend and input_shapes.
+Expected<BenchCase> measure_case(const InferenceFn& infer, const RunnerOptions& options,
+                                 const std::vector<double>& percentiles, const Nvml& nvml, int64_t batch);
+
+// Large-spread warning: p99 / median above `ratio` (the timings are noisy; the median is the number to trust).
+std::string spread_warning(const LatencyStats& s, double ratio = 1.5);
+
+nlohmann::json stats_json(const LatencyStats& s);
+nlohmann::json case_json(const BenchCase& c);
+// The whole document: schema, model, options, environment, one entry per case.
+nlohmann::json bench_json(const std::string& model, const nlohmann::json& options, const nlohmann::json& environment,
+                          const std::vector<BenchCase>& cases);
+
+// Every timed iteration of every case: [{"backend", "batch", "iteration", "start_ms", "latency_ms"}, ...].
+nlohmann::json export_times_json(const std::vector<BenchCase>& cases);
+
+// Writes `text` to `path` through a temporary file in the same directory and rename(), so readers never
+// see a half-written file. kInvalidInput naming the path on failure.
+Status write_file_atomic(const std::string& path, const std::string& text);
+
+// The trtexec-like summary of one case (throughput, latency, CI, outliers, CPU, RSS, GPU, warnings).
+std::string summary_text(const BenchCase& c, const std::string& unit_label = "ms");
+
+}  // namespace kiln::bench
