@@ -88,6 +88,29 @@ TEST(PassFoldConstants, RespectsSizeBound) {
   EXPECT_EQ(count_ops(*g, "Neg"), 1);
 }
 
+TEST(PassFoldConstants, EvaluatesWhatShapeInferenceLeft) {
+  // Larger than inference folds (kMaxFoldElements), within the pass's bound: the pass evaluates it itself.
+  const int64_t n = kMaxFoldElements + 16;
+  auto g = new_graph();
+  Value* x = input(*g, "x", {n});
+  std::vector<float> data(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) data[static_cast<size_t>(i)] = static_cast<float>(i % 7) - 3.f;
+  Value* a = init(*g, "a", {n}, data);
+  Value *c = value(*g, "c"), *y = value(*g, "y");
+  node(*g, "Abs", "abs", {a}, {c});
+  node(*g, "Add", "add", {x, c}, {y});
+  mark_output(*g, y);
+  ASSERT_TRUE(infer_shapes(*g).ok());
+  ASSERT_FALSE(g->find_value("c")->constant) << "inference folded it: the test no longer covers the evaluator path";
+  ASSERT_TRUE(constant_evaluator());
+  EXPECT_EQ(fold_constants(*g, 1 << 20).value(), 1);
+  const Value* folded = g->find_value("c");
+  ASSERT_TRUE(folded && folded->constant);
+  EXPECT_EQ(folded->constant->data<float>()[0], 3.f);
+  EXPECT_EQ(folded->constant->data<float>()[5], 2.f);
+  EXPECT_EQ(count_ops(*g, "Abs"), 0);
+}
+
 TEST(PassFoldShapes, StaticShapeBecomesConstant) {
   auto g = new_graph();
   Value* x = input(*g, "x", {2, 3, 4});

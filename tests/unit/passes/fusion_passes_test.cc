@@ -210,3 +210,37 @@ TEST(PassFuseElementwise, BranchingValueNotFused) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+using namespace testing_passes;
+
+TEST(PassFoldBatchNorm, Float16WeightsStayFloat16) {
+  auto g = new_graph();
+  Value* x = g->add_value("x", DType::kFloat16, SymShape::from({1, 1, 1, 2})).value();
+  x->is_graph_input = true;
+  g->inputs.push_back(x);
+  auto half = [&](const std::string& n, float v) {
+    Tensor t = Tensor::create(DType::kFloat16, {1}).value();
+    t.data<uint16_t>()[0] = float_to_half(v);
+    return g->add_initializer(n, std::move(t)).value();
+  };
+  Tensor w = Tensor::create(DType::kFloat16, {1, 1, 1, 1}).value();
+  w.data<uint16_t>()[0] = float_to_half(2.f);
+  Value* wv = g->add_initializer("w", std::move(w)).value();
+  Value *c = value(*g, "c"), *y = value(*g, "y");
+  node(*g, "Conv", "conv", {x, wv}, {c});
+  // scale = 3 / sqrt(3 + 1) = 1.5: W' = 3, B' = 0.5 - 1 * 1.5 = -1
+  node(*g, "BatchNormalization", "bn", {c, half("g", 3.f), half("b", 0.5f), half("m", 1.f), half("v", 3.f)}, {y})
+      ->attrs["epsilon"] = Attribute::make_float(1.f);
+  mark_output(*g, y);
+  ASSERT_TRUE(infer_shapes(*g).ok());
+  EXPECT_EQ(fold_batchnorm(*g).value(), 1);
+  const Node& conv = *g->nodes()[0];
+  ASSERT_EQ(conv.input(1)->constant->dtype(), DType::kFloat16);
+  EXPECT_EQ(half_to_float(conv.input(1)->constant->data<uint16_t>()[0]), 3.f);
+  EXPECT_EQ(half_to_float(conv.input(2)->constant->data<uint16_t>()[0]), -1.f);
+}
+
+}  // namespace
+}  // namespace kiln

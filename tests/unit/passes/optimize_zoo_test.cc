@@ -7,8 +7,9 @@ namespace kiln {
 namespace {
 using namespace testing_passes;
 
-void check_model(const std::string& name) {
+void check_model(const std::string& name, Dim batch = Dim(1)) {
   models::ZooOptions o;
+  o.batch = batch;
   o.height = 64;
   o.width = 64;
   o.seed = 3;
@@ -18,7 +19,13 @@ void check_model(const std::string& name) {
   ASSERT_TRUE(infer_shapes(graph).ok());
   const auto before_hist = op_histogram(graph);
   const size_t nodes_before = graph.nodes().size();
-  TensorMap feeds = random_feeds(graph, 11);
+  TensorMap feeds;
+  for (const Value* in : graph.inputs) {
+    Shape s{2};  // a symbolic batch runs at 2
+    for (size_t d = 1; d < in->shape.dims.size(); ++d) s.push_back(in->shape.dims[d].value);
+    if (in->shape.dims[0].known()) s[0] = in->shape.dims[0].value;
+    feeds[in->name] = random_tensor(DType::kFloat32, s, 11).value();
+  }
   auto before = run_cpu(graph, feeds);
   ASSERT_TRUE(before.ok()) << before.status().to_string();
   auto reports = optimize_graph(graph);
@@ -40,6 +47,7 @@ void check_model(const std::string& name) {
 TEST(PassOptimizeZoo, TinyCnn) { check_model("tiny_cnn"); }
 TEST(PassOptimizeZoo, Resnet18) { check_model("resnet18"); }
 TEST(PassOptimizeZoo, MobilenetV2) { check_model("mobilenet_v2"); }
+TEST(PassOptimizeZoo, Resnet18DynamicBatch) { check_model("resnet18", Dim::sym("N")); }
 
 }  // namespace
 }  // namespace kiln
