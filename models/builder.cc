@@ -231,8 +231,9 @@ Act Builder::conv(const Act& x, const std::string& name, const ConvSpec& spec) {
   const int64_t fan_in = cin / groups * k * k;
   params_ += cout * fan_in + (spec.bias ? cout : 0);
   macs_ += cout * oh * ow * fan_in;
-  std::vector<Value*> ins = {x.value, weight(name + ".weight", {cout, cin / groups, k, k}, std::sqrt(2.0 / fan_in))};
-  if (spec.bias) ins.push_back(filled(name + ".bias", {cout}, 0.0, 0.05, true));
+  const double gain = spec.gain > 0 ? spec.gain : std::sqrt(2.0);
+  std::vector<Value*> ins = {x.value, weight(name + ".weight", {cout, cin / groups, k, k}, gain / std::sqrt(fan_in))};
+  if (spec.bias) ins.push_back(filled(name + ".bias", {cout}, spec.bias_mean, 0.05, true));
   std::map<std::string, Attribute> attrs = {{"kernel_shape", Attribute::make_ints({k, k})},
                                             {"strides", Attribute::make_ints({s, s})},
                                             {"pads", Attribute::make_ints({p, p, p, p})},
@@ -247,7 +248,8 @@ Act Builder::batchnorm(const Act& x, const std::string& name, float eps, float g
   params_ += 2 * c;
   buffers_ += 2 * c;
   // Running statistics far from (0, 1) so that folding BN into the conv is really exercised.
-  Value* gamma = filled(name + ".weight", {c}, 0.6 * gamma_scale, 1.2 * gamma_scale, false);
+  // E[gamma^2 / var] is about 1: BN keeps the activations' scale on average.
+  Value* gamma = filled(name + ".weight", {c}, 0.7 * gamma_scale, 1.4 * gamma_scale, false);
   Value* beta = filled(name + ".bias", {c}, 0.0, 0.1, true);
   Value* mean = filled(name + ".running_mean", {c}, 0.0, 0.1, true);
   Value* var = filled(name + ".running_var", {c}, 0.6, 1.6, false);

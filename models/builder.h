@@ -72,6 +72,10 @@ struct ConvSpec {
   int64_t groups = 1;  // or kDepthwise
   bool bias = false;
   int64_t padding = -1;  // -1: (kernel - 1) / 2, torchvision's "same" for odd kernels
+  // Weight std is gain / sqrt(fan_in); 0 means He's sqrt(2) (input after a ReLU). Inputs after SiLU or a
+  // gate need more to keep the activations' scale through deep nets.
+  double gain = 0.0;
+  double bias_mean = 0.0;  // mean of the (normal) bias; an SE gate's fc2 starts mostly open with > 0
 };
 
 // Errors are sticky: after the first failure every call is a no-op returning its input, and status()

@@ -8,6 +8,11 @@ namespace kiln::models {
 namespace {
 
 constexpr float kBranchGamma = 0.5f;
+// E[silu(z)^2] is about 0.36 Var(z) (ReLU: 0.5), so convs reading SiLU outputs need gain sqrt(1/0.36); the
+// projection also reads through the SE gate (E[g^2] about 0.78 with fc2's bias near +2).
+constexpr double kSiluGain = 1.6;
+constexpr double kProjectGain = 1.1;
+constexpr double kGateBias = 2.0;
 
 Act inverted_residual(Builder& b, const Act& x, const std::string& p, int64_t inp, int64_t oup, int64_t stride,
                       int64_t expand) {
@@ -23,8 +28,8 @@ Act inverted_residual(Builder& b, const Act& x, const std::string& p, int64_t in
 
 Act squeeze_excitation(Builder& b, const Act& x, const std::string& p, int64_t squeeze) {
   Act s = b.global_avg_pool(x);
-  s = b.silu(b.conv(s, p + ".fc1", {squeeze, 1, 1, 1, true}));
-  s = b.sigmoid(b.conv(s, p + ".fc2", {x.c(), 1, 1, 1, true}));
+  s = b.silu(b.conv(s, p + ".fc1", {squeeze, 1, 1, 1, true, -1, kSiluGain}));
+  s = b.sigmoid(b.conv(s, p + ".fc2", {x.c(), 1, 1, 1, true, -1, kSiluGain, kGateBias}));
   return b.mul(x, s);
 }
 
@@ -34,10 +39,13 @@ Act mbconv(Builder& b, const Act& x, const std::string& p, int64_t inp, int64_t 
   const int64_t expanded = make_divisible(static_cast<double>(inp * expand), 8);
   Act y = x;
   int j = 0;
-  if (expanded != inp) y = b.conv_bn_act(y, p + ".block." + std::to_string(j++), {expanded, 1, 1}, Activation::kSilu);
-  y = b.conv_bn_act(y, p + ".block." + std::to_string(j++), {0, kernel, stride, kDepthwise}, Activation::kSilu);
+  if (expanded != inp)
+    y = b.conv_bn_act(y, p + ".block." + std::to_string(j++), {expanded, 1, 1, 1, false, -1, kSiluGain},
+                      Activation::kSilu);
+  y = b.conv_bn_act(y, p + ".block." + std::to_string(j++), {0, kernel, stride, kDepthwise, false, -1, kSiluGain},
+                    Activation::kSilu);
   y = squeeze_excitation(b, y, p + ".block." + std::to_string(j++), std::max<int64_t>(1, inp / 4));
-  y = b.conv_bn_act(y, p + ".block." + std::to_string(j), {oup, 1, 1}, Activation::kNone,
+  y = b.conv_bn_act(y, p + ".block." + std::to_string(j), {oup, 1, 1, 1, false, -1, kProjectGain}, Activation::kNone,
                     use_res ? kBranchGamma : 1.0f);
   return use_res ? b.add(x, y) : y;
 }
@@ -95,7 +103,7 @@ void build_efficientnet_b0(Builder& b) {
     }
     ++stage;
   }
-  x = b.conv_bn_act(x, "features.8", {4 * b.scaled(320), 1, 1}, Activation::kSilu);
+  x = b.conv_bn_act(x, "features.8", {4 * b.scaled(320), 1, 1, 1, false, -1, kSiluGain}, Activation::kSilu);
   x = b.flatten(b.global_avg_pool(x));
   b.output(b.linear(x, "classifier.1", b.options().classes, "logits"));
 }

@@ -8,7 +8,7 @@ namespace kiln::models {
 namespace {
 
 // Residual sums grow with depth; a smaller gamma on each branch's last BN keeps activations O(1).
-constexpr float kBranchGamma = 0.5f;
+constexpr float kBranchGamma = 0.3f;
 
 Act shortcut(Builder& b, const Act& x, const std::string& p, int64_t out, int64_t stride) {
   if (stride == 1 && x.c() == out) return x;

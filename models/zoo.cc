@@ -97,6 +97,7 @@ Expected<std::unique_ptr<Graph>> build_zoo_model(const std::string& name, const 
   m->build(b);
   KILN_RETURN_IF_ERROR(b.status().with_context(name + ": "));
   KILN_RETURN_IF_ERROR(b.check_prune_used().with_context(name + ": "));
+  KILN_RETURN_IF_ERROR(verify_graph(*g).with_context("internal: zoo model " + name + " fails the verifier: "));
   return g;
 }
 
@@ -115,7 +116,6 @@ Expected<ZooStats> zoo_model_stats(const std::string& name, const ZooOptions& op
   return s;
 }
 
-namespace {
 std::string thousands(int64_t v) {
   std::string digits = std::to_string(v), out;
   for (size_t i = 0; i < digits.size(); ++i) {
@@ -124,7 +124,6 @@ std::string thousands(int64_t v) {
   }
   return out;
 }
-}  // namespace
 
 Expected<std::string> zoo_list_text() {
   char line[256];

@@ -61,6 +61,9 @@ Expected<ZooStats> zoo_model_stats(const std::string& name, const ZooOptions& op
 // The `kiln zoo --list` table: name, parameters, MACs at the default input (batch 1), input, description.
 Expected<std::string> zoo_list_text();
 
+// 25557032 -> "25,557,032".
+std::string thousands(int64_t v);
+
 // Parses "layer1.0.conv1=0.5,features.2.conv.0.0=0.25" (fractions of output channels removed, 0 <= f < 1).
 Expected<std::map<std::string, double>> parse_prune_spec(const std::string& text);
 // Parses --batch: a positive integer or "dynamic" (symbolic dim "batch").

@@ -59,6 +59,10 @@ def parse_args(argv):
     p.add_argument("--min-hw", type=int, default=128, help="YAML optimization 'min' H/W for dynamic H/W")
     p.add_argument("--max-hw", type=int, default=512, help="YAML optimization 'max' H/W for dynamic H/W")
     p.add_argument("--no-compare", action="store_true", help="skip the ONNX Runtime comparison")
+    p.add_argument("--keep-batchnorm", action="store_true",
+                   help="legacy exporter: keep BatchNormalization nodes (TrainingMode.PRESERVE on the eval-mode "
+                        "model) instead of folding them into the convolutions; the ONNX file then has the "
+                        "module's structure and parameter count (kiln folds BN itself when it builds an engine)")
     args = p.parse_args(argv)
     if bool(args.model) == bool(args.module):
         p.error("give either a model name or --module FILE.py:CLASS")
@@ -150,6 +154,12 @@ def export(model, x, args, path, output_names):
         do_constant_folding=True,
         dynamic_axes=axes or None,
     )
+    if args.keep_batchnorm:
+        if args.exporter != "legacy":
+            die(EXIT_USAGE, "--keep-batchnorm needs the legacy exporter")
+        # PRESERVE exports the model in its current (eval) mode but skips the eval-mode peephole pass
+        # that fuses Conv + BatchNormalization.
+        kwargs["training"] = torch.onnx.TrainingMode.PRESERVE
     with torch.no_grad():
         if args.exporter == "legacy":
             torch.onnx.export(model, (x,), path, dynamo=False, **kwargs)

@@ -19,11 +19,30 @@ python3 -c "import torch, torchvision, onnx, onnxruntime; print('torch', torch._
 step "torchvision resnet50 -> ONNX, static and dynamic batch"
 check python3 peers/export_pytorch.py resnet50 -o "$W/r50_static.onnx"
 check python3 peers/export_pytorch.py resnet50 -o "$W/r50_dyn.onnx" --dynamic-batch
+check python3 peers/export_pytorch.py resnet50 -o "$W/r50_dyn_bn.onnx" --dynamic-batch --keep-batchnorm
 
 step "kiln info (dynamic batch, at 1x3x224x224)"
 check "$KILN" info "$W/r50_dyn.onnx" --shapes input:1x3x224x224
 check "$KILN" info "$W/r50_dyn.onnx" --shapes input:1x3x224x224 --json > "$W/r50_dyn_info.json"
 check "$KILN" info "$W/r50_static.onnx" --json > "$W/r50_static_info.json"
+check "$KILN" info "$W/r50_dyn_bn.onnx" --shapes input:1x3x224x224
+check "$KILN" info "$W/r50_dyn_bn.onnx" --shapes input:1x3x224x224 --json > "$W/r50_dyn_bn_info.json"
+check python3 - "$W" <<'PY'
+import json, sys
+w = sys.argv[1]
+for name in ("r50_static", "r50_dyn", "r50_dyn_bn"):
+    j = json.load(open(f"{w}/{name}_info.json"))
+    print(name, "input shape", j["inputs"][0]["shape"], "trainable", j["parameters"]["trainable"],
+          "initializer elements", j["parameters"]["count"], "MACs", j["compute"]["macs"])
+dyn = json.load(open(f"{w}/r50_dyn_info.json"))
+assert dyn["inputs"][0]["shape"][0] == "batch", "dynamic batch must show as the symbol 'batch'"
+static = json.load(open(f"{w}/r50_static_info.json"))
+assert static["inputs"][0]["shape"][0] == 1
+bn = json.load(open(f"{w}/r50_dyn_bn_info.json"))
+assert bn["parameters"]["trainable"] == 25557032, "torchvision resnet50 has 25,557,032 parameters"
+assert abs(bn["compute"]["macs"] / 4.1e9 - 1) < 0.01, "about 4.1 GMACs"
+print("resnet50 exports: parameters, MACs and symbolic batch as expected")
+PY
 
 step "kiln run --backend cpu vs ONNX Runtime on the same input"
 python3 - "$W" <<'PY'
@@ -31,22 +50,24 @@ import sys, numpy as np
 rng = np.random.default_rng(1234)
 np.save(sys.argv[1] + "/x2.npy", rng.standard_normal((2, 3, 224, 224)).astype(np.float32))
 PY
-check "$KILN" run "$W/r50_dyn.onnx" --backend cpu --input input="$W/x2.npy" --output-dir "$W/kiln_r50"
-check python3 - "$W" <<'PY'
+for model in r50_dyn r50_dyn_bn; do
+check "$KILN" run "$W/$model.onnx" --backend cpu --input input="$W/x2.npy" --output-dir "$W/kiln_$model"
+check python3 - "$W" "$model" <<'PY'
 import sys, glob, numpy as np, onnxruntime as ort
-w = sys.argv[1]
+w, model = sys.argv[1], sys.argv[2]
 x = np.load(w + "/x2.npy")
-s = ort.InferenceSession(w + "/r50_dyn.onnx", providers=["CPUExecutionProvider"])
+s = ort.InferenceSession(f"{w}/{model}.onnx", providers=["CPUExecutionProvider"])
 ref = s.run(None, {s.get_inputs()[0].name: x})[0]
-out = np.load(glob.glob(w + "/kiln_r50/*.npy")[0])
+out = np.load(f"{w}/kiln_{model}/logits.npy")
 assert out.shape == ref.shape, (out.shape, ref.shape)
 err = np.abs(out.astype(np.float64) - ref)
 rel_max = err.max() / np.abs(ref).max()
 rel_elem = (err / np.maximum(np.abs(ref), 1e-3)).max()
-print(f"resnet50 dyn batch 2: max abs err {err.max():.3e}, max err / max|ref| {rel_max:.3e}, "
+print(f"{model} batch 2: max abs err {err.max():.3e}, max err / max|ref| {rel_max:.3e}, "
       f"max elementwise rel (floor 1e-3) {rel_elem:.3e}, top1 equal {np.array_equal(out.argmax(1), ref.argmax(1))}")
 sys.exit(0 if rel_max <= 1e-4 else 4)
 PY
+done
 
 step "zoo models vs torchvision (zoo_to_torch.py) with kiln's CPU reference"
 for m in resnet18 resnet50 mobilenet_v2; do
@@ -57,7 +78,7 @@ for m in resnet18 resnet50 mobilenet_v2; do
 done
 
 step "every zoo model, static and dynamic batch: onnx.checker + ONNX Runtime"
-for m in $("$KILN" zoo --names 2>/dev/null || echo resnet18 resnet34 resnet50 mobilenet_v2 vgg11_bn efficientnet_b0 ssd_lite tiny_cnn); do
+for m in $("$KILN" zoo --names); do
   for b in 1 dynamic; do
     check "$KILN" zoo $m -o "$W/all_${m}_$b.onnx" --batch $b
     check python3 - "$W/all_${m}_$b.onnx" <<'PY'

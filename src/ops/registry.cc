@@ -189,6 +189,10 @@ Status infer_node(Node& node, const Declared& declared, bool* skippable) {
     *skippable = def.status().code() == StatusCode::kUnsupported;
     return def.status();
   }
+  // Rules may rely on required inputs being present; an empty name there is a malformed model.
+  for (int i = 0; i < (*def)->min_inputs && i < static_cast<int>(node.inputs.size()); ++i)
+    if (!node.inputs[static_cast<size_t>(i)])
+      return node.error(StatusCode::kInvalidInput, "input " + std::to_string(i) + " is required but omitted (empty name)");
   for (Value* o : node.outputs) {
     if (!o) continue;
     o->dtype = DType::kUndefined;

@@ -47,6 +47,76 @@ TEST(Cli, InfoDescribesTheReluTestModel) {
   EXPECT_TRUE(doc["unsupported_ops"].empty());
 }
 
+// The trainable-parameter count must equal torchvision's published figures for the zoo's copies of its
+// models (BatchNorm running statistics are initializers there but not parameters).
+TEST(Cli, InfoCountsParametersAsPyTorchDoes) {
+  KILN_REQUIRE_IMPORTER();
+  const std::string dir = scratch_dir();
+  for (const auto& [model, expected] : {std::pair<std::string, int64_t>{"resnet18", 11689512},
+                                        std::pair<std::string, int64_t>{"mobilenet_v2", 3504872}}) {
+    auto z = kiln("zoo " + model + " -o " + dir + "/" + model + ".onnx");
+    ASSERT_EQ(z.code, 0) << z.err;
+    auto j = kiln("info --json " + dir + "/" + model + ".onnx");
+    ASSERT_EQ(j.code, 0) << j.err;
+    auto doc = nlohmann::json::parse(j.out);
+    EXPECT_EQ(doc["parameters"]["trainable"], expected) << model;
+    EXPECT_GT(doc["parameters"]["count"].get<int64_t>(), expected) << model << ": BN statistics are initializers too";
+  }
+}
+
+// Exporters share equal tensors through Identity nodes; each use is still a parameter of its layer.
+TEST(Cli, InfoCountsIdentitySharedWeightsPerUse) {
+  KILN_REQUIRE_IMPORTER();
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  onnx::GraphProto* g = m.mutable_graph();
+  auto add_init = [&](const std::string& name, std::vector<int64_t> dims) {
+    onnx::TensorProto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      t->add_dims(d);
+      n *= d;
+    }
+    for (int64_t i = 0; i < n; ++i) t->add_float_data(0.5f);
+  };
+  add_init("w", {2, 2, 1, 1});  // 4, used by conv1 directly and by conv2 through Identity
+  add_init("ones", {2});        // BN scale and (through Identity) BN var
+  add_init("zeros", {2});       // BN bias and BN mean
+  auto node = [&](const std::string& op, std::vector<std::string> in, const std::string& out) {
+    onnx::NodeProto* n = g->add_node();
+    n->set_op_type(op);
+    for (auto& i : in) n->add_input(i);
+    n->add_output(out);
+  };
+  node("Identity", {"w"}, "w_alias");
+  node("Identity", {"ones"}, "ones_alias");
+  node("Conv", {"x", "w"}, "c1");
+  node("Conv", {"c1", "w_alias"}, "c2");
+  node("BatchNormalization", {"c2", "ones", "zeros", "zeros", "ones_alias"}, "y");
+  auto io = [&](onnx::ValueInfoProto* v, const std::string& name) {
+    v->set_name(name);
+    auto* tt = v->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : {1, 2, 3, 3}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  };
+  io(g->add_input(), "x");
+  io(g->add_output(), "y");
+  const std::string path = scratch_dir() + "/shared.onnx";
+  {
+    std::ofstream f(path, std::ios::binary);
+    ASSERT_TRUE(m.SerializeToOstream(&f));
+  }
+  auto j = kiln("info --json " + path);
+  ASSERT_EQ(j.code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  // conv1 w (4) + conv2 w through Identity (4) + BN scale (2) + BN bias (2); mean/var are not parameters.
+  EXPECT_EQ(doc["parameters"]["trainable"], 12);
+  EXPECT_EQ(doc["parameters"]["count"], 8);  // 4 + 2 + 2 elements stored
+}
+
 TEST(Cli, RunReproducesTheTestDataOutput) {
   KILN_REQUIRE_IMPORTER();
   const std::string dir = scratch_dir();

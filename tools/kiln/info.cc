@@ -14,6 +14,33 @@
 
 namespace kiln::cli {
 namespace {
+// Weights as PyTorch counts them (sum of parameters().numel()): BatchNormalization running mean/var are
+// buffers, not parameters; and exporters deduplicate equal tensors (e.g. freshly initialised BatchNorm
+// weights) into one initializer read through Identity nodes, which PyTorch still counts per layer.
+int64_t count_trainable_parameters(const Graph& g) {
+  std::map<const Value*, const Value*> source;  // weight value (initializer or Identity alias) -> initializer
+  for (const Value* init : g.initializers)
+    if (init->constant) source[init] = init;
+  for (const auto& n : g.nodes()) {  // topological order: alias chains resolve in one sweep
+    if (n->op_type != "Identity" || !n->domain.empty() || !n->input(0) || !n->output(0)) continue;
+    auto it = source.find(n->input(0));
+    if (it != source.end()) source[n->output(0)] = it->second;
+  }
+  // A weight value is a parameter when some node reads it other than as BatchNorm mean/var (an exporter
+  // may merge an equal BN bias and running mean into one initializer: it is still a parameter).
+  std::set<const Value*> parameters;
+  for (const auto& n : g.nodes()) {
+    if (n->op_type == "Identity" && n->domain.empty()) continue;
+    const bool bn = n->op_type == "BatchNormalization" && n->domain.empty();
+    for (size_t i = 0; i < n->inputs.size(); ++i) {
+      const Value* in = n->inputs[i];
+      if (in && source.count(in) && !(bn && (i == 3 || i == 4))) parameters.insert(in);
+    }
+  }
+  int64_t total = 0;
+  for (const Value* v : parameters) total += source.at(v)->constant->numel();
+  return total;
+}
 
 struct InfoArgs {
   std::string model;
@@ -103,27 +130,21 @@ int run_info(const InfoArgs& args) {
   j["nodes"] = g.nodes().size();
   j["op_histogram"] = histogram;
 
-  int64_t param_count = 0, param_bytes = 0, bn_stats = 0;
+  int64_t param_count = 0, param_bytes = 0;
   for (const Value* init : g.initializers) {
     if (!init->constant) continue;
     param_count += init->constant->numel();
     param_bytes += static_cast<int64_t>(init->constant->nbytes());
   }
-  // BatchNormalization's running mean/var are buffers, not trained parameters: PyTorch's parameter count
-  // leaves them out, so report the count without them too (each initializer counted once).
-  std::set<const Value*> stats;
-  for (const auto& n : g.nodes())
-    if (n->op_type == "BatchNormalization" && n->domain.empty())
-      for (size_t i : {3, 4})
-        if (n->input(i) && n->input(i)->constant && !n->input(i)->producer) stats.insert(n->input(i));
-  for (const Value* v : stats) bn_stats += v->constant->numel();
+  const int64_t trainable = count_trainable_parameters(g);
   j["parameters"] = {{"count", param_count},
                      {"bytes", param_bytes},
                      {"initializers", g.initializers.size()},
-                     {"count_without_bn_stats", param_count - bn_stats},
+                     {"trainable", trainable},
                      {"note",
-                      "count = elements of all initializers (weights, biases, BatchNorm statistics, "
-                      "constants); count_without_bn_stats leaves out BatchNormalization mean/var"}};
+                      "count = elements of all initializers (weights, biases, BatchNorm statistics, constants); "
+                      "trainable = PyTorch's parameters() count: BatchNormalization mean/var left out, and a "
+                      "tensor the exporter shared between layers through Identity nodes counted once per layer"}};
 
   // Compute: needs static shapes, from the model or --shapes.
   nlohmann::json compute = {{"macs", nullptr}, {"flops", nullptr}};
@@ -212,10 +233,10 @@ int run_info(const InfoArgs& args) {
   for (const auto& [op, count] : histogram)
     std::printf("  %-24s %6lld%s\n", op.c_str(), static_cast<long long>(count),
                 unsupported_ops.count(op) ? "  UNSUPPORTED" : (no_cpu_kernel.count(op) ? "  (no CPU kernel)" : ""));
-  std::cout << "parameters  " << group_thousands(param_count) << " (elements of all " << g.initializers.size()
-            << " initializers";
-  if (bn_stats) std::cout << "; " << group_thousands(param_count - bn_stats) << " without BatchNorm mean/var";
-  std::cout << "), " << si_units(static_cast<double>(param_bytes)) << "B\n";
+  std::cout << "parameters  " << group_thousands(trainable)
+            << " trainable (PyTorch's count: BatchNorm mean/var left out, exporter-shared tensors counted per use); "
+            << group_thousands(param_count) << " elements in " << g.initializers.size() << " initializers, "
+            << si_units(static_cast<double>(param_bytes)) << "B\n";
   if (!compute["macs"].is_null()) {
     const int64_t macs = compute["macs"];
     std::cout << "compute     " << si_units(static_cast<double>(macs)) << "MACs, " << si_units(2.0 * macs) << "FLOPs ("

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "onnx/importer.h"
+#include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
 
 namespace kiln::cli {
@@ -24,13 +25,11 @@ struct ZooArgs {
   std::string prune;
   bool nms = false;
   bool list = false;
+  bool names = false;
   bool layers = false;
 };
 
-int report(const Status& s) {
-  std::fprintf(stderr, "kiln zoo: error: %s\n", s.message().c_str());
-  return s.exit_code();
-}
+int report(const Status& s) { return fail("zoo", s); }
 
 Expected<models::ZooOptions> to_options(const ZooArgs& a) {
   models::ZooOptions o;
@@ -51,6 +50,10 @@ Expected<models::ZooOptions> to_options(const ZooArgs& a) {
 }
 
 int run_zoo(const ZooArgs& a) {
+  if (a.names) {
+    for (const models::ZooModel& m : models::zoo_models()) std::printf("%s\n", m.name.c_str());
+    return 0;
+  }
   if (a.list) {
     auto text = models::zoo_list_text();
     if (!text.ok()) return report(text.status());
@@ -73,8 +76,9 @@ int run_zoo(const ZooArgs& a) {
   if (!stats.ok()) return report(stats.status());
   Status w = write_onnx(**graph, a.output);
   if (!w.ok()) return report(w);
-  std::printf("wrote %s: %s, input %s, %lld parameters, %.3f GMACs per sample, opset %d\n", a.output.c_str(),
-              a.model.c_str(), (*graph)->inputs[0]->shape.to_string().c_str(), static_cast<long long>(stats->params),
+  std::printf("wrote %s: %s, input %s, %s parameters (+%s BN running stats), %.3f GMACs per sample, opset %d\n",
+              a.output.c_str(), a.model.c_str(), (*graph)->inputs[0]->shape.to_string().c_str(),
+              models::thousands(stats->params).c_str(), models::thousands(stats->buffers).c_str(),
               static_cast<double>(stats->macs) / 1e9, opts->opset);
   return 0;
 }
@@ -84,6 +88,7 @@ std::function<int()> setup_zoo(CLI::App& app) {
   app.add_option("model", a->model, "model name (kiln zoo --list shows them)");
   app.add_option("-o,--output", a->output, "ONNX file to write");
   app.add_flag("--list", a->list, "list the models with parameters and MACs at their default input");
+  app.add_flag("--names", a->names, "print just the model names, one per line");
   app.add_flag("--layers", a->layers, "print the model's conv layers that --prune accepts");
   app.add_option("--batch", a->batch, "batch size, or 'dynamic' for a symbolic batch dim (default 1)");
   app.add_option("--height", a->height, "input height (default: the model's, e.g. 224)");

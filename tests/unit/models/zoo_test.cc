@@ -168,6 +168,7 @@ TEST(ZooBuild, EveryModelStaticAndDynamicBatch) {
       ASSERT_TRUE(g) << m.name;
       std::string why;
       EXPECT_TRUE(well_formed(*g, &why)) << m.name << ": " << why;
+      EXPECT_TRUE(verify_graph(*g).ok()) << m.name << ": " << verify_graph(*g).to_string();
       ASSERT_EQ(g->inputs.size(), 1u);
       EXPECT_EQ(g->inputs[0]->name, "input");
       EXPECT_EQ(g->inputs[0]->shape.dims[0], o.batch);

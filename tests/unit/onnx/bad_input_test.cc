@@ -193,6 +193,20 @@ TEST(ImporterBadInputTest, UnsupportedTypes) {
   expect_error(import_status(seq, o), StatusCode::kUnsupported, {"graph input 'x'", "sequence"});
 }
 
+// Found by the fuzzer: a required input given as an empty name reached a shape rule as nullptr.
+TEST(ImporterBadInputTest, RequiredInputOmitted) {
+  if (!OpRegistry::instance().find("Clip")) GTEST_SKIP() << "Clip is not registered on this branch";
+  onnx::ModelProto m = relu_model();
+  auto* n = m.mutable_graph()->mutable_node(0);
+  n->set_op_type("Clip");
+  n->set_input(0, "");
+  n->add_input("x");  // min present, X missing
+  ImportOptions o;
+  expect_error(import_status(m, o), StatusCode::kInvalidInput, {"node 'relu'", "input 0 is required"});
+  o.require_supported_ops = false;
+  expect_error(import_status(m, o), StatusCode::kInvalidInput, {"input 0 is required"});
+}
+
 class ExternalDataTest : public ::testing::Test {
  protected:
   // A model whose initializer "w" (float[4]) lives in external data at `location`.
