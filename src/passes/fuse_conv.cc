@@ -68,8 +68,8 @@ Expected<bool> fuse_one(Graph& g, Node& conv) {
   const Value* b = conv.input(2);
   if (!conv.output(0) || !w || !w->shape.rank_known || !w->shape.dims[0].known() || !dtype_is_float(w->dtype))
     return false;
-  if (b && !b->constant) return false;
   const int64_t channels = w->shape.dims[0].value;
+  if (b && (!b->constant || b->constant->numel() != channels)) return false;
   Epilogue e;
   e.bias = b ? passes::to_doubles(*b->constant) : std::vector<double>(static_cast<size_t>(channels), 0.0);
   collect(g, conv, channels, e);
