@@ -8,15 +8,6 @@ namespace kiln::models {
 
 namespace {
 
-uint64_t splitmix64(uint64_t* x) {
-  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 std::string dims_string(const Act& a) {
   std::string s = a.batched ? "[N" : "[";
   for (size_t i = 0; i < a.dims.size(); ++i) s += (i || a.batched ? "," : "") + std::to_string(a.dims[i]);
@@ -24,23 +15,6 @@ std::string dims_string(const Act& a) {
 }
 
 }  // namespace
-
-Rng::Rng(uint64_t seed) {
-  uint64_t x = seed;
-  for (auto& s : s_) s = splitmix64(&x);
-}
-
-uint64_t Rng::next_u64() {
-  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return result;
-}
 
 double Rng::uniform() { return (static_cast<double>(next_u64() >> 11) + 1.0) * (1.0 / 9007199254740992.0); }
 

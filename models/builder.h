@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/random.h"
 #include "core/shape.h"
 #include "core/tensor.h"
 #include "ir/graph.h"
@@ -15,16 +16,16 @@
 
 namespace kiln::models {
 
-// Deterministic normal/uniform numbers: xoshiro256** seeded through splitmix64, Box-Muller for normals.
+// Deterministic normal/uniform numbers: kiln's xoshiro256** (core/random.h), Box-Muller for normals.
 class Rng {
  public:
-  explicit Rng(uint64_t seed);
-  uint64_t next_u64();
-  double uniform();  // in (0, 1]
+  explicit Rng(uint64_t seed) : core_(seed) {}
+  uint64_t next_u64() { return core_.next(); }
+  double uniform();  // in (0, 1], so log() in Box-Muller never sees 0
   double normal();   // mean 0, std 1
 
  private:
-  uint64_t s_[4];
+  kiln::Rng core_;
   bool has_spare_ = false;
   double spare_ = 0.0;
 };
