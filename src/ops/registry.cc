@@ -94,7 +94,7 @@ Expected<const OpDef*> lookup_op(const Node& node) {
 }
 
 namespace {
-ConstantEvaluator& constant_evaluator() {
+ConstantEvaluator& evaluator_slot() {
   static ConstantEvaluator e;
   return e;
 }
@@ -107,7 +107,7 @@ bool is_nondeterministic(const std::string& op) {
 // Evaluates the node when every input is a small constant. Failures are not errors here: the node then
 // simply stays unfolded and the executor reports any real problem at run time.
 void try_fold(Node& node) {
-  const ConstantEvaluator& eval = constant_evaluator();
+  const ConstantEvaluator& eval = evaluator_slot();
   if (!eval || node.inputs.empty() || !node.domain.empty() || is_nondeterministic(node.op_type)) return;
   std::vector<const Tensor*> inputs;
   int64_t total = 0;
@@ -164,7 +164,8 @@ Status merge_declared(Value& v, DType declared_type, const SymShape& declared) {
 }
 }  // namespace
 
-void set_constant_evaluator(ConstantEvaluator evaluator) { constant_evaluator() = std::move(evaluator); }
+void set_constant_evaluator(ConstantEvaluator evaluator) { evaluator_slot() = std::move(evaluator); }
+const ConstantEvaluator& constant_evaluator() { return evaluator_slot(); }
 
 namespace {
 using Declared = std::vector<std::pair<DType, SymShape>>;

@@ -93,6 +93,8 @@ Status infer_shapes(Graph& graph, const InferOptions& options);
 using ConstantEvaluator =
     std::function<Expected<std::vector<Tensor>>(const Node& node, const std::vector<const Tensor*>& inputs)>;
 void set_constant_evaluator(ConstantEvaluator evaluator);
+// The installed evaluator (empty when no backend installed one); the constant-folding pass uses it.
+const ConstantEvaluator& constant_evaluator();
 // Inputs up to this many elements in total are folded during inference; larger ones are left to run time.
 constexpr int64_t kMaxFoldElements = int64_t{1} << 16;
 

@@ -8,6 +8,7 @@
 #include "cpu/kernel_registry.h"
 #include "onnx/importer.h"
 #include "ops/registry.h"
+#include "passes/pass_manager.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
 
@@ -45,6 +46,7 @@ struct InfoArgs {
   std::string model;
   bool json = false;
   std::vector<std::string> shapes;
+  bool passes = false;
 };
 
 nlohmann::json shape_json(const SymShape& s) {
@@ -176,6 +178,22 @@ int run_info(const InfoArgs& args) {
   j["unsupported_ops"] = unsup;
   j["ops_without_cpu_kernel"] = no_cpu_kernel;
 
+  // --passes: the standard optimization pipeline's effect on the op histogram, on a second copy of the
+  // model so everything above describes the model as written (the optimized graph is not saved).
+  std::map<std::string, int> optimized;
+  if (args.passes) {
+    auto copy = load_onnx(args.model, opts);
+    if (!copy.ok()) return fail(cmd, copy.status());
+    Status s = overrides->empty() ? Status::Ok() : apply_input_shapes(**copy, *overrides, false);
+    auto reports = s.ok() ? optimize_graph(**copy) : Expected<std::vector<PassReport>>(s);
+    if (!reports.ok()) return fail(cmd, Status(reports.status().code(), "--passes: " + reports.status().message()));
+    optimized = op_histogram(**copy);
+    nlohmann::json pj = {{"before", histogram}, {"after", optimized}, {"nodes_after", (*copy)->nodes().size()}};
+    pj["changes"] = nlohmann::json::array();
+    for (const PassReport& r : *reports) pj["changes"].push_back({{"pass", r.pass}, {"changes", r.changes}});
+    j["passes"] = pj;
+  }
+
   if (args.json) {
     std::cout << j.dump(2) << std::endl;
     return 0;
@@ -231,6 +249,17 @@ int run_info(const InfoArgs& args) {
   } else {
     std::cout << "compute     unknown: " << compute_note << "\n";
   }
+  if (args.passes) {
+    std::cout << "passes      " << j["nodes"].get<size_t>() << " -> " << j["passes"]["nodes_after"].get<size_t>()
+              << " nodes after the standard pipeline\n";
+    std::set<std::string> ops;
+    for (const auto& kv : histogram) ops.insert(kv.first);
+    for (const auto& kv : optimized) ops.insert(kv.first);
+    std::printf("  %-24s %6s %6s\n", "op", "before", "after");
+    for (const std::string& op : ops)
+      std::printf("  %-24s %6lld %6d\n", op.c_str(), static_cast<long long>(histogram.count(op) ? histogram[op] : 0),
+                  optimized.count(op) ? optimized[op] : 0);
+  }
   if (unsupported_ops.empty()) {
     std::cout << "unsupported none\n";
   } else {
@@ -249,6 +278,9 @@ KILN_SUBCOMMAND(info, Subcommand{"info", "Describe a model: opset, inputs/output
                                    app.add_option("MODEL", args->model, "The .onnx model file")->required();
                                    app.add_flag("--json", args->json,
                                                 "Print a JSON document (schema kiln.info/1) instead of text");
+                                   app.add_flag("--passes", args->passes,
+                                                "Also run the standard optimization passes and show the op "
+                                                "histogram before and after");
                                    app.add_option("--shapes", args->shapes,
                                                   "Input shapes for MACs/FLOPs, NAME:DIMS[,NAME:DIMS...], "
                                                   "e.g. input:1x3x224x224 (needed when inputs have symbolic dims)");

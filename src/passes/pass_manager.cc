@@ -1,0 +1,68 @@
+// The pass manager, the standard optimization pipeline and the op histogram.
+#include "passes/pass_manager.h"
+
+#include "ops/registry.h"
+
+namespace kiln {
+
+void PassManager::add(std::string name, PassFn fn, bool to_fixed_point) {
+  passes_.push_back({std::move(name), std::move(fn), to_fixed_point});
+}
+
+namespace {
+// Passes may append nodes and rewire edges: restore topological order and shapes before the next one.
+Status resync(Graph& graph, const std::string& after) {
+  Status s = graph.topological_sort();
+  if (s.ok()) s = infer_shapes(graph);
+  if (!s.ok()) return Status(s.code(), "after pass '" + after + "': " + s.message());
+  return Status::Ok();
+}
+}  // namespace
+
+Expected<std::vector<PassReport>> PassManager::run(Graph& graph) const {
+  std::vector<PassReport> reports;
+  for (const Entry& e : passes_) {
+    PassReport r{e.name, 0};
+    for (int it = 0; it < (e.to_fixed_point ? kMaxIterations : 1); ++it) {
+      auto changed = e.fn(graph);
+      if (!changed.ok()) return Status(changed.status().code(), "pass '" + e.name + "': " + changed.status().message());
+      if (*changed == 0) break;
+      r.changes += *changed;
+      KILN_RETURN_IF_ERROR(resync(graph, e.name));
+    }
+    reports.push_back(r);
+  }
+  return reports;
+}
+
+Expected<std::vector<PassReport>> optimize_graph(Graph& graph, const OptimizeOptions& o) {
+  KILN_RETURN_IF_ERROR(infer_shapes(graph));
+  PassManager pm;
+  pm.add("remove_identity", remove_identity, true);
+  if (o.fold_constants) {
+    pm.add("fold_shapes", fold_shapes, true);
+    const int64_t limit = o.max_fold_elements;
+    pm.add(
+        "fold_constants", [limit](Graph& g) { return fold_constants(g, limit); }, true);
+  }
+  pm.add("dce", eliminate_dead_code, true);
+  if (o.fold_batchnorm) pm.add("fold_batchnorm", fold_batchnorm, true);
+  if (o.fuse_conv) pm.add("fuse_conv", fuse_conv, false);
+  if (o.fuse_gemm) pm.add("fuse_gemm", fuse_gemm, false);
+  if (o.fuse_elementwise) pm.add("fuse_elementwise", fuse_elementwise, false);
+  pm.add("dce", eliminate_dead_code, true);
+  KILN_ASSIGN_OR_RETURN(std::vector<PassReport> reports, pm.run(graph));
+  KILN_RETURN_IF_ERROR(graph.topological_sort());
+  KILN_RETURN_IF_ERROR(infer_shapes(graph));
+  KILN_RETURN_IF_ERROR(verify_graph(graph));
+  return reports;
+}
+
+std::map<std::string, int> op_histogram(const Graph& graph) {
+  std::map<std::string, int> h;
+  for (const auto& n : graph.nodes())
+    ++h[(n->domain.empty() || n->domain == "ai.onnx" ? std::string() : n->domain + ".") + n->op_type];
+  return h;
+}
+
+}  // namespace kiln

@@ -1,0 +1,93 @@
+// Graph optimization passes: the pass manager, the individual passes and the standard pipeline
+// (optimize_graph) that `kiln info --passes` and the engine builders run before lowering.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+
+namespace kiln {
+
+// A pass rewrites the graph in place and returns how many rewrites it made (0 = nothing to do).
+using PassFn = std::function<Expected<int>(Graph&)>;
+
+struct PassReport {
+  std::string pass;
+  int changes = 0;
+};
+
+class PassManager {
+ public:
+  // `to_fixed_point`: re-run the pass until it reports no change (bounded by kMaxIterations).
+  void add(std::string name, PassFn fn, bool to_fixed_point = false);
+  // Runs the passes in order; after each pass that changed something the graph is re-sorted and
+  // shapes are re-inferred so the next pass sees consistent shapes and constants.
+  Expected<std::vector<PassReport>> run(Graph& graph) const;
+  static constexpr int kMaxIterations = 16;
+
+ private:
+  struct Entry {
+    std::string name;
+    PassFn fn;
+    bool to_fixed_point;
+  };
+  std::vector<Entry> passes_;
+};
+
+struct OptimizeOptions {
+  bool fold_constants = true;  // also shape-subgraph folding
+  bool fold_batchnorm = true;
+  bool fuse_conv = true;
+  bool fuse_gemm = true;
+  bool fuse_elementwise = true;
+  // Folded results larger than this many elements stay computed at run time (keeps plans small).
+  int64_t max_fold_elements = int64_t{1} << 20;
+};
+
+// Infers shapes, runs the standard pipeline, then re-infers shapes and verifies the graph.
+Expected<std::vector<PassReport>> optimize_graph(Graph& graph, const OptimizeOptions& options = {});
+
+// Op histogram ("Conv" -> 20, "kiln.FusedConv" -> 3): non-default domains are prefixed.
+std::map<std::string, int> op_histogram(const Graph& graph);
+
+// ---- The passes (each in its own file) ----
+Expected<int> eliminate_dead_code(Graph& graph);                   // dce.cc
+Expected<int> remove_identity(Graph& graph);                       // remove_identity.cc
+Expected<int> fold_constants(Graph& graph, int64_t max_elements);  // fold_constants.cc
+Expected<int> fold_shapes(Graph& graph);                           // fold_shapes.cc
+Expected<int> fold_batchnorm(Graph& graph);                        // fold_batchnorm.cc
+Expected<int> fuse_conv(Graph& graph);                             // fuse_conv.cc
+Expected<int> fuse_gemm(Graph& graph);                             // fuse_gemm.cc
+Expected<int> fuse_elementwise(Graph& graph);                      // fuse_elementwise.cc
+
+// ---- Helpers shared by the passes (pass_util.cc) ----
+namespace passes {
+// The only node consuming `v`, or nullptr when v has zero or several consumers or is a graph output.
+Node* sole_consumer(const Graph& g, const Value* v);
+// Redirects every node input reading `from` to `to` (graph outputs are left alone).
+void replace_uses(Graph& g, const Value* from, Value* to);
+// Turns a node output into an initializer holding `data` (the producing node is then removed by the caller).
+void make_initializer(Graph& g, Value* v, Tensor data);
+// Reads a float tensor as double / writes doubles back in `dtype` (float16/bfloat16/float32/float64).
+std::vector<double> to_doubles(const Tensor& t);
+Expected<Tensor> from_doubles(DType dtype, const Shape& shape, const std::vector<double>& v);
+// An activation that can become a fused epilogue, found on the sole use of `v`: its name (as in
+// ops/fused.h), alpha/beta, the nodes it spans (two for SiLU = x * Sigmoid(x)) and its output.
+struct ActivationMatch {
+  std::string name;
+  float alpha = 0.f, beta = 0.f;
+  std::vector<Node*> nodes;
+  Value* output = nullptr;
+};
+bool match_activation(const Graph& g, Value* v, ActivationMatch& m);
+// Marks the graph as using the kiln domain (fused ops) so writers declare it.
+void use_kiln_domain(Graph& g);
+// A fresh initializer named after `base`.
+Expected<Value*> add_constant(Graph& g, const std::string& base, Tensor data);
+}  // namespace passes
+
+}  // namespace kiln

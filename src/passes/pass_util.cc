@@ -1,0 +1,129 @@
+// Small graph-editing helpers shared by the optimization passes.
+#include <algorithm>
+#include <limits>
+
+#include "passes/pass_manager.h"
+
+namespace kiln::passes {
+
+Node* sole_consumer(const Graph& g, const Value* v) {
+  if (!v || v->is_graph_output) return nullptr;
+  std::vector<Node*> c = g.consumers(v);
+  if (c.size() != 1) return nullptr;
+  // A node reading v twice (x * x) counts as one consumer but cannot absorb it as a single operand.
+  if (std::count(c[0]->inputs.begin(), c[0]->inputs.end(), v) != 1) return nullptr;
+  return c[0];
+}
+
+void replace_uses(Graph& g, const Value* from, Value* to) {
+  for (const auto& n : g.nodes())
+    for (Value*& in : n->inputs)
+      if (in == from) in = to;
+}
+
+void make_initializer(Graph& g, Value* v, Tensor data) {
+  v->dtype = data.dtype();
+  v->shape = SymShape::from(data.shape());
+  v->constant = std::move(data);
+  v->dims_value.reset();
+  v->producer = nullptr;
+  if (std::find(g.initializers.begin(), g.initializers.end(), v) == g.initializers.end()) g.initializers.push_back(v);
+}
+
+std::vector<double> to_doubles(const Tensor& t) {
+  std::vector<double> out(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) out[static_cast<size_t>(i)] = t.get_as_double(i);
+  return out;
+}
+
+Expected<Tensor> from_doubles(DType dtype, const Shape& shape, const std::vector<double>& v) {
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::create(dtype, shape));
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (dtype) {
+      case DType::kFloat32:
+        t.data<float>()[i] = static_cast<float>(v[i]);
+        break;
+      case DType::kFloat64:
+        t.data<double>()[i] = v[i];
+        break;
+      case DType::kFloat16:
+        t.data<uint16_t>()[i] = float_to_half(static_cast<float>(v[i]));
+        break;
+      case DType::kBFloat16:
+        t.data<uint16_t>()[i] = float_to_bfloat16(static_cast<float>(v[i]));
+        break;
+      default:
+        return unsupported(std::string("cannot store folded weights as ") + dtype_name(dtype));
+    }
+  }
+  return t;
+}
+
+Expected<Value*> add_constant(Graph& g, const std::string& base, Tensor data) {
+  return g.add_initializer(g.unique_name(base), std::move(data));
+}
+
+}  // namespace kiln::passes
+
+namespace kiln::passes {
+namespace {
+
+// Clip bounds from attributes (opset < 11) or constant inputs; false when a bound is not constant.
+bool clip_bounds(const Node& n, float& lo, float& hi) {
+  lo = -std::numeric_limits<float>::max();
+  hi = std::numeric_limits<float>::max();
+  if (n.opset < 11) {
+    auto a = n.attr_float("min", lo), b = n.attr_float("max", hi);
+    if (!a.ok() || !b.ok()) return false;
+    lo = *a;
+    hi = *b;
+    return true;
+  }
+  for (size_t i = 1; i < 3; ++i) {
+    const Value* v = n.input(i);
+    if (!v) continue;
+    if (!v->constant || v->constant->numel() != 1) return false;
+    (i == 1 ? lo : hi) = static_cast<float>(v->constant->get_as_double(0));
+  }
+  return true;
+}
+
+// x * Sigmoid(x): v feeds exactly a Sigmoid and a Mul, and the Mul multiplies v by that Sigmoid.
+bool match_silu(const Graph& g, Value* v, ActivationMatch& m) {
+  std::vector<Node*> c = g.consumers(v);
+  if (v->is_graph_output || c.size() != 2) return false;
+  Node* sig = c[0]->op_type == "Sigmoid" ? c[0] : c[1];
+  Node* mul = sig == c[0] ? c[1] : c[0];
+  if (sig->op_type != "Sigmoid" || mul->op_type != "Mul" || !sig->domain.empty() || !mul->domain.empty()) return false;
+  if (sole_consumer(g, sig->output(0)) != mul || mul->inputs.size() != 2) return false;
+  const bool ok = (mul->input(0) == v && mul->input(1) == sig->output(0)) ||
+                  (mul->input(1) == v && mul->input(0) == sig->output(0));
+  if (!ok) return false;
+  m = ActivationMatch{"SiLU", 0.f, 0.f, {sig, mul}, mul->output(0)};
+  return true;
+}
+
+}  // namespace
+
+bool match_activation(const Graph& g, Value* v, ActivationMatch& m) {
+  if (match_silu(g, v, m)) return true;
+  Node* n = sole_consumer(g, v);
+  if (!n || !n->domain.empty() || n->input(0) != v || !n->output(0)) return false;
+  // Fill m only on a match: callers keep an unmatched m as "no activation".
+  ActivationMatch found{n->op_type, 0.f, 0.f, {n}, n->output(0)};
+  bool ok = n->op_type == "Relu" || n->op_type == "Sigmoid" || n->op_type == "HardSwish";
+  if (n->op_type == "LeakyRelu") {
+    auto a = n->attr_float("alpha", 0.01f);
+    found.alpha = a.ok() ? *a : 0.f;
+    ok = a.ok();
+  }
+  if (n->op_type == "Clip") ok = clip_bounds(*n, found.alpha, found.beta);
+  if (ok) m = std::move(found);
+  return ok;
+}
+
+void use_kiln_domain(Graph& g) {
+  if (!g.opset_imports.count("kiln")) g.opset_imports["kiln"] = 1;
+}
+
+}  // namespace kiln::passes
