@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-CTEST_LABELS ?= cpu|conformance
+CTEST_LABELS ?= cpu|conformance|gpu
 
 .PHONY: all setup configure build test demo fuzz-smoke clean
 
@@ -17,7 +17,8 @@ configure: setup
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# All CPU tests and the ONNX conformance suite, then a bounded fuzz run of the importer.
+# All CPU tests, the ONNX conformance suite and the GPU tests (they skip visibly without a GPU), then a
+# bounded fuzz run of the importer.
 test: build
 	@cd $(BUILD) && ctest -L '$(CTEST_LABELS)' --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory fuzz-smoke
