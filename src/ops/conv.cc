@@ -67,15 +67,36 @@ Status check_bias(InferContext& ctx, const Dim& channels) {
   return Status::Ok();
 }
 
-Status infer_conv(InferContext& ctx) {
+// The start both rules share: input checks and the group attribute. spatial < 0: the rank is unknown and
+// the output (input dtype, unknown shape) is already set.
+struct ConvHead {
+  int64_t spatial = -1;
+  int64_t group = 1;
+};
+Expected<ConvHead> conv_head(InferContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int64_t spatial, check_conv_inputs(ctx));
-  const DType t = ctx.input_dtype(0);
-  if (spatial < 0) {  // rank unknown: nothing more to infer
-    ctx.set_output(0, t, SymShape());
-    return Status::Ok();
+  if (spatial < 0) {
+    ctx.set_output(0, ctx.input_dtype(0), SymShape());
+    return ConvHead{};
   }
   KILN_ASSIGN_OR_RETURN(int64_t group, ctx.node().attr_int("group", 1));
   if (group < 1) return ctx.invalid("attribute 'group' must be >= 1, got " + std::to_string(group));
+  return ConvHead{spatial, group};
+}
+
+// The end both rules share: bias check, then [batch, out_c, spatial...].
+Status set_conv_output(InferContext& ctx, int64_t spatial, bool transpose, const Dim& batch, const Dim& out_c) {
+  KILN_RETURN_IF_ERROR(check_bias(ctx, out_c));
+  KILN_ASSIGN_OR_RETURN(std::vector<Dim> dims, conv_spatial(ctx, spatial, transpose));
+  dims.insert(dims.begin(), {batch, out_c});
+  ctx.set_output(0, ctx.input_dtype(0), SymShape(std::move(dims)));
+  return Status::Ok();
+}
+
+Status infer_conv(InferContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(ConvHead head, conv_head(ctx));
+  if (head.spatial < 0) return Status::Ok();
+  const int64_t spatial = head.spatial, group = head.group;
   const SymShape& x = ctx.input_shape(0);
   const SymShape& w = ctx.input_shape(1);
   Dim batch = x.rank_known ? x.dims[0] : Dim();
@@ -87,22 +108,13 @@ Status infer_conv(InferContext& ctx) {
   if (out_c.known() && out_c.value % group != 0)
     return ctx.invalid("weight W has " + std::to_string(out_c.value) +
                        " output channels, not divisible by group=" + std::to_string(group));
-  KILN_RETURN_IF_ERROR(check_bias(ctx, out_c));
-  KILN_ASSIGN_OR_RETURN(std::vector<Dim> dims, conv_spatial(ctx, spatial, false));
-  dims.insert(dims.begin(), {batch, out_c});
-  ctx.set_output(0, t, SymShape(std::move(dims)));
-  return Status::Ok();
+  return set_conv_output(ctx, spatial, false, batch, out_c);
 }
 
 Status infer_conv_transpose(InferContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(int64_t spatial, check_conv_inputs(ctx));
-  const DType t = ctx.input_dtype(0);
-  if (spatial < 0) {  // rank unknown: nothing more to infer
-    ctx.set_output(0, t, SymShape());
-    return Status::Ok();
-  }
-  KILN_ASSIGN_OR_RETURN(int64_t group, ctx.node().attr_int("group", 1));
-  if (group < 1) return ctx.invalid("attribute 'group' must be >= 1, got " + std::to_string(group));
+  KILN_ASSIGN_OR_RETURN(ConvHead head, conv_head(ctx));
+  if (head.spatial < 0) return Status::Ok();
+  const int64_t spatial = head.spatial, group = head.group;
   const SymShape& x = ctx.input_shape(0);
   const SymShape& w = ctx.input_shape(1);
   Dim batch = x.rank_known ? x.dims[0] : Dim();
@@ -113,11 +125,7 @@ Status infer_conv_transpose(InferContext& ctx) {
   if (w.rank_known && w.dims[0].known() && w.dims[0].value % group != 0)
     return ctx.invalid("weight W has " + std::to_string(w.dims[0].value) +
                        " input channels, not divisible by group=" + std::to_string(group));
-  KILN_RETURN_IF_ERROR(check_bias(ctx, out_c));
-  KILN_ASSIGN_OR_RETURN(std::vector<Dim> dims, conv_spatial(ctx, spatial, true));
-  dims.insert(dims.begin(), {batch, out_c});
-  ctx.set_output(0, t, SymShape(std::move(dims)));
-  return Status::Ok();
+  return set_conv_output(ctx, spatial, true, batch, out_c);
 }
 
 // Weight elements per output element (Conv) or per input element (ConvTranspose): prod(W.shape[1:]).

@@ -127,11 +127,17 @@ void add_bias(const ConvPlan& p, const Tensor* b, T* y) {
     }
 }
 
+// The [batch, out_c, spatial...] output of either direction.
 template <typename T>
-Status run_conv(KernelContext& ctx, const ConvPlan& p) {
+Expected<Tensor> create_output(const ConvPlan& p) {
   Shape out_shape{p.batch, p.out_c};
   out_shape.insert(out_shape.end(), p.out_sp.begin(), p.out_sp.end());
-  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DTypeOf<T>::value, out_shape));
+  return Tensor::create(DTypeOf<T>::value, out_shape);
+}
+
+template <typename T>
+Status run_conv(KernelContext& ctx, const ConvPlan& p) {
+  KILN_ASSIGN_OR_RETURN(Tensor y, create_output<T>(p));
   const T* x = ctx.input(0)->data<T>();
   const T* w = ctx.input(1)->data<T>();
   T* out = y.data<T>();
@@ -156,9 +162,7 @@ Status run_conv(KernelContext& ctx, const ConvPlan& p) {
 
 template <typename T>
 Status run_conv_transpose(KernelContext& ctx, const ConvPlan& p) {
-  Shape out_shape{p.batch, p.out_c};
-  out_shape.insert(out_shape.end(), p.out_sp.begin(), p.out_sp.end());
-  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DTypeOf<T>::value, out_shape));
+  KILN_ASSIGN_OR_RETURN(Tensor y, create_output<T>(p));
   const T* x = ctx.input(0)->data<T>();
   const T* w = ctx.input(1)->data<T>();
   T* out = y.data<T>();
