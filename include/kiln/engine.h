@@ -1,0 +1,138 @@
+// kiln's public C++ API for GPU engines: build an engine from an ONNX model, save/load it as a plan, and
+// run it through a StaticSession (fixed shapes, one CUDA graph) or a DynamicSession (shapes per call within
+// an optimization profile, one graph cached per shape). Errors are Status values; nothing throws.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/status.h"
+
+struct CUstream_st;  // cudaStream_t without including CUDA headers
+
+namespace kiln {
+
+using Dims = std::vector<int64_t>;
+using ShapeMap = std::map<std::string, Dims>;  // input name -> dims
+using Stream = CUstream_st*;
+
+// One optimization profile (trtexec --minShapes/--optShapes/--maxShapes). Inputs not named keep the
+// model's fixed shape. Tactics are tuned at `opt`; device memory is sized for `max`.
+struct ShapeProfile {
+  ShapeMap min, opt, max;
+};
+
+struct BuildOptions {
+  std::string precision = "fp32";  // fp32 | tf32 | fp16 | bf16
+  // Static engine: shapes for the inputs' symbolic dims (--shapes). Ignored when profiles are given.
+  ShapeMap shapes;
+  std::vector<ShapeProfile> profiles;            // dynamic engine when non-empty
+  std::map<std::string, std::string> layer_precisions;  // node name -> fp32|fp16|bf16 (--layerPrecisions)
+  size_t workspace_bytes = size_t{256} << 20;    // --memPoolSize=workspace:N (MiB)
+  std::string timing_cache_file;                 // --timingCacheFile: read if present, written after
+  bool tune = true;                              // time tactics (false: heuristics only)
+  std::function<void(const std::string&)> progress;  // one line per stage; may be empty
+};
+
+struct EngineIO {
+  std::string name;
+  std::string dtype;  // "float32", "float16", ...
+  Dims dims;          // -1 where the dim is dynamic (then see the profiles)
+};
+
+struct EngineLayer {
+  std::string name;       // IR node name (or "convert:<value>" for inserted conversions)
+  std::string op;         // "Conv", "kiln.FusedConv", ...
+  std::string precision;  // fp32 | tf32 | fp16 | bf16
+  std::string tactic;     // e.g. "cudnn:algo=1"
+};
+
+struct EngineSummary {
+  std::string precision;
+  std::vector<EngineIO> inputs, outputs;
+  std::vector<ShapeProfile> profiles;
+  std::vector<EngineLayer> layers;
+  size_t weight_bytes = 0, activation_bytes = 0, workspace_bytes = 0;
+  std::string gpu_name;
+  int sm = 0;
+  double build_seconds = 0;  // 0 for loaded plans
+};
+
+class EngineImpl;
+
+class Engine {
+ public:
+  static Expected<std::shared_ptr<Engine>> build(const std::string& onnx_path, const BuildOptions& options);
+  // Loads a plan: refuses a corrupt file, another format version, another GPU or other library
+  // versions, with a message saying which.
+  static Expected<std::shared_ptr<Engine>> load(const std::string& plan_path);
+  // Written atomically (temp file + rename).
+  Status save(const std::string& plan_path) const;
+  const EngineSummary& summary() const;
+
+  explicit Engine(std::unique_ptr<EngineImpl> impl);
+  ~Engine();
+  EngineImpl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<EngineImpl> impl_;
+};
+
+class SessionImpl;
+
+// Shared by both session kinds. Host buffers are pinned; device buffers are owned by the session unless the
+// caller uses enqueue_device().
+class Session {
+ public:
+  virtual ~Session();
+  // Pinned host buffer of an input / output at the current shape (dense row-major, the engine I/O dtype).
+  Expected<void*> host_input(const std::string& name);
+  Expected<void*> host_output(const std::string& name);
+  Expected<Dims> output_dims(const std::string& name) const;
+  // Copies host inputs in, runs, copies outputs out, and waits for the stream.
+  Status run();
+  // Same without waiting (the caller synchronises the stream).
+  Status enqueue();
+  // Compute only, on the session's own device buffers (no host transfers): what --noDataTransfers times.
+  Status enqueue_compute();
+  // The caller's device buffers (dense row-major, engine I/O dtype), by name; no host transfers.
+  Status enqueue_device(const std::map<std::string, const void*>& inputs, const std::map<std::string, void*>& outputs);
+  // Per-layer GPU time of one run, in layer order (for --dumpProfile); not graph-replayed.
+  Expected<std::vector<std::pair<std::string, float>>> profile_layers();
+
+ protected:
+  explicit Session(std::unique_ptr<SessionImpl> impl);
+  std::unique_ptr<SessionImpl> impl_;
+};
+
+class StaticSession : public Session {
+ public:
+  // `shapes` must be inside a profile (may be empty for static engines). Allocates everything and captures
+  // the CUDA graph now.
+  static Expected<std::unique_ptr<StaticSession>> create(std::shared_ptr<Engine> engine, Stream stream,
+                                                         const ShapeMap& shapes = {});
+
+ private:
+  using Session::Session;
+};
+
+class DynamicSession : public Session {
+ public:
+  // Buffers are sized for the largest shapes of the profile; graphs are captured per shape on first use.
+  static Expected<std::unique_ptr<DynamicSession>> create(std::shared_ptr<Engine> engine, Stream stream,
+                                                          int profile = 0);
+  // Outside every profile -> kInvalidInput naming the input, the dims and the profile's range.
+  Status set_input_shape(const std::string& name, const Dims& dims);
+
+ private:
+  using Session::Session;
+};
+
+// True when a CUDA device is present and usable (false in CPU-only builds).
+bool cuda_available(std::string* why = nullptr);
+
+}  // namespace kiln

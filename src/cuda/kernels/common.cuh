@@ -1,0 +1,56 @@
+// Device-side helpers shared by kiln's CUDA kernels: float <-> storage conversion for float32/float16/
+// bfloat16, launch sizing, and a strided index map (logical ONNX-order coordinates -> memory offset) for
+// up to kMaxRank dims, so one kernel serves row-major and NHWC tensors and broadcasting.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "cuda/layer.h"
+
+namespace kiln::cuda {
+
+constexpr int kMaxRank = 8;
+
+template <typename T> __device__ __forceinline__ float to_float(T v) { return static_cast<float>(v); }
+template <> __device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_float(float v) { return static_cast<T>(v); }
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Logical shape + per-tensor element strides, passed by value to kernels.
+struct IndexMap {
+  int rank = 0;
+  int64_t dims[kMaxRank] = {};     // logical dims of the iteration space (the output)
+  int64_t strides[kMaxRank] = {};  // the tensor's element stride per logical dim (0 = broadcast)
+
+  __device__ __forceinline__ int64_t offset(int64_t linear) const {
+    int64_t off = 0;
+    for (int d = rank - 1; d >= 0; --d) {
+      const int64_t q = linear / dims[d];
+      off += (linear - q * dims[d]) * strides[d];
+      linear = q;
+    }
+    return off;
+  }
+};
+
+// Builds the map that reads tensor `t` while iterating over the logical shape `space` (numpy
+// broadcasting: t's dims align right; a size-1 dim gets stride 0). Host side.
+IndexMap make_index_map(const TensorDesc& t, const Shape& space);
+// Identity iteration over `t` itself (its own logical shape and strides).
+IndexMap make_index_map(const TensorDesc& t);
+
+inline unsigned blocks_for(int64_t n, int threads = 256) {
+  int64_t b = (n + threads - 1) / threads;
+  return static_cast<unsigned>(b < 1 ? 1 : (b > (int64_t{1} << 20) ? (int64_t{1} << 20) : b));
+}
+
+// Launch check after a <<<>>> launch: returns the launch error as a Status naming the kernel.
+Status check_launch(const char* kernel);
+
+}  // namespace kiln::cuda
