@@ -1,23 +1,24 @@
-// Host side of the shared kernel helpers (common.cuh): index maps for broadcasting / strided / NHWC reads
-// and the post-launch check.
+// Host-side helpers of common.cuh: index maps for strided/broadcast/NHWC reads, and launch checks.
 #include "cuda/kernels/common.cuh"
+
+#include <fmt/format.h>
 
 namespace kiln::cuda {
 
 IndexMap make_index_map(const TensorDesc& t, const Shape& space) {
   IndexMap m;
-  const int rank = static_cast<int>(space.size());
-  const int t_rank = static_cast<int>(t.shape.size());
-  // Callers check rank <= kMaxRank and broadcastability first; clamp anyway so a bad call cannot write
-  // past the arrays.
-  m.rank = rank < kMaxRank ? rank : kMaxRank;
-  const std::vector<int64_t> strides = t.strides();
-  for (int d = 0; d < m.rank; ++d) {
-    m.dims[d] = space[static_cast<size_t>(d)];
-    const int td = d - (rank - t_rank);  // numpy: dims align from the right
-    // A missing or size-1 dim repeats its single element along the whole iteration dim.
-    const bool broadcast = td < 0 || t.shape[static_cast<size_t>(td)] == 1;
-    m.strides[d] = broadcast ? 0 : strides[static_cast<size_t>(td)];
+  m.rank = static_cast<int>(space.size());
+  const std::vector<int64_t> st = t.strides();
+  const int offset = m.rank - static_cast<int>(t.shape.size());
+  for (int d = 0; d < m.rank && d < kMaxRank; ++d) {
+    m.dims[d] = space[d];
+    const int td = d - offset;
+    m.strides[d] = (td < 0 || t.shape[td] == 1) ? 0 : st[td];
+  }
+  if (m.rank == 0) {  // scalars iterate over one element
+    m.rank = 1;
+    m.dims[0] = 1;
+    m.strides[0] = 0;
   }
   return m;
 }
@@ -27,7 +28,7 @@ IndexMap make_index_map(const TensorDesc& t) { return make_index_map(t, t.shape)
 Status check_launch(const char* kernel) {
   const cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess) return Status::Ok();
-  return cuda_status(err, kernel);
+  return runtime_error(fmt::format("CUDA kernel {} failed to launch: {}", kernel, cudaGetErrorString(err)));
 }
 
 }  // namespace kiln::cuda
