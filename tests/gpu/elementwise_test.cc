@@ -225,6 +225,11 @@ TEST(ElementwiseGpu, ArithmeticBroadcasting) {
   }
 }
 
+TEST(ElementwiseGpu, PowWithConstantIntegerExponent) {
+  expect_matches_all(NodeSpec{"Pow", {in("a", random_floats({3, 1023}, 940, -2, 2)), cst("e", Tensor::scalar<int64_t>(3))}});
+  expect_matches_all(NodeSpec{"Pow", {in("a", random_floats({3, 7}, 941, 0.5f, 2)), cst("e", Tensor::from_vector<int32_t>({7}, {-2, -1, 0, 1, 2, 3, 4}))}});
+}
+
 TEST(ElementwiseGpu, AddWithConstantBiasAndBf16) {
   expect_matches_all(NodeSpec{"Add", {in("x", random_floats({2, 3, 5, 7}, 950)), cst("b", random_floats({3, 1, 1}, 951))}},
                      {"fp32", "fp16", "bf16"});

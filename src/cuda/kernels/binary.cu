@@ -113,15 +113,18 @@ Expected<LayerPtr> lower_mod(LowerContext& ctx) {
   return combine_layer(ctx, {0, 1}, BinarySpec{fmod ? Combine::kModFmod : Combine::kModFloor, kFloat | kInt}, nullptr);
 }
 
-// Pow: float base; an integer exponent is converted to the float storage dtype first (exact for the small
-// integer exponents models use). Integer bases are refused.
+// Pow: float base; a constant integer exponent is converted to the float storage dtype first (exact for
+// the small integer exponents models use). Integer bases are refused.
 Expected<LayerPtr> lower_pow(LowerContext& ctx) {
   KILN_RETURN_IF_ERROR(need_inputs(ctx, 2));
   if (!is_float_storage(ctx.inputs[0].dtype))
     return ctx.unsupported_here(std::string("Pow with a ") + dtype_name(ctx.inputs[0].dtype) + " base");
   const DType e = ctx.inputs[1].dtype;
-  if (e == DType::kInt32 || e == DType::kInt64)
-    KILN_RETURN_IF_ERROR(ctx.require_input(1, ctx.float_dtype(), ctx.inputs[1].layout));
+  if (e == DType::kInt32 || e == DType::kInt64) {
+    // The builder converts constants on the host; its run-time conversion layer does not take integers.
+    if (!ctx.constant(1)) return ctx.unsupported_here("an integer exponent computed at run time");
+    KILN_RETURN_IF_ERROR(ctx.require_input(1, ctx.float_dtype(), Layout::kRowMajor));
+  }
   ElementwiseLayer::FixShapesFn fix;
   KILN_ASSIGN_OR_RETURN(fix, legacy_broadcast(ctx));
   return combine_layer(ctx, {0, 1}, BinarySpec{Combine::kPow, kFloat}, fix);
