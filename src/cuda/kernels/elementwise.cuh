@@ -9,6 +9,13 @@
 
 #include "cuda/kernels/common.cuh"
 
+// operand_offsets below is also compiled as host code by the planning unit test (no nvcc there).
+#ifdef __CUDACC__
+#define KILN_EW_UNROLL _Pragma("unroll")
+#else
+#define KILN_EW_UNROLL
+#endif
+
 namespace kiln::cuda::ew {
 
 constexpr int kMaxOperands = 8;  // variadic Sum/Mean/Max/Min with more inputs are refused
@@ -66,13 +73,13 @@ struct Operands {
 template <bool kFlat>
 __device__ __forceinline__ void operand_offsets(const Operands& ops, int64_t i, int64_t (&off)[kMaxOperands]) {
   if constexpr (kFlat) {
-#pragma unroll
+KILN_EW_UNROLL
     for (int k = 0; k < kMaxOperands; ++k) off[k] = ops.rank ? i * ops.strides[k][0] : 0;
   } else {
-#pragma unroll
+KILN_EW_UNROLL
     for (int k = 0; k < kMaxOperands; ++k) off[k] = 0;
     int64_t rem = i;
-#pragma unroll
+KILN_EW_UNROLL
     for (int d = kMaxRank - 1; d >= 0; --d) {
       if (d >= ops.rank) continue;
       int64_t c = rem;
@@ -84,7 +91,7 @@ __device__ __forceinline__ void operand_offsets(const Operands& ops, int64_t i, 
         c = rem - q * ops.dims[d];
         rem = q;
       }
-#pragma unroll
+KILN_EW_UNROLL
       for (int k = 0; k < kMaxOperands; ++k) off[k] += c * ops.strides[k][d];
     }
   }
