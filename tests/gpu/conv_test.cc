@@ -142,12 +142,17 @@ TEST(GpuFusedConv, EveryActivation) {
                        Act{"SiLU", 0.f, 0.f}, Act{"HardSwish", 0.f, 0.f}, Act{"LeakyRelu", 0.1f, 0.f},
                        Act{"Tanh", 0.f, 0.f}, Act{"HardSigmoid", 0.2f, 0.5f}}) {
     SCOPED_TRACE(a.name);
-    ConvCase c{{3, 5, 13, 13}, {7, 5, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}}};
-    c.fused = true;
-    c.activation = a.name;
-    c.alpha = a.alpha;
-    c.beta = a.beta;
-    expect_all_precisions(c);
+    // 7 channels on 13x13: the scalar epilogue; 8 channels on 12x12: its 16-byte vector form (NCHW fp32:
+    // h*w % 4 == 0, NHWC fp16: c % 8 == 0).
+    for (const auto& [x, w] : {std::pair<Shape, Shape>{{3, 5, 13, 13}, {7, 5, 3, 3}},
+                               std::pair<Shape, Shape>{{2, 5, 12, 12}, {8, 5, 3, 3}}}) {
+      ConvCase c{x, w, true, {{"pads", ints({1, 1, 1, 1})}}};
+      c.fused = true;
+      c.activation = a.name;
+      c.alpha = a.alpha;
+      c.beta = a.beta;
+      expect_all_precisions(c);
+    }
   }
 }
 

@@ -43,6 +43,32 @@ __global__ void conv_epilogue_kernel(T* y, const T* z, const float* bias, ConvTe
   }
 }
 
+// 16-byte vectors of y (and z): used when every vector lies in one channel (NCHW: h*w % V == 0) or
+// covers V consecutive channels (NHWC: c % V == 0), so the channel is computed once per vector.
+template <typename T>
+__global__ void conv_epilogue_vec_kernel(T* y, const T* z, const float* bias, ConvTensorGeom g, FusedActivation act,
+                                         float alpha, float beta) {
+  constexpr int V = 16 / sizeof(T);
+  const int64_t hw = g.h * g.w, vectors = g.n * g.c * hw / V;
+  for (int64_t v = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; v < vectors; v += int64_t{gridDim.x} * blockDim.x) {
+    uint4 yv = reinterpret_cast<const uint4*>(y)[v];
+    uint4 zv = make_uint4(0, 0, 0, 0);
+    if (z) zv = reinterpret_cast<const uint4*>(z)[v];
+    T* ye = reinterpret_cast<T*>(&yv);
+    const T* ze = reinterpret_cast<const T*>(&zv);
+    const int64_t base = v * V;
+    const int64_t c0 = g.nhwc ? base % g.c : (base / hw) % g.c;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      float f = to_float(ye[k]);
+      if (bias) f += bias[g.nhwc ? c0 + k : c0];
+      if (z) f += to_float(ze[k]);
+      ye[k] = from_float<T>(activate(act, f, alpha, beta));
+    }
+    reinterpret_cast<uint4*>(y)[v] = yv;
+  }
+}
+
 template <typename T>
 __global__ void conv_pad_kernel(const T* x, ConvTensorGeom in, T* xp, ConvTensorGeom out, int64_t pad_h,
                                 int64_t pad_w) {
@@ -85,6 +111,13 @@ Status dispatch(DType dtype, const char* what, F&& f) {
 Status launch_conv_epilogue(DType dtype, void* y, const ConvTensorGeom& g, const ConvEpilogue& e, cudaStream_t stream) {
   return dispatch(dtype, "conv epilogue", [&](auto t) {
     using T = decltype(t);
+    constexpr int V = 16 / sizeof(T);
+    const bool aligned = reinterpret_cast<uintptr_t>(y) % 16 == 0 && reinterpret_cast<uintptr_t>(e.z) % 16 == 0;
+    if (aligned && (g.nhwc ? g.c % V == 0 : (g.h * g.w) % V == 0)) {
+      conv_epilogue_vec_kernel<T><<<blocks_for(g.numel() / V), 256, 0, stream>>>(
+          static_cast<T*>(y), static_cast<const T*>(e.z), e.bias, g, e.act, e.alpha, e.beta);
+      return check_launch("conv_epilogue_vec_kernel");
+    }
     conv_epilogue_kernel<T><<<blocks_for(g.numel()), 256, 0, stream>>>(static_cast<T*>(y), static_cast<const T*>(e.z),
                                                                        e.bias, g, e.act, e.alpha, e.beta);
     return check_launch("conv_epilogue_kernel");
