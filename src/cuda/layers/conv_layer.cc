@@ -13,6 +13,7 @@ namespace kiln::cuda {
 namespace {
 
 constexpr size_t kAlign = 256;
+constexpr const char* kUnconfigured = "cudnn:unconfigured";
 size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
 cudnnDataType_t cudnn_dtype(DType t) {
@@ -340,7 +341,7 @@ Status ConvLayer::enqueue(const RunContext& rc, const std::vector<DeviceTensor>&
 }
 
 std::string ConvLayer::tactic() const {
-  if (choice_.algo < 0) return "cudnn:unconfigured";
+  if (choice_.algo < 0) return kUnconfigured;
   std::string s = std::string("cudnn:") + (choice_.path == ConvPath::kFused ? "fused" : "conv") +
                   ",algo=" + std::to_string(choice_.algo);
   if (geom_.explicit_pad) s += "+pad";
@@ -385,6 +386,10 @@ Status ConvLayer::parse_tactic(const std::string& tactic, ConvChoice& out) {
 }
 
 Status ConvLayer::set_tactic(const std::string& tactic) {
+  if (tactic == kUnconfigured) {  // what tactic() said before any configure(): no preference
+    choice_ = ConvChoice{};
+    return Status::Ok();
+  }
   ConvChoice c;
   KILN_RETURN_IF_ERROR(parse_tactic(tactic, c).with_context(spec_.where + ": "));
   if (c.path == ConvPath::kFused && !(spec_.fusable() && bias_act_.get()))
