@@ -129,5 +129,43 @@ TEST(GpuGemm, Bf16AndTf32) {
   EXPECT_EQ(run_case(c, "bf16", 8 * fp16_atol(s.k), 8 * kFp16Rtol), "");
 }
 
+// The tuned cuBLASLt algo is stored in the plan as "lt:...,data=<8 words>" and restored exactly at load;
+// the loaded engine still agrees with the CPU reference.
+TEST(GpuGemm, TacticSurvivesPlanRoundTrip) {
+  const GemmShape s{64, 256, 48};
+  const Shape bias{48};
+  const NodeCase c = gemm_case(s, false, true, 1.f, 1.f, &bias, true, 600);
+  TensorMap feeds;
+  auto graph = make_graph(c, feeds);
+  ASSERT_TRUE(graph.ok()) << graph.status().to_string();
+  ASSERT_TRUE(infer_shapes(**graph).ok());
+  auto want = run_cpu(**graph, feeds);
+  ASSERT_TRUE(want.ok()) << want.status().to_string();
+  BuildOptions opt;
+  opt.precision = "fp16";
+  opt.tune = true;
+  auto engine = build_engine(std::move(*graph), opt);
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  auto gemm_tactic = [](const Engine& e) {
+    for (const EngineLayer& l : e.summary().layers)
+      if (l.op.find("Gemm") != std::string::npos) return l.tactic;
+    return std::string("no Gemm layer");
+  };
+  const std::string built = gemm_tactic(**engine);
+  EXPECT_EQ(built.rfind("lt:algo=", 0), 0u) << built;
+  ASSERT_NE(built.find("data="), std::string::npos) << built;
+  const std::string path = ::testing::TempDir() + "kiln_gemm_tactic.plan";
+  ASSERT_TRUE((*engine)->save(path).ok());
+  auto loaded = Engine::load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  const std::string restored = gemm_tactic(**loaded);
+  EXPECT_EQ(restored.substr(0, restored.find(" (")), built.substr(0, built.find(" (")));
+  EXPECT_EQ(restored.find("rejected"), std::string::npos) << restored;
+  auto got = run_engine(*loaded, feeds);
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  const Diff d = diff(got->at("y0"), want->at("y0"), fp16_atol(s.k), kFp16Rtol);
+  EXPECT_EQ(d.bad, 0) << "max |diff| " << d.max_abs;
+}
+
 }  // namespace
 }  // namespace kiln::gputest

@@ -1,7 +1,7 @@
 // gtest main for the GPU tests: exits 77 (ctest: skipped) with a visible message when there is no GPU.
-#include <cstdio>
-
 #include <gtest/gtest.h>
+
+#include <cstdio>
 
 #include "kiln/engine.h"
 

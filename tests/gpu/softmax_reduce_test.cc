@@ -144,5 +144,58 @@ TEST(GpuNorm, LayerNormalization) {
   }
 }
 
+// Conv (1x1, 8 -> 16 channels, then Relu) feeding `op`: in fp16 engines the conv may hand over NHWC data,
+// which the reductions and BatchNormalization read through their strides and the others convert.
+std::string after_conv(const std::string& op, std::map<std::string, Attribute> attrs, std::vector<Tensor> consts,
+                       const std::string& precision, double atol, double rtol) {
+  auto g = std::make_unique<Graph>();
+  g->opset_imports[""] = 13;
+  Value* x = g->add_value("x", DType::kFloat32, SymShape::from({2, 8, 5, 7})).value();
+  x->is_graph_input = true;
+  g->inputs.push_back(x);
+  Value* w = g->add_initializer("w", random_floats({16, 8, 1, 1}, 70)).value();
+  Value* c = g->add_value("c").value();
+  Value* r = g->add_value("r").value();
+  Value* y = g->add_value("y0").value();
+  y->is_graph_output = true;
+  g->outputs.push_back(y);
+  g->add_node("Conv", "conv", {x, w}, {c})->opset = 13;
+  g->add_node("Relu", "relu", {c}, {r})->opset = 13;
+  std::vector<Value*> ins{r};
+  for (size_t i = 0; i < consts.size(); ++i)
+    ins.push_back(g->add_initializer("k" + std::to_string(i), consts[i]).value());
+  Node* n = g->add_node(op, "n", ins, {y});
+  n->opset = 13;
+  n->attrs = std::move(attrs);
+  TensorMap feeds{{"x", random_floats({2, 8, 5, 7}, 71)}};
+  return check_against_cpu(std::move(g), feeds, precision, atol, rtol);
+}
+
+TEST(GpuLayouts, AfterConv) {
+  struct Case {
+    const char* op;
+    std::map<std::string, Attribute> attrs;
+    std::vector<Tensor> consts;
+  };
+  const Case cases[] = {
+      {"ReduceMean", {{"axes", attr_is({2, 3})}, {"keepdims", attr_i(1)}}, {}},
+      {"ReduceMax", {{"axes", attr_is({1})}, {"keepdims", attr_i(0)}}, {}},
+      {"ReduceSum", {{"keepdims", attr_i(0)}}, {Tensor::from_vector<int64_t>({2}, {1, 3})}},
+      {"Softmax", {{"axis", attr_i(1)}}, {}},
+      {"InstanceNormalization", {}, {random_floats({16}, 72, 0.5f, 1.5f), random_floats({16}, 73)}},
+      {"BatchNormalization",
+       {},
+       {random_floats({16}, 74, 0.5f, 1.5f), random_floats({16}, 75), random_floats({16}, 76),
+        random_floats({16}, 77, 0.1f, 2.f)}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.op);
+    EXPECT_EQ(after_conv(c.op, c.attrs, c.consts, "fp32", 1e-4, kFp32Rtol), "");
+    EXPECT_EQ(after_conv(c.op, c.attrs, c.consts, "fp16", 4 * kFp16Atol, 2 * kFp16Rtol), "");
+  }
+  // ArgMax over channels: fp32 only (half rounding can create ties).
+  EXPECT_EQ(after_conv("ArgMax", {{"axis", attr_i(1)}}, {}, "fp32", 0, 0), "");
+}
+
 }  // namespace
 }  // namespace kiln::gputest

@@ -126,8 +126,10 @@ class GemmLayer : public Layer {
 
 Status GemmLayer::upload(const Tensor& host, float scale, DeviceBuffer& buf, TensorDesc& desc) {
   KILN_ASSIGN_OR_RETURN(Tensor f, convert_dtype(host, DType::kFloat32));
-  if (scale != 1.f)
+  if (scale != 1.f) {
+    f = f.clone();  // convert_dtype may return the graph's own storage
     for (int64_t i = 0; i < f.numel(); ++i) f.data<float>()[i] *= scale;
+  }
   KILN_ASSIGN_OR_RETURN(Tensor t, convert_dtype(f, dtype_));
   KILN_ASSIGN_OR_RETURN(buf, DeviceBuffer::upload(t.raw(), t.nbytes(), name_.c_str()));
   desc.dtype = dtype_;
