@@ -1,7 +1,7 @@
 // gtest main for the GPU tests: exits 77 (ctest: skipped) with a visible message when there is no GPU.
-#include <gtest/gtest.h>
-
 #include <cstdio>
+
+#include <gtest/gtest.h>
 
 #include "kiln/engine.h"
 
