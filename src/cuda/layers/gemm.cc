@@ -454,9 +454,13 @@ std::string GemmLayer::tactic() const {
 }
 
 Status GemmLayer::set_tactic(const std::string& tactic) {
+  if (tactic.rfind("lt:", 0) != 0)
+    return fail(StatusCode::kInvalidInput, "tactic '" + tactic + "' is not a cuBLASLt tactic (lt:...)");
   const size_t at = tactic.find("data=");
-  if (tactic.rfind("lt:", 0) != 0 || at == std::string::npos)
-    return fail(StatusCode::kInvalidInput, "tactic '" + tactic + "' is not a cuBLASLt tactic (lt:...,data=...)");
+  if (at == std::string::npos) {  // "lt:none" (an empty product at build time): heuristics decide
+    have_preferred_ = false;
+    return Status::Ok();
+  }
   cublasLtMatmulAlgo_t algo{};
   const char* p = tactic.c_str() + at + 5;
   for (int i = 0; i < 8; ++i) {
