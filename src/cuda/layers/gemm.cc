@@ -1,10 +1,13 @@
 // GPU lowerings of Gemm, MatMul and kiln.FusedGemm through cuBLASLt. Row-major products run as the
 // column-major product of transposed views (C^T = B^T A^T); a constant row-vector C becomes cuBLASLt's bias
 // epilogue and ReLU its ReLU epilogue, a full [M,N] C goes through beta*C, anything else (other
-// activations, other broadcasts of C) through gemm_epilogue.cu. Tactics are cuBLASLt algos.
+// activations, other broadcasts of C) through gemm_epilogue.cu. Tactics are cuBLASLt algos, timed on the
+// real shapes when tuning and stored whole in the tactic string.
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
+#include <memory>
 
 #include "core/shape.h"
 #include "cuda/kernels/gemm_epilogue.h"
