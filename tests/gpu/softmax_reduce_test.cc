@@ -40,7 +40,8 @@ TEST(GpuSoftmax, AxesAndLongRows) {
 
 TEST(GpuReduce, EveryKindOverSeveralAxisSets) {
   const Shape shape{4, 33, 17, 9};
-  const std::vector<std::vector<int64_t>> axis_sets = {{}, {0}, {1}, {3}, {-1}, {1, 2}, {2, 3}, {0, 2}, {0, 1, 2, 3}};
+  // Leading, trailing (negative), inner pair, split pair, all, none (= all).
+  const std::vector<std::vector<int64_t>> axis_sets = {{}, {0}, {-1}, {1, 2}, {0, 2}, {0, 1, 2, 3}};
   const char* ops[] = {"ReduceSum", "ReduceMean",      "ReduceMax",    "ReduceMin",      "ReduceL1",
                        "ReduceL2",  "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"};
   uint64_t seed = 100;
@@ -61,6 +62,7 @@ TEST(GpuReduce, EveryKindOverSeveralAxisSets) {
           c.attrs["axes"] = attr_is(axes);
         }
         expect_both(c);
+        if (!keep) continue;
         // Opset 18: axes always as input.
         NodeCase c18 = unary(op, 18, x, {{"keepdims", attr_i(keep)}});
         if (!axes.empty()) {
