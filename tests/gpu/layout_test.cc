@@ -95,8 +95,7 @@ TEST(GpuLayout, PadModes) {
       for (bool nhwc : {false, true}) {
         OneNode t(19);  // wrap exists from opset 19
         Tensor x = random_floats({2, 3, 5, 7}, 50);
-        std::vector<Value*> ins{nhwc ? t.nhwc_input(x) : t.input(x),
-                                t.constant(int64s({8}, {0, 1, 2, 3, 1, 0, 1, 2}))};
+        std::vector<Value*> ins{nhwc ? t.nhwc_input(x) : t.input(x), t.constant(int64s({8}, {0, 1, 2, 3, 1, 0, 1, 2}))};
         if (std::string(mode) == "constant") ins.push_back(t.constant(floats({}, {1.5f})));
         t.node("Pad", ins, {{"mode", Str(mode)}});
         EXPECT_EQ(t.check(p), "") << p << " " << mode << (nhwc ? " nhwc" : "");
@@ -149,7 +148,8 @@ TEST(GpuLayout, DepthToSpaceAndSpaceToDepth) {
   for (const std::string& p : precisions()) {
     for (const char* mode : {"DCR", "CRD"}) {
       OneNode d(13);
-      d.node("DepthToSpace", {d.nhwc_input(random_floats({2, 12, 3, 5}, 80))}, {{"blocksize", Int(2)}, {"mode", Str(mode)}});
+      d.node("DepthToSpace", {d.nhwc_input(random_floats({2, 12, 3, 5}, 80))},
+             {{"blocksize", Int(2)}, {"mode", Str(mode)}});
       EXPECT_EQ(d.check(p), "") << p << " " << mode;
     }
     OneNode s(13);
@@ -186,8 +186,9 @@ void check_resize(const Shape& shape, const std::vector<float>& scales, const At
   for (const std::string& p : precisions()) {
     OneNode t(13);
     Tensor x = random_floats(shape, seed);
-    t.node("Resize", {nhwc ? t.nhwc_input(x) : t.input(x), t.constant(floats({0}, {})),
-                      t.constant(floats({static_cast<int64_t>(scales.size())}, scales))},
+    t.node("Resize",
+           {nhwc ? t.nhwc_input(x) : t.input(x), t.constant(floats({0}, {})),
+            t.constant(floats({static_cast<int64_t>(scales.size())}, scales))},
            attrs);
     EXPECT_EQ(t.check(p), "") << p << " " << shape_to_string(shape) << (nhwc ? " nhwc" : "");
   }
@@ -196,13 +197,17 @@ void check_resize(const Shape& shape, const std::vector<float>& scales, const At
 TEST(GpuResize, NearestModes) {
   for (bool nhwc : {false, true}) {
     check_resize({1, 3, 5, 7}, {1, 1, 2, 2},
-                 {{"mode", Str("nearest")}, {"coordinate_transformation_mode", Str("asymmetric")},
-                  {"nearest_mode", Str("floor")}}, nhwc, 100);
+                 {{"mode", Str("nearest")},
+                  {"coordinate_transformation_mode", Str("asymmetric")},
+                  {"nearest_mode", Str("floor")}},
+                 nhwc, 100);
     check_resize({2, 3, 9, 11}, {1, 1, 0.5f, 0.5f},
                  {{"mode", Str("nearest")}, {"coordinate_transformation_mode", Str("half_pixel")}}, nhwc, 101);
     check_resize({1, 2, 5, 6}, {1, 1, 3, 1.5f},
-                 {{"mode", Str("nearest")}, {"coordinate_transformation_mode", Str("half_pixel")},
-                  {"nearest_mode", Str("round_prefer_ceil")}}, nhwc, 102);
+                 {{"mode", Str("nearest")},
+                  {"coordinate_transformation_mode", Str("half_pixel")},
+                  {"nearest_mode", Str("round_prefer_ceil")}},
+                 nhwc, 102);
   }
 }
 
@@ -223,8 +228,9 @@ TEST(GpuResize, CubicAndSizes) {
   check_resize({1, 2, 6, 7}, {1, 1, 2, 2}, {{"mode", Str("cubic")}}, false, 120);
   for (const std::string& p : precisions()) {
     OneNode t(13);
-    t.node("Resize", {t.input(random_floats({1, 3, 5, 8}, 121)), t.constant(floats({0}, {})),
-                      t.constant(floats({0}, {})), t.constant(int64s({4}, {1, 3, 9, 4}))},
+    t.node("Resize",
+           {t.input(random_floats({1, 3, 5, 8}, 121)), t.constant(floats({0}, {})), t.constant(floats({0}, {})),
+            t.constant(int64s({4}, {1, 3, 9, 4}))},
            {{"mode", Str("linear")}});
     EXPECT_EQ(t.check(p), "") << p;
   }

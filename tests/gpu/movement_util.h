@@ -55,9 +55,7 @@ struct OneNode {
     tr->attrs["perm"] = Ints({0, 3, 1, 2});
     return out;
   }
-  Value* constant(const Tensor& t) {
-    return g->add_initializer("c" + std::to_string(count++), t).value();
-  }
+  Value* constant(const Tensor& t) { return g->add_initializer("c" + std::to_string(count++), t).value(); }
   Node* node(const std::string& op, std::vector<Value*> ins, std::map<std::string, Attribute> attrs = {},
              int n_out = 1) {
     std::vector<Value*> outs;

@@ -29,15 +29,18 @@ __global__ void copy_kernel(CopyPlan p, const T* __restrict__ in, T* __restrict_
 __device__ __forceinline__ int64_t pad_source(int64_t i, int64_t n, PadMode mode) {
   if (i >= 0 && i < n) return i;
   switch (mode) {
-    case PadMode::kEdge: return i < 0 ? 0 : n - 1;
-    case PadMode::kWrap: return ((i % n) + n) % n;
+    case PadMode::kEdge:
+      return i < 0 ? 0 : n - 1;
+    case PadMode::kWrap:
+      return ((i % n) + n) % n;
     case PadMode::kReflect: {
       if (n == 1) return 0;
       const int64_t period = 2 * (n - 1);
       const int64_t m = ((i % period) + period) % period;
       return m >= n ? period - m : m;
     }
-    default: return -1;
+    default:
+      return -1;
   }
 }
 
@@ -89,9 +92,8 @@ Expected<CopyPlan> make_copy_plan(const std::vector<int64_t>& dims, const std::v
   std::vector<size_t> order;
   for (size_t k = 0; k < dims.size(); ++k)
     if (dims[k] != 1) order.push_back(k);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return std::llabs(dst_strides[a]) > std::llabs(dst_strides[b]);
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return std::llabs(dst_strides[a]) > std::llabs(dst_strides[b]); });
   std::vector<int64_t> d, s, t;
   for (size_t k : order) {
     if (!d.empty() && s.back() == src_strides[k] * dims[k] && t.back() == dst_strides[k] * dims[k]) {
@@ -120,10 +122,9 @@ Status launch_copy(const CopyPlan& p, const void* in, void* out, size_t elem_siz
   if (p.numel == 0) return Status::Ok();
   const bool contiguous = p.rank == 0 || (p.rank == 1 && p.src[0] == 1 && p.dst[0] == 1);
   if (contiguous) {
-    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(static_cast<char*>(out) + p.dst_base * elem_size,
-                                              static_cast<const char*>(in) + p.src_base * elem_size,
-                                              static_cast<size_t>(p.numel) * elem_size, cudaMemcpyDeviceToDevice,
-                                              stream));
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(
+        static_cast<char*>(out) + p.dst_base * elem_size, static_cast<const char*>(in) + p.src_base * elem_size,
+        static_cast<size_t>(p.numel) * elem_size, cudaMemcpyDeviceToDevice, stream));
     return Status::Ok();
   }
   return dispatch_elem_size(elem_size, "strided copy", [&](auto tag) {
@@ -152,13 +153,11 @@ Status launch_gather(const GatherPlan& p, const void* data, const void* indices,
   return dispatch_elem_size(elem_size, "Gather", [&](auto tag) {
     using T = decltype(tag);
     if (index_dtype == DType::kInt64)
-      gather_kernel<T, int64_t><<<blocks_for(n), 256, 0, stream>>>(p, static_cast<const T*>(data),
-                                                                     static_cast<const int64_t*>(indices),
-                                                                     static_cast<T*>(out), n);
+      gather_kernel<T, int64_t><<<blocks_for(n), 256, 0, stream>>>(
+          p, static_cast<const T*>(data), static_cast<const int64_t*>(indices), static_cast<T*>(out), n);
     else
-      gather_kernel<T, int32_t><<<blocks_for(n), 256, 0, stream>>>(p, static_cast<const T*>(data),
-                                                                     static_cast<const int32_t*>(indices),
-                                                                     static_cast<T*>(out), n);
+      gather_kernel<T, int32_t><<<blocks_for(n), 256, 0, stream>>>(
+          p, static_cast<const T*>(data), static_cast<const int32_t*>(indices), static_cast<T*>(out), n);
     return check_launch("gather_kernel");
   });
 }

@@ -3,11 +3,11 @@
 // their own. Plain C++ (no CUDA device code), so the lowerings in src/cuda/layers/ include it.
 #pragma once
 
+#include <cuda_runtime.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
-
-#include <cuda_runtime.h>
 
 #include "core/dtype.h"
 #include "kiln/status.h"
@@ -29,8 +29,7 @@ struct CopyPlan {
 // Builds a copy plan over `dims` (any count): orders dims by destination stride so writes coalesce, drops
 // size-1 dims and merges dims contiguous in both tensors. kUnsupported when more than kMaxMoveRank remain.
 Expected<CopyPlan> make_copy_plan(const std::vector<int64_t>& dims, const std::vector<int64_t>& src_strides,
-                                  const std::vector<int64_t>& dst_strides, int64_t src_base = 0,
-                                  int64_t dst_base = 0);
+                                  const std::vector<int64_t>& dst_strides, int64_t src_base = 0, int64_t dst_base = 0);
 // Element bytes 1, 2, 4 or 8; a plan that is one contiguous run becomes a cudaMemcpyAsync.
 Status launch_copy(const CopyPlan& plan, const void* in, void* out, size_t elem_size, cudaStream_t stream);
 

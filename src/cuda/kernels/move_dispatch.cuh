@@ -13,11 +13,16 @@ namespace kiln::cuda {
 template <typename F>
 Status dispatch_elem_size(size_t elem_size, const char* what, F&& f) {
   switch (elem_size) {
-    case 1: return f(uint8_t{});
-    case 2: return f(uint16_t{});
-    case 4: return f(uint32_t{});
-    case 8: return f(uint64_t{});
-    default: break;
+    case 1:
+      return f(uint8_t{});
+    case 2:
+      return f(uint16_t{});
+    case 4:
+      return f(uint32_t{});
+    case 8:
+      return f(uint64_t{});
+    default:
+      break;
   }
   return unsupported(std::string(what) + ": element size " + std::to_string(elem_size) + " bytes is not supported");
 }
@@ -26,10 +31,14 @@ Status dispatch_elem_size(size_t elem_size, const char* what, F&& f) {
 template <typename F>
 Status dispatch_float(DType dtype, const char* what, F&& f) {
   switch (dtype) {
-    case DType::kFloat32: return f(float{});
-    case DType::kFloat16: return f(__half{});
-    case DType::kBFloat16: return f(__nv_bfloat16{});
-    default: break;
+    case DType::kFloat32:
+      return f(float{});
+    case DType::kFloat16:
+      return f(__half{});
+    case DType::kBFloat16:
+      return f(__nv_bfloat16{});
+    default:
+      break;
   }
   return unsupported(std::string(what) + ": dtype " + dtype_name(dtype) + " is not supported (float32/16, bfloat16)");
 }

@@ -4,6 +4,7 @@
 // Math in float32 whatever the storage type.
 #include <algorithm>
 #include <cfloat>
+#include <cstdint>
 
 #include "cuda/kernels/move_dispatch.cuh"
 #include "cuda/kernels/pool.h"
@@ -85,6 +86,63 @@ __global__ void pool_kernel(PoolParams p, const T* __restrict__ in, T* __restric
   }
 }
 
+// 2-D NHWC pooling, V channels per thread through one 16-byte load per tap (C % V == 0, aligned buffers).
+template <typename T>
+struct alignas(16) Pack {
+  static constexpr int kLanes = 16 / sizeof(T);
+  T v[kLanes];
+};
+
+template <typename T, bool kMax>
+__global__ void pool_nhwc_vec_kernel(PoolParams p, const T* __restrict__ in, T* __restrict__ out, int64_t total) {
+  constexpr int V = Pack<T>::kLanes;
+  const int64_t H = p.in[1], W = p.in[2], groups = p.c / V;
+  for (int64_t i = global_thread(); i < total; i += grid_threads()) {
+    int64_t r = i / groups;
+    const int64_t g = i - r * groups;
+    const int64_t ox = r % p.out[2];
+    r /= p.out[2];
+    const int64_t oy = r % p.out[1];
+    const int64_t b = r / p.out[1];
+    const int64_t y0 = oy * p.stride[1] - p.pad_begin[1], x0 = ox * p.stride[2] - p.pad_begin[2];
+    float acc[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc[v] = kMax ? -FLT_MAX : 0.f;
+    int64_t taps = 0;
+    for (int64_t ky = 0; ky < p.kernel[1]; ++ky) {
+      const int64_t y = y0 + ky * p.dilation[1];
+      if (y < 0 || y >= H) continue;
+      for (int64_t kx = 0; kx < p.kernel[2]; ++kx) {
+        const int64_t x = x0 + kx * p.dilation[2];
+        if (x < 0 || x >= W) continue;
+        const Pack<T> px = *reinterpret_cast<const Pack<T>*>(in + ((b * H + y) * W + x) * p.c + g * V);
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const float f = to_float(px.v[v]);
+          if (kMax) {
+            if (f > acc[v]) acc[v] = f;
+          } else {
+            acc[v] += f;
+          }
+        }
+        ++taps;
+      }
+    }
+    float scale = 1.f;
+    if (!kMax) {
+      int64_t count = taps;
+      if (p.count_include_pad)
+        count = taps_below(oy * p.stride[1], p.kernel[1], p.dilation[1], H + p.pad_begin[1] + p.pad_end[1]) *
+                taps_below(ox * p.stride[2], p.kernel[2], p.dilation[2], W + p.pad_begin[2] + p.pad_end[2]);
+      scale = count > 0 ? 1.f / static_cast<float>(count) : 0.f;
+    }
+    Pack<T> res;
+#pragma unroll
+    for (int v = 0; v < V; ++v) res.v[v] = from_float<T>(kMax ? acc[v] : acc[v] * scale);
+    *reinterpret_cast<Pack<T>*>(out + i * V) = res;
+  }
+}
+
 __device__ __forceinline__ float combine(float a, float b, bool max) { return max ? (b > a ? b : a) : a + b; }
 
 template <typename T, bool kMax>
@@ -110,7 +168,8 @@ __global__ void global_pool_nhwc(const T* __restrict__ in, T* __restrict__ out, 
       const int64_t ch = c0 + threadIdx.x;
       float acc = kMax ? -FLT_MAX : 0.f;
       if (ch < c)
-        for (int64_t j = threadIdx.y; j < area; j += kGlobalRowsY) acc = combine(acc, to_float(in[(b * area + j) * c + ch]), kMax);
+        for (int64_t j = threadIdx.y; j < area; j += kGlobalRowsY)
+          acc = combine(acc, to_float(in[(b * area + j) * c + ch]), kMax);
       part[threadIdx.y][threadIdx.x] = acc;
       __syncthreads();
       if (threadIdx.y == 0 && ch < c) {
@@ -131,6 +190,15 @@ Status launch_pool(const PoolParams& p, DType dtype, const void* in, void* out, 
     using T = decltype(tag);
     const T* x = static_cast<const T*>(in);
     T* y = static_cast<T*>(out);
+    constexpr int V = Pack<T>::kLanes;
+    const bool aligned = reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+    if (p.channels_last && p.in[0] == 1 && p.kernel[0] == 1 && p.c % V == 0 && aligned) {
+      if (p.max)
+        pool_nhwc_vec_kernel<T, true><<<blocks_for(total / V), 256, 0, stream>>>(p, x, y, total / V);
+      else
+        pool_nhwc_vec_kernel<T, false><<<blocks_for(total / V), 256, 0, stream>>>(p, x, y, total / V);
+      return check_launch("pool_nhwc_vec_kernel");
+    }
     if (p.max)
       pool_kernel<T, true><<<blocks_for(total), 256, 0, stream>>>(p, x, y, total);
     else
@@ -139,8 +207,8 @@ Status launch_pool(const PoolParams& p, DType dtype, const void* in, void* out, 
   });
 }
 
-Status launch_global_pool(bool max, bool channels_last, int64_t n, int64_t c, int64_t area, DType dtype,
-                          const void* in, void* out, cudaStream_t stream) {
+Status launch_global_pool(bool max, bool channels_last, int64_t n, int64_t c, int64_t area, DType dtype, const void* in,
+                          void* out, cudaStream_t stream) {
   if (n * c == 0) return Status::Ok();
   if (area == 0) return invalid_input("global pooling over an empty spatial extent");
   return dispatch_float(dtype, max ? "GlobalMaxPool" : "GlobalAveragePool", [&](auto tag) {

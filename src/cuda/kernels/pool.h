@@ -2,9 +2,9 @@
 // spatial dims (row-major, or NHWC for 4-D tensors, output in the input's layout) and global pools.
 #pragma once
 
-#include <cstdint>
-
 #include <cuda_runtime.h>
+
+#include <cstdint>
 
 #include "core/dtype.h"
 #include "kiln/status.h"
@@ -26,7 +26,7 @@ Status launch_pool(const PoolParams& p, DType dtype, const void* in, void* out, 
 
 // Max or mean over `area` spatial elements of each (n, c): row-major input [N, C, area] or channels-last
 // [N, area, C]. The output is [N, C] (dense).
-Status launch_global_pool(bool max, bool channels_last, int64_t n, int64_t c, int64_t area, DType dtype,
-                          const void* in, void* out, cudaStream_t stream);
+Status launch_global_pool(bool max, bool channels_last, int64_t n, int64_t c, int64_t area, DType dtype, const void* in,
+                          void* out, cudaStream_t stream);
 
 }  // namespace kiln::cuda

@@ -73,13 +73,13 @@ Status launch_resize_nearest(const ResizePlan& p, const int64_t* index, const vo
   });
 }
 
-Status launch_resize_weighted(const ResizePlan& p, const int64_t* index, const float* weight, const void* in,
-                              void* out, DType dtype, cudaStream_t stream) {
+Status launch_resize_weighted(const ResizePlan& p, const int64_t* index, const float* weight, const void* in, void* out,
+                              DType dtype, cudaStream_t stream) {
   if (p.numel == 0) return Status::Ok();
   return dispatch_float(dtype, "Resize", [&](auto tag) {
     using T = decltype(tag);
-    resize_weighted_kernel<T><<<blocks_for(p.numel), 256, 0, stream>>>(p, index, weight, static_cast<const T*>(in),
-                                                                         static_cast<T*>(out));
+    resize_weighted_kernel<T>
+        <<<blocks_for(p.numel), 256, 0, stream>>>(p, index, weight, static_cast<const T*>(in), static_cast<T*>(out));
     return check_launch("resize_weighted_kernel");
   });
 }

@@ -2,9 +2,9 @@
 // tables (input index + weight per output coordinate) that the lowering computes on the host.
 #pragma once
 
-#include <cstdint>
-
 #include <cuda_runtime.h>
+
+#include <cstdint>
 
 #include "core/dtype.h"
 #include "kiln/status.h"
@@ -31,7 +31,7 @@ struct ResizePlan {
 Status launch_resize_nearest(const ResizePlan& p, const int64_t* index, const void* in, void* out, size_t elem_size,
                              uint64_t extrapolation_bits, cudaStream_t stream);
 // Linear / cubic: weighted sums in float32 over float32 / float16 / bfloat16 storage.
-Status launch_resize_weighted(const ResizePlan& p, const int64_t* index, const float* weight, const void* in,
-                              void* out, DType dtype, cudaStream_t stream);
+Status launch_resize_weighted(const ResizePlan& p, const int64_t* index, const float* weight, const void* in, void* out,
+                              DType dtype, cudaStream_t stream);
 
 }  // namespace kiln::cuda

@@ -1,5 +1,7 @@
 // CUDA lowering of Gather (any axis, negative indices; indices constant, uploaded once, or computed at run
 // time as int32/int64). Data is read row-major; an NHWC input is converted first.
+#include <optional>
+
 #include "core/tensor.h"
 #include "cuda/layers/move_util.h"
 
@@ -41,8 +43,11 @@ class GatherLayer : public Layer {
                                                             std::to_string(p.axis_dim));
       }
       if (!device_indices_.get() && constant_->numel() > 0) {
-        KILN_ASSIGN_OR_RETURN(Tensor wide, convert_dtype(*constant_, DType::kInt64));
-        KILN_ASSIGN_OR_RETURN(device_indices_, DeviceBuffer::upload(wide.raw(), wide.nbytes(), "Gather indices"));
+        auto wide = convert_dtype(*constant_, DType::kInt64);
+        if (!wide.ok()) return in_node(node_, wide.status());
+        auto uploaded = DeviceBuffer::upload(wide->raw(), wide->nbytes(), "Gather indices");
+        if (!uploaded.ok()) return in_node(node_, uploaded.status());
+        device_indices_ = std::move(uploaded).value();
       }
       index_dtype_ = DType::kInt64;
     } else {

@@ -30,7 +30,8 @@ Jobs single(Expected<CopyJob> j) {
 Expected<std::optional<std::vector<int64_t>>> constant_ints(LowerContext& ctx, size_t i, const char* what) {
   if (i >= ctx.inputs.size() || ctx.inputs[i].dtype == DType::kUndefined) return std::optional<std::vector<int64_t>>();
   const Tensor* t = ctx.take_constant(i);
-  if (!t) return ctx.unsupported_here(std::string(what) + " computed at run time has no CUDA lowering (constants only)");
+  if (!t)
+    return ctx.unsupported_here(std::string(what) + " computed at run time has no CUDA lowering (constants only)");
   return std::optional<std::vector<int64_t>>(t->to_int64_vector());
 }
 
@@ -233,8 +234,8 @@ Expected<std::unique_ptr<Layer>> make_depth_space(LowerContext& ctx, bool to_spa
       KILN_RETURN_IF_ERROR(expect_shape(node, y, {N, c0, H * b, W * b}, "output"));
       // y[n, k, h*b + i, w*b + j] = x[n, channel(k, i, j), h, w]; iteration dims [N, c, H, i, W, j].
       const int64_t sk = crd ? b * b * s[1] : s[1], si = crd ? b * s[1] : b * c0 * s[1], sj = crd ? s[1] : c0 * s[1];
-      return single(job({N, c0, H, b, W, b}, {s[0], sk, s[2], si, s[3], sj},
-                        {t[0], t[1], b * t[2], t[2], b * t[3], t[3]}));
+      return single(
+          job({N, c0, H, b, W, b}, {s[0], sk, s[2], si, s[3], sj}, {t[0], t[1], b * t[2], t[2], b * t[3], t[3]}));
     }
     if (H % b || W % b) return invalid_input("height and width must be divisible by blocksize");
     KILN_RETURN_IF_ERROR(expect_shape(node, y, {N, C * b * b, H / b, W / b}, "output"));
@@ -263,7 +264,8 @@ class PadLayer : public Layer {
     }
     auto na = normalize_axes(axes, r, "axis");
     if (!na.ok()) return node_.error(StatusCode::kInvalidInput, na.status().message());
-    if (pads_.size() != 2 * na->size()) return node_.error(StatusCode::kInvalidInput, "pads must have 2 entries per padded axis");
+    if (pads_.size() != 2 * na->size())
+      return node_.error(StatusCode::kInvalidInput, "pads must have 2 entries per padded axis");
     std::vector<int64_t> begin(r, 0);
     Shape want = x.shape;
     for (size_t k = 0; k < na->size(); ++k) {
@@ -317,11 +319,16 @@ Expected<std::unique_ptr<Layer>> make_pad(LowerContext& ctx) {
   const DType dtype = ctx.inputs[0].dtype;
   KILN_ASSIGN_OR_RETURN(std::string mode_name, node.attr_string("mode", "constant"));
   PadMode mode;
-  if (mode_name == "constant") mode = PadMode::kConstant;
-  else if (mode_name == "edge") mode = PadMode::kEdge;
-  else if (mode_name == "reflect") mode = PadMode::kReflect;
-  else if (mode_name == "wrap") mode = PadMode::kWrap;
-  else return ctx.unsupported_here("Pad mode '" + mode_name + "' is not supported");
+  if (mode_name == "constant")
+    mode = PadMode::kConstant;
+  else if (mode_name == "edge")
+    mode = PadMode::kEdge;
+  else if (mode_name == "reflect")
+    mode = PadMode::kReflect;
+  else if (mode_name == "wrap")
+    mode = PadMode::kWrap;
+  else
+    return ctx.unsupported_here("Pad mode '" + mode_name + "' is not supported");
   std::vector<int64_t> pads, axes;
   Tensor value = Tensor::scalar<float>(0.f);
   if (node.opset < 11) {

@@ -31,6 +31,13 @@ inline Node detached_node(const Node& n) {
   return d;
 }
 
+// Prefixes the node to a failure that does not name it yet.
+inline Status in_node(const Node& node, const Status& s) {
+  if (s.ok()) return s;
+  const std::string prefix = node.describe() + ": ";
+  return s.message().compare(0, prefix.size(), prefix) == 0 ? s : s.with_context(prefix);
+}
+
 // Fails (naming the node) when a configured output shape differs from what the layer computes.
 inline Status expect_shape(const Node& node, const TensorDesc& got, const Shape& want, const char* what) {
   if (got.shape == want) return Status::Ok();
@@ -53,7 +60,7 @@ class CopyLayer : public Layer {
 
   Status configure(ConfigureContext& ctx) override {
     auto jobs = planner_(node_, ctx);
-    if (!jobs.ok()) return jobs.status().with_context(node_.describe() + ": ");
+    if (!jobs.ok()) return in_node(node_, jobs.status());
     for (const CopyJob& j : *jobs)
       if (ctx.inputs[j.input].dtype != ctx.outputs[j.output].dtype)
         return node_.error(StatusCode::kRuntime, "input " + ctx.inputs[j.input].describe() + " and output " +

@@ -1,6 +1,7 @@
 // CUDA lowerings of the pooling ops: MaxPool and AveragePool over 1 to 3 spatial dims (row-major, or NHWC
 // kept as NHWC), GlobalAveragePool and GlobalMaxPool (output [N, C, 1, ...], row-major).
 #include "cuda/kernels/pool.h"
+
 #include "cuda/layers/move_util.h"
 #include "ops/window.h"
 
@@ -26,11 +27,11 @@ class PoolLayer : public Layer {
     const TensorDesc& y = ctx.outputs[0];
     const size_t spatial = window_.spatial();
     if (x.shape.size() != spatial + 2)
-      return node_.error(StatusCode::kInvalidInput, "input X " + x.describe() + " does not have " +
-                                                        std::to_string(spatial) + " spatial dims");
+      return node_.error(StatusCode::kInvalidInput,
+                         "input X " + x.describe() + " does not have " + std::to_string(spatial) + " spatial dims");
     if (y.layout != x.layout || y.dtype != x.dtype)
-      return node_.error(StatusCode::kRuntime, "output " + y.describe() + " must match the input's dtype and layout " +
-                                                   x.describe());
+      return node_.error(StatusCode::kRuntime,
+                         "output " + y.describe() + " must match the input's dtype and layout " + x.describe());
     WindowAttrs w = window_;  // SAME_* pads depend on the input extent: resolve per configure
     PoolParams p;
     p.n = x.shape[0];
@@ -96,7 +97,8 @@ class GlobalPoolLayer : public Layer {
 
   Status configure(ConfigureContext& ctx) override {
     const TensorDesc& x = ctx.inputs[0];
-    if (x.shape.size() < 3) return node_.error(StatusCode::kInvalidInput, "input X " + x.describe() + " must be N x C x spatial");
+    if (x.shape.size() < 3)
+      return node_.error(StatusCode::kInvalidInput, "input X " + x.describe() + " must be N x C x spatial");
     Shape out(x.shape.size(), 1);
     out[0] = x.shape[0];
     out[1] = x.shape[1];

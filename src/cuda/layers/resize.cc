@@ -1,12 +1,13 @@
 // CUDA lowering of Resize and Upsample. The host turns the ONNX coordinate rules (ops/resize.h geometry,
 // coordinate_transformation_mode, nearest_mode, linear/cubic filters, antialias, exclude_outside) into
 // per-axis tap tables, uploaded once per input shape; the kernel (kernels/resize.cu) only gathers and sums.
+#include "cuda/kernels/resize.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
 
-#include "cuda/kernels/resize.h"
 #include "cuda/layers/move_util.h"
 #include "ops/resize.h"
 
@@ -32,8 +33,7 @@ double input_coord(const ResizeAttrs& a, double x, double scale, int64_t in_len,
   if (m == "pytorch_half_pixel") return one ? -0.5 : (x + 0.5) / scale - 0.5;
   if (m == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
   if (m == "align_corners") return one ? 0.0 : x * (in - 1) / (out - 1);
-  if (m == "half_pixel_symmetric")
-    return in / 2 * (1 - static_cast<double>(out_len) / out) + (x + 0.5) / scale - 0.5;
+  if (m == "half_pixel_symmetric") return in / 2 * (1 - static_cast<double>(out_len) / out) + (x + 0.5) / scale - 0.5;
   // tf_crop_and_resize
   if (one) return 0.5 * (roi0 + roi1) * (in - 1);
   return roi0 * (in - 1) + x * (roi1 - roi0) * (in - 1) / (out - 1);
@@ -113,7 +113,9 @@ struct ResizeTables {
 class ResizeLayer : public Layer {
  public:
   ResizeLayer(const Node& node, ResizeAttrs attrs, std::map<size_t, Tensor> constants, bool sizes_at_run_time)
-      : node_(detached_node(node)), attrs_(std::move(attrs)), constants_(std::move(constants)),
+      : node_(detached_node(node)),
+        attrs_(std::move(attrs)),
+        constants_(std::move(constants)),
         sizes_at_run_time_(sizes_at_run_time) {}
 
   Status configure(ConfigureContext& ctx) override {
@@ -128,8 +130,9 @@ class ResizeLayer : public Layer {
     auto found = tables_.find(key);
     if (found == tables_.end()) {
       // Tables stay alive for every shape seen: CUDA graphs captured at other shapes keep their pointers.
-      KILN_ASSIGN_OR_RETURN(ResizeTables t, build(x, y));
-      found = tables_.emplace(key, std::move(t)).first;
+      Expected<ResizeTables> t = build(x, y);
+      if (!t.ok()) return in_node(node_, t.status());
+      found = tables_.emplace(key, std::move(t).value()).first;
     }
     current_ = &found->second;
     dtype_ = x.dtype;
@@ -139,12 +142,11 @@ class ResizeLayer : public Layer {
   Status enqueue(const RunContext& rc, const std::vector<DeviceTensor>& in,
                  const std::vector<DeviceTensor>& out) override {
     const ResizeTables& t = *current_;
-    const Status s =
-        attrs_.mode == "nearest"
-            ? launch_resize_nearest(t.plan, t.index.as<int64_t>(), in[0].data, out[0].data, dtype_size(dtype_),
-                                    extrapolation_bits_, rc.stream)
-            : launch_resize_weighted(t.plan, t.index.as<int64_t>(), t.weight.as<float>(), in[0].data, out[0].data,
-                                     dtype_, rc.stream);
+    const Status s = attrs_.mode == "nearest"
+                         ? launch_resize_nearest(t.plan, t.index.as<int64_t>(), in[0].data, out[0].data,
+                                                 dtype_size(dtype_), extrapolation_bits_, rc.stream)
+                         : launch_resize_weighted(t.plan, t.index.as<int64_t>(), t.weight.as<float>(), in[0].data,
+                                                  out[0].data, dtype_, rc.stream);
     return s.with_context(node_.describe() + ": ");
   }
   std::string tactic() const override { return "kernel:" + attrs_.mode; }
@@ -173,7 +175,8 @@ class ResizeLayer : public Layer {
     const size_t r = x.shape.size();
     for (size_t d = 0; d < r; ++d)
       if (x.shape[d] == 0 && y.shape[d] > 0)
-        return node_.error(StatusCode::kInvalidInput, "cannot resize an empty axis to length " + std::to_string(y.shape[d]));
+        return node_.error(StatusCode::kInvalidInput,
+                           "cannot resize an empty axis to length " + std::to_string(y.shape[d]));
     const std::vector<int64_t> xs = x.strides(), ys = y.strides();
     std::vector<size_t> order(r);
     for (size_t d = 0; d < r; ++d) order[d] = d;
@@ -202,7 +205,8 @@ class ResizeLayer : public Layer {
     if (index.empty()) index.push_back(0);  // empty output: keep the buffers non-null
     if (weight.empty()) weight.push_back(0.f);
     KILN_ASSIGN_OR_RETURN(t.index, DeviceBuffer::upload(index.data(), index.size() * sizeof(int64_t), "Resize taps"));
-    KILN_ASSIGN_OR_RETURN(t.weight, DeviceBuffer::upload(weight.data(), weight.size() * sizeof(float), "Resize weights"));
+    KILN_ASSIGN_OR_RETURN(t.weight,
+                          DeviceBuffer::upload(weight.data(), weight.size() * sizeof(float), "Resize weights"));
     if (attrs_.mode == "nearest") {
       KILN_ASSIGN_OR_RETURN(Tensor fill, convert_dtype(Tensor::scalar<double>(attrs_.extrapolation), x.dtype));
       extrapolation_bits_ = 0;
