@@ -86,7 +86,7 @@ Expected<std::unique_ptr<Layer>> make_gather(LowerContext& ctx) {
   const DType idx_dtype = indices ? indices->dtype() : ctx.inputs[1].dtype;
   if (idx_dtype != DType::kInt64 && idx_dtype != DType::kInt32)
     return ctx.invalid(std::string("indices must be int32 or int64, got ") + dtype_name(idx_dtype));
-  ctx.outputs[0].dtype = ctx.inputs[0].dtype;
+  ctx.outputs[0].dtype = stored_dtype(ctx, 0);
   ctx.outputs[0].layout = Layout::kRowMajor;
   return make_layer<GatherLayer>(ctx.node, axis, std::move(indices));
 }

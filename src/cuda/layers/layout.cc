@@ -49,15 +49,15 @@ Expected<std::unique_ptr<Layer>> make_transpose(LowerContext& ctx) {
   if (!n.ok() || static_cast<int64_t>(perm.size()) != r)
     return ctx.invalid("perm does not permute the " + std::to_string(r) + " input dims");
   perm = *n;
-  ctx.outputs[0].dtype = x.dtype;
+  ctx.outputs[0].dtype = stored_dtype(ctx, 0);
   ctx.outputs[0].layout = Layout::kRowMajor;
   // The output's memory order equals the input's: same bytes, so a view.
   const std::vector<int64_t> nhwc_order{0, 2, 3, 1}, to_nchw{0, 3, 1, 2};
   std::vector<int64_t> identity(r);
   std::iota(identity.begin(), identity.end(), 0);
   const bool row_major_in = x.layout == Layout::kRowMajor;
-  if ((row_major_in && perm == identity) || (x.layout == Layout::kNHWC && perm == nhwc_order) ||
-      (row_major_in && perm == to_nchw)) {
+  if (!ctx.constant(0) && ((row_major_in && perm == identity) || (x.layout == Layout::kNHWC && perm == nhwc_order) ||
+                           (row_major_in && perm == to_nchw))) {
     if (row_major_in && perm == to_nchw) ctx.outputs[0].layout = Layout::kNHWC;  // [N,H,W,C] bytes = NHWC
     ctx.alias_output_to_input();
     return std::unique_ptr<Layer>(new FunctionLayer("view", nullptr));
@@ -81,11 +81,11 @@ Expected<std::unique_ptr<Layer>> make_transpose(LowerContext& ctx) {
 
 Expected<std::unique_ptr<Layer>> make_concat(LowerContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.node.attr_int("axis", 0));
-  const DType dtype = ctx.inputs[0].dtype;
+  const DType dtype = stored_dtype(ctx, 0);
   bool all_nhwc = true;
   for (size_t i = 0; i < ctx.inputs.size(); ++i) {
     if (ctx.inputs[i].dtype == DType::kUndefined) return ctx.invalid("input " + std::to_string(i) + " is missing");
-    if (ctx.inputs[i].dtype != dtype) KILN_RETURN_IF_ERROR(ctx.require_input(i, dtype, ctx.inputs[i].layout));
+    if (stored_dtype(ctx, i) != dtype) KILN_RETURN_IF_ERROR(ctx.require_input(i, dtype, ctx.inputs[i].layout));
     all_nhwc = all_nhwc && ctx.inputs[i].layout == Layout::kNHWC;
   }
   ctx.outputs[0].dtype = dtype;
@@ -114,7 +114,7 @@ Expected<std::unique_ptr<Layer>> make_split(LowerContext& ctx) {
   if (ctx.inputs.size() > 1 && ctx.constant(1)) ctx.take_constant(1);  // sizes come from the output shapes
   for (size_t k = 0; k < ctx.outputs.size(); ++k) {
     if (!ctx.node.output(k)) return ctx.unsupported_here("Split with an omitted output has no CUDA lowering");
-    ctx.outputs[k].dtype = ctx.inputs[0].dtype;
+    ctx.outputs[k].dtype = stored_dtype(ctx, 0);
     ctx.outputs[k].layout = Layout::kRowMajor;
   }
   return make_layer<CopyLayer>(ctx.node, [axis](const Node& node, const ConfigureContext& c) -> Jobs {
@@ -166,7 +166,7 @@ Expected<std::unique_ptr<Layer>> make_slice(LowerContext& ctx) {
     return ctx.invalid("starts, ends, axes and steps differ in length");
   for (int64_t s : steps)
     if (s == 0) return ctx.invalid("Slice step cannot be 0");
-  ctx.outputs[0].dtype = ctx.inputs[0].dtype;
+  ctx.outputs[0].dtype = stored_dtype(ctx, 0);
   ctx.outputs[0].layout = ctx.inputs[0].layout;
   return make_layer<CopyLayer>(node, [starts, ends, axes, steps](const Node& nd, const ConfigureContext& c) -> Jobs {
     const TensorDesc& x = c.inputs[0];
@@ -190,7 +190,7 @@ Expected<std::unique_ptr<Layer>> make_slice(LowerContext& ctx) {
 
 Expected<std::unique_ptr<Layer>> make_tile(LowerContext& ctx) {
   if (ctx.constant(1)) ctx.take_constant(1);  // the repeats follow from the output shape
-  ctx.outputs[0].dtype = ctx.inputs[0].dtype;
+  ctx.outputs[0].dtype = stored_dtype(ctx, 0);
   ctx.outputs[0].layout = Layout::kRowMajor;
   return make_layer<CopyLayer>(ctx.node, [](const Node& node, const ConfigureContext& c) -> Jobs {
     const TensorDesc& x = c.inputs[0];
@@ -220,7 +220,7 @@ Expected<std::unique_ptr<Layer>> make_depth_space(LowerContext& ctx, bool to_spa
   if (b <= 0) return ctx.invalid("blocksize must be > 0");
   if (mode != "DCR" && mode != "CRD") return ctx.invalid("mode must be DCR or CRD, got '" + mode + "'");
   const bool crd = mode == "CRD";
-  ctx.outputs[0].dtype = ctx.inputs[0].dtype;
+  ctx.outputs[0].dtype = stored_dtype(ctx, 0);
   ctx.outputs[0].layout = Layout::kRowMajor;
   return make_layer<CopyLayer>(ctx.node, [b, crd, to_space](const Node& node, const ConfigureContext& c) -> Jobs {
     const TensorDesc& x = c.inputs[0];
@@ -316,7 +316,7 @@ class PadLayer : public Layer {
 
 Expected<std::unique_ptr<Layer>> make_pad(LowerContext& ctx) {
   const Node& node = ctx.node;
-  const DType dtype = ctx.inputs[0].dtype;
+  const DType dtype = stored_dtype(ctx, 0);
   KILN_ASSIGN_OR_RETURN(std::string mode_name, node.attr_string("mode", "constant"));
   PadMode mode;
   if (mode_name == "constant")

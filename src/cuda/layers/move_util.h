@@ -31,6 +31,14 @@ inline Node detached_node(const Node& n) {
   return d;
 }
 
+// The dtype input i has at run time: a float constant the factory does not take is uploaded by the builder
+// in the layer's float dtype (its desc still shows the constant's own dtype).
+inline DType stored_dtype(const LowerContext& ctx, size_t i) {
+  const DType t = ctx.inputs[i].dtype;
+  const bool is_float = t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16;
+  return ctx.constant(i) && is_float ? ctx.float_dtype() : t;
+}
+
 // Prefixes the node to a failure that does not name it yet.
 inline Status in_node(const Node& node, const Status& s) {
   if (s.ok()) return s;

@@ -10,6 +10,7 @@ namespace {
 
 Status check_pool_input(LowerContext& ctx) {
   const TensorDesc& x = ctx.inputs[0];
+  if (ctx.constant(0)) return ctx.unsupported_here("pooling a constant input (fold it first)");
   if (x.dtype != DType::kFloat32 && x.dtype != DType::kFloat16 && x.dtype != DType::kBFloat16)
     return ctx.unsupported_here(std::string("input dtype ") + dtype_name(x.dtype) +
                                 " has no CUDA pooling kernel (float32, float16, bfloat16)");
@@ -86,7 +87,7 @@ Expected<std::unique_ptr<Layer>> make_window_pool(LowerContext& ctx, bool max) {
     KILN_ASSIGN_OR_RETURN(int64_t v, node.attr_int("count_include_pad", 0));
     include_pad = v != 0;
   }
-  ctx.outputs[0].dtype = ctx.inputs[0].dtype;
+  ctx.outputs[0].dtype = stored_dtype(ctx, 0);
   ctx.outputs[0].layout = ctx.inputs[0].layout;
   return make_layer<PoolLayer>(node, std::move(w), max, include_pad);
 }
@@ -130,7 +131,7 @@ class GlobalPoolLayer : public Layer {
 Expected<std::unique_ptr<Layer>> make_global_pool(LowerContext& ctx, bool max) {
   KILN_RETURN_IF_ERROR(check_pool_input(ctx));
   // [N, C, 1, 1] has the same bytes in either layout: row-major lets views (Flatten) follow for free.
-  ctx.outputs[0].dtype = ctx.inputs[0].dtype;
+  ctx.outputs[0].dtype = stored_dtype(ctx, 0);
   ctx.outputs[0].layout = Layout::kRowMajor;
   return make_layer<GlobalPoolLayer>(ctx.node, max);
 }

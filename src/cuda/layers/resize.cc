@@ -228,7 +228,7 @@ class ResizeLayer : public Layer {
 Expected<std::unique_ptr<Layer>> make_resize(LowerContext& ctx) {
   const Node& node = ctx.node;
   KILN_ASSIGN_OR_RETURN(ResizeAttrs attrs, parse_resize_attrs(node));
-  const DType dtype = ctx.inputs[0].dtype;
+  const DType dtype = stored_dtype(ctx, 0);
   if (attrs.mode != "nearest" && dtype != DType::kFloat32 && dtype != DType::kFloat16 && dtype != DType::kBFloat16)
     return ctx.unsupported_here("mode '" + attrs.mode + "' on " + dtype_name(dtype) +
                                 " has no CUDA lowering (float32, float16, bfloat16)");

@@ -15,6 +15,20 @@ bool row_major_bytes(const TensorDesc& t) { return t.layout == Layout::kRowMajor
 // builder infers, so constants are taken (never uploaded); run-time ones are simply not read.
 Expected<std::unique_ptr<Layer>> make_view(LowerContext& ctx) {
   const TensorDesc& x = ctx.inputs[0];
+  if (ctx.constant(0)) {  // an unfolded constant is uploaded row-major and cannot be aliased: copy its bytes
+    for (size_t i = 1; i < ctx.inputs.size(); ++i)
+      if (ctx.constant(i)) ctx.take_constant(i);
+    ctx.outputs[0].dtype = DType::kUndefined;  // the builder's default: the constant's upload dtype
+    ctx.outputs[0].layout = Layout::kRowMajor;
+    return make_layer<CopyLayer>(
+        ctx.node, [](const Node&, const ConfigureContext& c) -> Expected<std::vector<CopyJob>> {
+          const int64_t n = c.inputs[0].numel();
+          if (n != c.outputs[0].numel())
+            return invalid_input("cannot view " + c.inputs[0].describe() + " as " + c.outputs[0].describe());
+          KILN_ASSIGN_OR_RETURN(CopyPlan plan, make_copy_plan({n}, {1}, {1}));
+          return std::vector<CopyJob>{CopyJob{plan, 0, 0}};
+        });
+  }
   if (!row_major_bytes(x)) KILN_RETURN_IF_ERROR(ctx.require_input(0, x.dtype, Layout::kRowMajor));
   for (size_t i = 1; i < ctx.inputs.size(); ++i)
     if (ctx.constant(i)) ctx.take_constant(i);
@@ -34,7 +48,7 @@ Expected<std::unique_ptr<Layer>> make_view(LowerContext& ctx) {
 
 Expected<std::unique_ptr<Layer>> make_expand(LowerContext& ctx) {
   if (ctx.constant(1)) ctx.take_constant(1);  // the target shape is the configured output shape
-  ctx.outputs[0].dtype = ctx.inputs[0].dtype;
+  ctx.outputs[0].dtype = stored_dtype(ctx, 0);
   ctx.outputs[0].layout = Layout::kRowMajor;
   return make_layer<CopyLayer>(ctx.node, [](const Node&, const ConfigureContext& c) -> Expected<std::vector<CopyJob>> {
     const TensorDesc& y = c.outputs[0];
