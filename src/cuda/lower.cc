@@ -86,7 +86,7 @@ class Lowerer {
   // A slot holding `src`'s tensor in dtype/layout: itself, a cached conversion, a relabelled view when the
   // bytes are the same, or a new conversion layer.
   Expected<int> converted(int src, DType dtype, Layout layout) {
-    const TensorDesc& d = prog_.slots[src].desc;
+    const TensorDesc d = prog_.slots[src].desc;  // a copy: add_slot below may reallocate the slots
     if (d.dtype == dtype && d.layout == layout) return src;
     auto key = std::make_tuple(src, dtype, layout);
     if (auto it = conversions_.find(key); it != conversions_.end()) return it->second;
@@ -213,7 +213,8 @@ class Lowerer {
     const Slot& src = prog_.slots[s];
     if (src.desc.dtype != v->dtype || src.desc.layout != Layout::kRowMajor || src.alias_of >= 0 || src.graph_input ||
         src.constant || src.graph_output) {
-      const int id = add_slot(v->name, TensorDesc{v->dtype, src.desc.shape, Layout::kRowMajor});
+      const Shape shape = src.desc.shape;  // `src` dangles once add_slot reallocates
+      const int id = add_slot(v->name, TensorDesc{v->dtype, shape, Layout::kRowMajor});
       LayerEntry e;
       e.key = "convert:output:" + v->name;
       e.op = "convert";
