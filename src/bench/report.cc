@@ -57,9 +57,9 @@ std::string str(const json& v, const std::string& fallback = "") { return v.is_s
 
 // "torch-graph" for a torch case of mode "graph..." (kiln bench --peer writes backend "torch").
 std::string display_backend(const json& c) {
-  const std::string b = str(c["backend"], "?");
+  const std::string b = str(at(c, {"backend"}), "?");
   if (b != "torch") return b;
-  const std::string mode = str(c["mode"]);
+  const std::string mode = str(at(c, {"mode"}));
   return mode.empty() ? b : "torch-" + mode.substr(0, mode.find('+'));
 }
 
@@ -84,23 +84,23 @@ std::vector<size_t> picks(size_t size, size_t n) {
 }
 
 json row_of(const json& doc, const json& c) {
-  const json& lat = c["latency_ms"];
+  const json& lat = at(c, {"latency_ms"});
   json r;
   r["backend"] = display_backend(c);
-  r["precision"] = str(c["precision"], "fp32");
-  r["mode"] = str(c["mode"]);
+  r["precision"] = str(at(c, {"precision"}), "fp32");
+  r["mode"] = str(at(c, {"mode"}));
   r["label"] = r["backend"].get<std::string>() + " " + r["precision"].get<std::string>();
   r["batch"] = c.value("batch", int64_t{0});
   r["shape"] = shape_label(c);
-  const json& dyn = c.contains("dynamic") ? c["dynamic"] : json();
+  const json& dyn = c.contains("dynamic") ? at(c, {"dynamic"}) : json();
   r["random"] = dyn.is_object() ? fmt::format("{}..{}", dyn.value("min", 0), dyn.value("max", 0)) : "";
   r["kind"] = str(at(doc, {"cell", "kind"}), dyn.is_object() ? "dyn-random" : "static");
-  r["timing"] = str(c["timing"], "wall");
-  for (const char* k : {"median", "mean", "min", "max", "std"}) r[k] = number_or_null(lat[k]);
+  r["timing"] = str(at(c, {"timing"}), "wall");
+  for (const char* k : {"median", "mean", "min", "max", "std"}) r[k] = number_or_null(at(lat, {k}));
   r["p99"] = number_or_null(at(lat, {"percentiles", "p99"}));
   r["ci_low"] = number_or_null(at(lat, {"median_ci95", "low"}));
   r["ci_high"] = number_or_null(at(lat, {"median_ci95", "high"}));
-  r["iterations"] = number_or_null(c["iterations"]);
+  r["iterations"] = number_or_null(at(c, {"iterations"}));
   r["samples_per_s"] = number_or_null(at(c, {"throughput", "samples_per_s"}));
   r["inferences_per_s"] = number_or_null(at(c, {"throughput", "inferences_per_s"}));
   const json& mem = at(c, {"gpu", "summary", "memory_used_bytes", "max"});
@@ -131,24 +131,24 @@ std::string pick_baseline(const json& rows, const std::string& wanted) {
 
 json environment_rows(const std::vector<json>& docs) {
   json rows = json::array();
-  const json& e = docs.front()["environment"];
+  const json& e = at(docs.front(), {"environment"});
   auto add = [&](const std::string& k, const json& v) {
     if (v.is_null()) return;
     rows.push_back({k, v.is_string() ? v.get<std::string>() : v.dump()});
   };
-  add("host", e["host"]);
-  add("os", e["os"]);
+  add("host", at(e, {"host"}));
+  add("os", at(e, {"os"}));
   add("cpu", json(fmt::format("{} ({} cores)", str(at(e, {"cpu", "model"}), "?"), at(e, {"cpu", "cores"}).dump())));
   add("kiln", json(fmt::format("{} ({})", str(at(e, {"kiln", "version"}), "?"), str(at(e, {"kiln", "git_sha"}), "?"))));
   std::set<std::string> gpus, versions;
   for (const auto& d : docs)
-    for (const auto& c : d["cases"]) {
-      const json& g = c["gpu"];
+    for (const auto& c : at(d, {"cases"})) {
+      const json& g = at(c, {"gpu"});
       if (g.is_object() && g.value("available", false))
-        gpus.insert(fmt::format("{} (driver {})", str(g["name"], "?"), str(g["driver_version"], "?")));
-      for (const json* env : {&d["environment"], &c["peer_environment"]})
-        if (env->is_object() && (*env)["backend_versions"].is_object())
-          for (const auto& [k, v] : (*env)["backend_versions"].items())
+        gpus.insert(fmt::format("{} (driver {})", str(at(g, {"name"}), "?"), str(at(g, {"driver_version"}), "?")));
+      for (const json* env : {&at(d, {"environment"}), &at(c, {"peer_environment"})})
+        if (env->is_object() && at(*env, {"backend_versions"}).is_object())
+          for (const auto& [k, v] : at(*env, {"backend_versions"}).items())
             if (!v.is_null()) versions.insert(k + " " + (v.is_string() ? v.get<std::string>() : v.dump()));
     }
   std::string g;
@@ -157,9 +157,9 @@ json environment_rows(const std::vector<json>& docs) {
   std::string v;
   for (const auto& s : versions) v += (v.empty() ? "" : ", ") + s;
   add("libraries", json(v.empty() ? "none (CPU-only results)" : v));
-  add("date (UTC)", e["date_utc"]);
-  add("command line", e["command_line"]);
-  add("model", docs.front()["model"]);
+  add("date (UTC)", at(e, {"date_utc"}));
+  add("command line", at(e, {"command_line"}));
+  add("model", at(docs.front(), {"model"}));
   return rows;
 }
 
@@ -171,12 +171,12 @@ json report_data(const std::vector<json>& docs, const ReportOptions& o) {
             {"subsampled", false},           {"gpu_reason", nullptr}};
   std::vector<std::pair<const json*, const json*>> cases;
   for (const auto& d : docs)
-    for (const auto& c : d["cases"]) cases.emplace_back(&d, &c);
+    for (const auto& c : at(d, {"cases"})) cases.emplace_back(&d, &c);
   // Rows grouped by backend and precision, fixed batches first, then the dynamic study, by batch.
   auto rank = [](const json& doc, const json& c) {
-    const std::string kind = str(at(doc, {"cell", "kind"}), c.contains("dynamic") && c["dynamic"].is_object() ? "dyn-random" : "static");
+    const std::string kind = str(at(doc, {"cell", "kind"}), c.contains("dynamic") && at(c, {"dynamic"}).is_object() ? "dyn-random" : "static");
     const std::vector<std::string> order = {"static", "dyn-min", "dyn-opt", "dyn-max", "dyn-random"};
-    return std::make_tuple(display_backend(c) + " " + str(c["precision"], "fp32"),
+    return std::make_tuple(display_backend(c) + " " + str(at(c, {"precision"}), "fp32"),
                            std::find(order.begin(), order.end(), kind) - order.begin(), c.value("batch", int64_t{0}));
   };
   std::stable_sort(cases.begin(), cases.end(),
@@ -210,31 +210,31 @@ json report_data(const std::vector<json>& docs, const ReportOptions& o) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const json& c = *cases[i].second;
     const json& row = data["rows"][i];
-    const json& s = c.contains("latency_samples_ms") ? c["latency_samples_ms"] : json();
+    const json& s = c.contains("latency_samples_ms") ? at(c, {"latency_samples_ms"}) : json();
     if (s.is_array()) {
       if (s.size() > o.max_samples) data["subsampled"] = true;
       for (size_t k : picks(s.size(), o.max_samples))
         data["samples"].push_back({{"case", row["case"]}, {"label", row["label"]}, {"ms", s[k]}});
     }
-    const json& g = c["gpu"];
-    if (g.is_object() && g.value("available", false) && g["samples"].is_array()) {
-      const double t0 = g["timed_start_ms"].is_number() ? g["timed_start_ms"].get<double>() : 0.0;
-      for (size_t k : picks(g["samples"].size(), 600)) {
-        const json& p = g["samples"][k];
+    const json& g = at(c, {"gpu"});
+    if (g.is_object() && g.value("available", false) && at(g, {"samples"}).is_array()) {
+      const double t0 = at(g, {"timed_start_ms"}).is_number() ? at(g, {"timed_start_ms"}).get<double>() : 0.0;
+      for (size_t k : picks(at(g, {"samples"}).size(), 600)) {
+        const json& p = at(g, {"samples"})[k];
         data["gpu_series"].push_back({{"case", row["case"]},
                                       {"t_s", (p.value("t_ms", 0.0) - t0) / 1000.0},
-                                      {"util", number_or_null(p["utilisation_gpu_percent"])},
-                                      {"power_w", number_or_null(p["power_w"])},
-                                      {"sm_clock", number_or_null(p["sm_clock_mhz"])}});
+                                      {"util", number_or_null(at(p, {"utilisation_gpu_percent"}))},
+                                      {"power_w", number_or_null(at(p, {"power_w"}))},
+                                      {"sm_clock", number_or_null(at(p, {"sm_clock_mhz"}))}});
       }
-    } else if (g.is_object() && data["gpu_reason"].is_null() && g["reason"].is_string()) {
-      data["gpu_reason"] = g["reason"];
+    } else if (g.is_object() && data["gpu_reason"].is_null() && at(g, {"reason"}).is_string()) {
+      data["gpu_reason"] = at(g, {"reason"});
     }
-    const json& m = c.contains("device_memory") ? c["device_memory"] : json();
+    const json& m = c.contains("device_memory") ? at(c, {"device_memory"}) : json();
     if (m.is_object())
       for (const auto& [k, v] : m.items())
         if (v.is_number()) data["engine_memory"].push_back({{"case", row["case"]}, {"part", k}, {"mib", v.get<double>() / 1048576.0}});
-    const json& layers = c.contains("layers") ? c["layers"] : json();
+    const json& layers = c.contains("layers") ? at(c, {"layers"}) : json();
     if (layers.is_array()) {
       std::vector<json> l(layers.begin(), layers.end());
       std::sort(l.begin(), l.end(), [](const json& a, const json& b) { return a.value("ms", 0.0) > b.value("ms", 0.0); });
@@ -246,7 +246,7 @@ json report_data(const std::vector<json>& docs, const ReportOptions& o) {
   }
   data["environment"] = environment_rows(docs);
   data["subtitle"] = fmt::format("{} cases from {} result files · model {} · {}", cases.size(), docs.size(),
-                                 str(docs.front()["model"], "?"), str(at(docs.front(), {"environment", "date_utc"})));
+                                 str(at(docs.front(), {"model"}), "?"), str(at(docs.front(), {"environment", "date_utc"})));
   return data;
 }
 

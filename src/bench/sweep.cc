@@ -119,6 +119,9 @@ Expected<std::vector<SweepCell>> sweep_cells(const SweepConfig& c, std::vector<s
         cell.precision = precision;
         cell.kind = kind;
         cell.batch = b;
+        cell.profile_min = lo;
+        cell.profile_opt = opt;
+        cell.profile_max = hi;
         if (b == 0) {
           cell.random_min = lo;
           cell.random_max = c.random_to_opt ? opt : hi;
@@ -151,10 +154,21 @@ std::string format_duration(double seconds) {
 
 namespace {
 
+const json& at_path(const json& j, std::initializer_list<const char*> keys) {
+  static const json null;
+  const json* p = &j;
+  for (const char* k : keys) {
+    if (!p->is_object() || !p->contains(k)) return null;
+    p = &(*p)[k];
+  }
+  return *p;
+}
+
 json cell_json(const SweepCell& c) {
   return {{"id", c.id},          {"backend", c.backend},       {"precision", c.precision},
           {"kind", c.kind},      {"batch", c.batch},           {"random_min", c.random_min},
           {"random_max", c.random_max}, {"shapes", c.shapes}, {"iterations", c.iterations},
+          {"profile", c.profile_max > 0 ? json{c.profile_min, c.profile_opt, c.profile_max} : json(nullptr)},
           {"complete", true}};
 }
 
@@ -232,8 +246,10 @@ Expected<SweepTotals> run_sweep(const SweepConfig& config, const std::vector<Swe
     ++t.ran;
     if (!o.progress_bar && !cases->empty()) {
       const json& c0 = cases->front();
+      const json& median = at_path(c0, {"latency_ms", "median"});
+      const json& sps = at_path(c0, {"throughput", "samples_per_s"});
       out << fmt::format("sweep: {}: median {:.4g} ms, {:.4g} samples/s\n", cell.id,
-                         c0["latency_ms"].value("median", 0.0), c0["throughput"].value("samples_per_s", 0.0));
+                         median.is_number() ? median.get<double>() : 0.0, sps.is_number() ? sps.get<double>() : 0.0);
     }
   }
   if (o.progress_bar && total > 0) {
@@ -254,16 +270,6 @@ std::string num(const json& j) {
   return "";
 }
 
-const json& at_path(const json& j, std::initializer_list<const char*> keys) {
-  static const json null;
-  const json* p = &j;
-  for (const char* k : keys) {
-    if (!p->is_object() || !p->contains(k)) return null;
-    p = &(*p)[k];
-  }
-  return *p;
-}
-
 }  // namespace
 
 Status write_summary_csv(const std::string& dir, const std::vector<SweepCell>& cells) {
@@ -277,18 +283,18 @@ Status write_summary_csv(const std::string& dir, const std::vector<SweepCell>& c
     std::ifstream in(path);
     const json doc = json::parse(in, nullptr, false);
     for (const json& c : doc["cases"]) {
-      const json& lat = c["latency_ms"];
+      const json& lat = at_path(c, {"latency_ms"});
       std::string shape;
-      const json shapes = c.contains("input_shapes") && c["input_shapes"].is_object() ? c["input_shapes"] : json::object();
+      const json shapes = c.contains("input_shapes") && at_path(c, {"input_shapes"}).is_object() ? at_path(c, {"input_shapes"}) : json::object();
       for (const auto& [name, d] : shapes.items())
         shape += (shape.empty() ? "" : " ") + name + ":" + dims_label(d.get<std::vector<int64_t>>());
       csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", cell.id,
                          c.value("backend", ""), c.value("precision", cell.precision),
-                         c.contains("mode") && c["mode"].is_string() ? c["mode"].get<std::string>() : "", cell.kind,
-                         num(c["batch"]), shape, num(lat["median"]), num(lat["mean"]),
-                         num(at_path(lat, {"percentiles", "p99"})), num(lat["min"]), num(lat["max"]),
+                         c.contains("mode") && at_path(c, {"mode"}).is_string() ? at_path(c, {"mode"}).get<std::string>() : "", cell.kind,
+                         num(at_path(c, {"batch"})), shape, num(at_path(lat, {"median"})), num(at_path(lat, {"mean"})),
+                         num(at_path(lat, {"percentiles", "p99"})), num(at_path(lat, {"min"})), num(at_path(lat, {"max"})),
                          num(at_path(lat, {"median_ci95", "low"})), num(at_path(lat, {"median_ci95", "high"})),
-                         num(c["iterations"]), num(at_path(c, {"throughput", "inferences_per_s"})),
+                         num(at_path(c, {"iterations"})), num(at_path(c, {"throughput", "inferences_per_s"})),
                          num(at_path(c, {"throughput", "samples_per_s"})),
                          num(at_path(c, {"gpu", "summary", "memory_used_bytes", "max"})),
                          num(at_path(c, {"gpu", "summary", "utilisation_gpu_percent", "mean"})),

@@ -54,6 +54,7 @@ struct SweepCell {
   std::string kind = "static";  // static | dyn-min | dyn-opt | dyn-max | dyn-random
   int64_t batch = 0;            // 0 for dyn-random
   int64_t random_min = 0, random_max = 0;
+  int64_t profile_min = 0, profile_opt = 0, profile_max = 0;  // dyn-* cells: the optimization profile's batches
   std::vector<int64_t> rest;    // the first input's dims after the batch ("shape variant")
   std::map<std::string, std::vector<int64_t>> shapes;  // every input's dims (dyn-random: at random_max)
   int64_t iterations = 0;       // minimum timed iterations for this cell

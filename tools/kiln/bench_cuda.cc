@@ -68,11 +68,22 @@ Dims with_batch(Dims d, int64_t b) {
 
 // The engine for this request: a .plan is loaded; an .onnx is built (static at r.shapes, or with one profile
 // spanning the random batch range), once per key.
+struct Profile {
+  int64_t min = 0, opt = 0, max = 0;  // all 0: a static engine
+};
+
+Profile profile_of(const CaseRequest& r) {
+  if (r.profile_max > 0) return {r.profile_min, r.profile_opt, r.profile_max};
+  if (r.random_min > 0) return {r.random_min, r.random_max, r.random_max};
+  return {};
+}
+
 Expected<std::shared_ptr<Engine>> get_engine(const CaseRequest& r, EngineCache& cache) {
   std::string key = r.model + "|" + r.precision;
   ShapeMap shapes(r.shapes.begin(), r.shapes.end());
-  if (r.random_min > 0) {
-    key += fmt::format("|profile {}-{}", r.random_min, r.random_max);
+  const Profile prof = profile_of(r);
+  if (prof.max > 0) {
+    key += fmt::format("|profile {}-{}-{}", prof.min, prof.opt, prof.max);
   } else {
     for (const auto& [name, d] : shapes) key += "|" + name + ":" + shape_to_string(d);
   }
@@ -83,12 +94,12 @@ Expected<std::shared_ptr<Engine>> get_engine(const CaseRequest& r, EngineCache& 
   } else {
     BuildOptions o;
     o.precision = r.precision;
-    if (r.random_min > 0) {
+    if (prof.max > 0) {
       ShapeProfile p;
       for (const auto& [name, d] : shapes) {
-        p.min[name] = with_batch(d, r.random_min);
-        p.opt[name] = with_batch(d, r.random_max);
-        p.max[name] = with_batch(d, r.random_max);
+        p.min[name] = with_batch(d, prof.min);
+        p.opt[name] = with_batch(d, prof.opt);
+        p.max[name] = with_batch(d, prof.max);
       }
       o.profiles.push_back(p);
     } else {
@@ -104,7 +115,7 @@ Expected<std::shared_ptr<Engine>> get_engine(const CaseRequest& r, EngineCache& 
 
 // Seeded random data in a pinned host input buffer of the session's current shape.
 Status fill_host_input(Session& s, const EngineIO& io, const Dims& dims, uint64_t seed) {
-  DType dt;
+  DType dt = DType::kUndefined;
   if (!parse_dtype(io.dtype, &dt)) return Status::Ok();  // left as allocated; the values do not affect timing
   KILN_ASSIGN_OR_RETURN(void* host, s.host_input(io.name));
   KILN_ASSIGN_OR_RETURN(Tensor t, random_tensor(dt, dims, seed));
@@ -145,17 +156,24 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
   KILN_RETURN_IF_ERROR(cuda_ok(cudaEventCreate(&ev.start), "cudaEventCreate"));
   KILN_RETURN_IF_ERROR(cuda_ok(cudaEventCreate(&ev.end), "cudaEventCreate"));
   const bool random = r.random_min > 0;
+  const bool dynamic = profile_of(r).max > 0;
   std::unique_ptr<Session> session;
   DynamicSession* dyn = nullptr;
   ShapeMap shapes(r.shapes.begin(), r.shapes.end());
-  if (random) {
+  if (dynamic) {
     for (const auto& io : summary.inputs)
       if (!shapes.count(io.name))
-        return invalid_input("a random batch needs the shape of input '" + io.name + "' (--shapes " + io.name +
+        return invalid_input("a dynamic-shape run needs the shape of input '" + io.name + "' (--shapes " + io.name +
                              ":DIMS)");
     KILN_ASSIGN_OR_RETURN(auto d, DynamicSession::create(engine, stream.s, 0));
     dyn = d.get();
     session = std::move(d);
+    if (!random) {  // one fixed batch through the dynamic engine (seed-001's min / opt / max runs)
+      for (const auto& io : summary.inputs) {
+        KILN_RETURN_IF_ERROR(dyn->set_input_shape(io.name, shapes.at(io.name)));
+        KILN_RETURN_IF_ERROR(fill_host_input(*session, io, shapes.at(io.name), r.seed));
+      }
+    }
   } else {
     KILN_ASSIGN_OR_RETURN(auto s, StaticSession::create(engine, stream.s, shapes));
     session = std::move(s);
@@ -212,7 +230,7 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
   c.extra["cuda_graph"] = true;  // sessions always replay a captured CUDA graph
   c.backend = "cuda";
   c.precision = summary.precision.empty() ? r.precision : summary.precision;
-  c.mode = random ? "dynamic" : "static";
+  c.mode = dynamic ? "dynamic" : "static";
   c.batch = random ? 0 : batch;
   for (const auto& [name, d] : shapes) c.input_shapes[name] = random ? with_batch(d, r.random_max) : d;
   if (random) {

@@ -77,6 +77,9 @@ class Runner {
     r.batch = cell.batch;
     r.random_min = cell.random_min;
     r.random_max = cell.random_max;
+    r.profile_min = cell.profile_min;
+    r.profile_opt = cell.profile_opt;
+    r.profile_max = cell.profile_max;
     r.precision = cell.precision;
     r.transfers = c_.data_transfers;
     r.seed = c_.seed;
