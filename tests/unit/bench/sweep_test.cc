@@ -2,11 +2,14 @@
 // dynamic study), resume after an interruption (only missing or incomplete cells run), summary.csv contents.
 #include "bench/sweep.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -223,6 +226,47 @@ TEST_F(SweepRunTest, CellJsonAndCsvHoldTheNumbers) {
   EXPECT_EQ(lines[3].rfind("cpu_fp32_b4,cpu,fp32,,static,4,,4,4,4.196,3.8,4.2,", 0), 0u) << lines[3];
   // samples/s = 5 / 0.5 s x batch 4 = 40
   EXPECT_NE(lines[3].find(",10,40,"), std::string::npos) << lines[3];
+}
+
+// The real thing through the binary: SIGKILL a running `kiln sweep` after two cells, rerun it, and only the
+// cells without a complete JSON run again (the finished files are not rewritten).
+TEST(SweepCli, KilledSweepRerunsOnlyTheMissingCells) {
+  if (!std::filesystem::exists(KILN_CLI_PATH)) GTEST_SKIP() << "kiln_cli is not built";
+  namespace fs = std::filesystem;
+  const std::string dir = ::testing::TempDir() + "kiln_sweep_kill_" + std::to_string(getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir + "/c.yaml")
+      << "name: tiny_cnn\ninputs:\n  - name: input\n    shapes:\n      dims_names: [batch, c, h, w]\n"
+         "      runtime: [-1, 3, 16, 16]\nsweep:\n  model: zoo:tiny_cnn\n  batches: [1, 2, 3, 4, 5, 6]\n"
+         "  iterations: 5\n  warmup_ms: 0\n  duration_s: 0.4\n";
+  const std::string sweep = std::string(KILN_CLI_PATH) + " sweep " + dir + "/c.yaml -o " + dir + "/r";
+  ASSERT_EQ(std::system(("sh -c '" + sweep + " > " + dir + "/log1 2>&1 & echo $! > " + dir + "/pid'").c_str()), 0);
+  const pid_t pid = static_cast<pid_t>(std::stol(slurp(dir + "/pid")));
+  auto complete = [&] {
+    std::set<std::string> done;
+    for (int b = 1; b <= 6; ++b) {
+      const std::string id = "cpu_fp32_b" + std::to_string(b);
+      if (cell_complete(dir + "/r/" + id + ".json", id)) done.insert(id);
+    }
+    return done;
+  };
+  for (int i = 0; i < 1200 && complete().size() < 2; ++i) usleep(50000);
+  kill(pid, SIGKILL);
+  usleep(200000);
+  const std::set<std::string> before = complete();
+  ASSERT_GE(before.size(), 2u) << slurp(dir + "/log1");
+  ASSERT_LT(before.size(), 6u) << "the sweep finished before it could be killed; make the cells slower";
+  std::map<std::string, fs::file_time_type> mtimes;
+  for (const auto& id : before) mtimes[id] = fs::last_write_time(dir + "/r/" + id + ".json");
+  ASSERT_EQ(std::system((sweep + " > " + dir + "/log2 2>&1").c_str()), 0) << slurp(dir + "/log2");
+  const std::string log = slurp(dir + "/log2");
+  EXPECT_NE(log.find(fmt::format("{} done already, {} to run", before.size(), 6 - before.size())), std::string::npos)
+      << log;
+  EXPECT_NE(log.find(fmt::format("ran {}, skipped {}", 6 - before.size(), before.size())), std::string::npos) << log;
+  EXPECT_EQ(complete().size(), 6u);
+  for (const auto& [id, t] : mtimes) EXPECT_EQ(fs::last_write_time(dir + "/r/" + id + ".json"), t) << id;
+  fs::remove_all(dir);
 }
 
 TEST(SweepFormat, Durations) {
