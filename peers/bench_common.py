@@ -224,23 +224,27 @@ class Nvml:
         if lib.nvmlDeviceGetMemoryInfo(dev, ctypes.byref(mem)) == 0:
             self.total = mem.total
 
+    def _call(self, name, *args):
+        """0 on success; a symbol this driver's NVML lacks counts as a failure (the field stays null)."""
+        fn = getattr(self.lib, name, None)
+        return fn(self.dev, *args) if fn is not None else -1
+
     def sample(self, t_ms):
         s = {"t_ms": t_ms, **{k: None for k in SERIES}, "throttle_reasons": None}
-        lib, dev = self.lib, self.dev
         mem, util, v, ull = _Memory(), _Util(), ctypes.c_uint(), ctypes.c_ulonglong()
-        if lib.nvmlDeviceGetMemoryInfo(dev, ctypes.byref(mem)) == 0:
+        if self._call("nvmlDeviceGetMemoryInfo", ctypes.byref(mem)) == 0:
             s["memory_used_bytes"] = mem.used
-        if lib.nvmlDeviceGetUtilizationRates(dev, ctypes.byref(util)) == 0:
+        if self._call("nvmlDeviceGetUtilizationRates", ctypes.byref(util)) == 0:
             s["utilisation_gpu_percent"], s["utilisation_memory_percent"] = util.gpu, util.memory
-        if lib.nvmlDeviceGetClockInfo(dev, 1, ctypes.byref(v)) == 0:  # NVML_CLOCK_SM
+        if self._call("nvmlDeviceGetClockInfo", 1, ctypes.byref(v)) == 0:  # NVML_CLOCK_SM
             s["sm_clock_mhz"] = v.value
-        if lib.nvmlDeviceGetClockInfo(dev, 2, ctypes.byref(v)) == 0:  # NVML_CLOCK_MEM
+        if self._call("nvmlDeviceGetClockInfo", 2, ctypes.byref(v)) == 0:  # NVML_CLOCK_MEM
             s["memory_clock_mhz"] = v.value
-        if lib.nvmlDeviceGetPowerUsage(dev, ctypes.byref(v)) == 0:
+        if self._call("nvmlDeviceGetPowerUsage", ctypes.byref(v)) == 0:
             s["power_w"] = v.value / 1000.0
-        if lib.nvmlDeviceGetTemperature(dev, 0, ctypes.byref(v)) == 0:  # NVML_TEMPERATURE_GPU
+        if self._call("nvmlDeviceGetTemperature", 0, ctypes.byref(v)) == 0:  # NVML_TEMPERATURE_GPU
             s["temperature_c"] = v.value
-        if lib.nvmlDeviceGetCurrentClocksThrottleReasons(dev, ctypes.byref(ull)) == 0:
+        if self._call("nvmlDeviceGetCurrentClocksThrottleReasons", ctypes.byref(ull)) == 0:
             s["throttle_reasons"] = ull.value
         return s
 

@@ -160,6 +160,11 @@ Status bench_model(const BenchArgs& a) {
   const std::string command_line = bench::process_command_line();
   const bench::Nvml nvml;
   auto engines = make_engine_cache();
+  if (a.backend == "cuda")
+    std::cout << "CUDA graph: on (kiln sessions always replay a captured CUDA graph"
+              << (a.use_cuda_graph ? "; --useCudaGraph changes nothing" : "") << "); data transfers: "
+              << (a.no_data_transfers ? "off (--noDataTransfers: compute only)" : "on (H2D + compute + D2H timed)")
+              << "; latency: CUDA events around each iteration\n";
   std::vector<bench::BenchCase> cases;
   for (int64_t b : batches.empty() ? std::vector<int64_t>{0} : batches) {
     KILN_ASSIGN_OR_RETURN(auto c, bench_one(a, overrides, percentiles, b, nvml, *engines));

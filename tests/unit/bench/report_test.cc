@@ -9,6 +9,8 @@
 
 #include "bench/peer.h"
 #include "bench/report.h"
+#include "bench/result.h"
+#include "bench/stats.h"
 
 namespace kiln::bench {
 namespace {
@@ -175,6 +177,32 @@ json.dump({"schema": "kiln.bench/1", "environment": {}, "cases": [
   EXPECT_NE(ort.status().message().find("no onnxruntime"), std::string::npos) << ort.status().message();
   unsetenv("KILN_PEERS_DIR");
   std::filesystem::remove_all(dir);
+}
+
+// peers/bench_common.py re-implements kiln's statistics for the runners' own documents: same numbers.
+TEST(Peer, PythonStatisticsEqualKilns) {
+  if (std::system("python3 -c 'pass' >/dev/null 2>&1") != 0) GTEST_SKIP() << "no python3";
+  const std::string peers = std::string(KILN_TEST_DATA_DIR) + "/../../peers";
+  const std::string out = ::testing::TempDir() + "kiln_pystats_" + std::to_string(getpid()) + ".json";
+  const std::vector<double> s = {5, 1, 4, 2, 3, 10, 7, 6, 9, 8, 11, 0.5, 4.5, 30};
+  const std::string cmd = "cd '" + peers + "' && python3 -c 'import bench_common as b, json; print(json.dumps(" +
+                          "b.stats_json([5, 1, 4, 2, 3, 10, 7, 6, 9, 8, 11, 0.5, 4.5, 30], [90, 99.5])))' > " + out;
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream in(out);
+  const json py = json::parse(in);
+  std::remove(out.c_str());
+  auto st = compute_stats(s, {90, 99.5});
+  ASSERT_TRUE(st.ok());
+  const json k = stats_json(*st);
+  for (const char* f : {"count", "min", "max", "mean", "median", "std"})
+    EXPECT_NEAR(py[f].get<double>(), k[f].get<double>(), 1e-12) << f;
+  for (const char* p : {"p90", "p99.5"})
+    EXPECT_NEAR(py["percentiles"][p].get<double>(), k["percentiles"][p].get<double>(), 1e-12) << p;
+  for (const char* f : {"low", "high", "lower_rank", "upper_rank", "coverage"})
+    EXPECT_NEAR(py["median_ci95"][f].get<double>(), k["median_ci95"][f].get<double>(), 1e-12) << f;
+  for (const char* f : {"q1", "q3", "fence_low", "fence_high", "low", "high"})
+    EXPECT_NEAR(py["outliers"][f].get<double>(), k["outliers"][f].get<double>(), 1e-12) << f;
+  EXPECT_EQ(k["outliers"]["high"], 1);  // 30 is past the upper fence, by hand: q1 = 3.25, q3 = 8.75, fence 17
 }
 
 }  // namespace
