@@ -38,6 +38,7 @@ struct SweepConfig {
   std::vector<double> percentiles = {90, 95, 99};
   uint64_t seed = 0;
   bool data_transfers = false;  // cuda/torch: time host<->device copies too
+  bool profile_layers = false;  // cuda: per-layer times of one profiled run into each case (--dumpProfile)
   bool dynamic = false;         // sweep.dynamic present: the seed-001 study
   int64_t dynamic_iterations = 1000;
   bool random_to_opt = false;   // random batch in [min, opt] (seed-001) instead of [min, max]

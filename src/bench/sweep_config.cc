@@ -118,6 +118,7 @@ Status parse_sweep_block(const Ctx& c, const YAML::Node& s, SweepConfig& cfg) {
   KILN_RETURN_IF_ERROR(num("percentiles", cfg.percentiles));
   KILN_RETURN_IF_ERROR(num("seed", cfg.seed));
   KILN_RETURN_IF_ERROR(num("data_transfers", cfg.data_transfers));
+  KILN_RETURN_IF_ERROR(num("profile_layers", cfg.profile_layers));
   if (const YAML::Node d = s["dynamic"]) {
     cfg.dynamic = true;
     if (d.IsMap()) {

@@ -82,6 +82,7 @@ class Runner {
     r.profile_max = cell.profile_max;
     r.precision = cell.precision;
     r.transfers = c_.data_transfers;
+    r.dump_profile = c_.profile_layers;
     r.seed = c_.seed;
     r.runner = runner;
     r.percentiles = c_.percentiles;
