@@ -52,7 +52,8 @@
   function f(v, d) { return v === null || v === undefined ? "–" : Number(v).toPrecision(d || 4); }
   rows.forEach(function (r) {
     var tr = el("tr");
-    [r.backend, r.precision, r.mode, r.batch > 0 ? r.batch : "random " + r.random, r.shape, f(r.median),
+    [r.backend, r.precision, r.mode,
+     r.batch > 0 ? r.batch + (r.kind !== "static" ? " (" + r.kind + ")" : "") : "random " + r.random, r.shape, f(r.median),
      r.ci_low === null ? "–" : f(r.ci_low) + " – " + f(r.ci_high), f(r.p99), f(r.samples_per_s),
      r.speedup === null ? "–" : f(r.speedup, 3) + "×", r.timing].forEach(function (v, i) {
       tr.appendChild(el("td", { "class": i < 3 || i === 4 ? "l" : "" }, String(v)));
@@ -97,7 +98,8 @@
         { mark: { type: "line", point: true },
           encoding: { y: { field: "median", type: "quantitative", title: "median latency (ms)",
                            scale: { type: "log" } } } },
-        { mark: "errorbar", encoding: { y: { field: "ci_low", type: "quantitative" }, y2: { field: "ci_high" } } }
+        { mark: "errorbar", encoding: { y: { field: "ci_low", type: "quantitative", title: "median latency (ms)" },
+                                         y2: { field: "ci_high" } } }
       ],
       encoding: {
         x: { field: "batch", type: "quantitative", scale: { type: "log", base: 2 }, title: "batch size" },
