@@ -107,7 +107,7 @@ def main(argv=None):
         bc.die(TOOL, bc.EXIT_UNSUPPORTED, f"--precision fp16: '{a.model}' takes {first.type}; ONNX Runtime runs "
                                           "the file as it is, so give an fp16 model (or measure fp32)")
     fixed = first.shape[0] if isinstance(first.shape[0], int) and first.shape[0] > 0 else None
-    batches = a.batch_list or [fixed or 1]
+    batches = a.batch_list or ([] if a.random_range else [fixed or 1])  # --random-batch alone: that case only
     mode = provider.replace("ExecutionProvider", "") + ("+iobinding" if use_binding else "")
     nvml = bc.Nvml()
     cases = []

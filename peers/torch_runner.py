@@ -163,7 +163,8 @@ def main(argv=None):
     model = model.eval().to(device=device, dtype=dtype)
     if a.channels_last and len(dims) == 3:
         model = model.to(memory_format=torch.channels_last)
-    batches = a.batch_list or [fixed_batch or 1]
+    # With only --random-batch, the random case alone (kiln sweep's dyn-random cell).
+    batches = a.batch_list or ([] if a.random_range else [fixed_batch or 1])
     if fixed_batch and any(b != fixed_batch for b in batches):
         bc.die(TOOL, bc.EXIT_INPUT, f"the model's batch is fixed to {fixed_batch}; export it with a dynamic batch")
     backend = a.label or "torch"
