@@ -87,14 +87,16 @@ Status export_pngs(const std::string& html, const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   const std::string dom = dir + "/.dom.html";
+  const std::string profile = dir + "/.chromium-profile";  // own profile: no HOME needed, nothing left behind
   const std::string url = "file://" + fs::absolute(html).string() + "#png";
   const std::string cmd = fmt::format(
       "'{}' --headless --no-sandbox --disable-gpu --proxy-server=127.0.0.1:9 --virtual-time-budget=20000 "
-      "--dump-dom '{}' > '{}' 2>/dev/null",
-      chromium, url, dom);
+      "--user-data-dir='{}' --dump-dom '{}' > '{}' 2>/dev/null",
+      chromium, profile, url, dom);
   if (std::system(cmd.c_str()) != 0) return runtime_error("headless Chromium failed: " + cmd);
   const std::string text = slurp(dom);
   fs::remove(dom, ec);
+  fs::remove_all(profile, ec);
   int written = 0;
   const std::string tag = "<textarea class=\"png-export\" data-name=\"";
   for (size_t p = 0; (p = text.find(tag, p)) != std::string::npos;) {
