@@ -85,10 +85,10 @@ std::vector<std::string> peer_command(const std::string& peers_dir, const PeerSp
   if (r.random_min > 0) argv.insert(argv.end(), {"--random-batch", fmt::format("{}:{}", r.random_min, r.random_max)});
   std::string p;
   for (double v : r.percentiles) p += (p.empty() ? "" : ",") + fmt::format("{:g}", v);
-  argv.insert(argv.end(), {"--warmUp", fmt::format("{:g}", r.runner.warmup_ms), "--iterations",
-                           std::to_string(r.runner.iterations), "--duration", fmt::format("{:g}", r.runner.duration_s),
-                           "--avgRuns", std::to_string(r.runner.avg_runs), "--seed", std::to_string(r.seed),
-                           "--label", spec.name == "ort" ? "ort" : "torch", "--json", json_out});
+  argv.insert(argv.end(),
+              {"--warmUp", fmt::format("{:g}", r.runner.warmup_ms), "--iterations", std::to_string(r.runner.iterations),
+               "--duration", fmt::format("{:g}", r.runner.duration_s), "--avgRuns", std::to_string(r.runner.avg_runs),
+               "--seed", std::to_string(r.seed), "--label", spec.name == "ort" ? "ort" : "torch", "--json", json_out});
   if (!p.empty()) argv.insert(argv.end(), {"--percentile", p});
   return argv;
 }
@@ -131,8 +131,7 @@ Expected<int> run_process(const std::vector<std::string>& argv, std::string* err
 Status ingest_peer_document(json& doc, const std::vector<double>& percentiles, const std::string& origin) {
   if (!doc.is_object() || doc.value("schema", "") != kBenchSchema)
     return invalid_input(origin + ": not a " + std::string(kBenchSchema) + " document");
-  if (!doc.contains("cases") || !doc["cases"].is_array())
-    return invalid_input(origin + ": has no \"cases\" array");
+  if (!doc.contains("cases") || !doc["cases"].is_array()) return invalid_input(origin + ": has no \"cases\" array");
   for (size_t i = 0; i < doc["cases"].size(); ++i) {
     json& c = doc["cases"][i];
     if (!c.contains("latency_samples_ms") || !c["latency_samples_ms"].is_array())

@@ -25,9 +25,9 @@ Expected<PeerSpec> parse_peer_spec(const std::string& text);
 bool is_peer_backend(const std::string& backend);  // torch-eager/graph/compile or ort
 
 struct PeerRequest {
-  std::string model;                // .onnx path (or a torchvision name for torch peers)
-  std::vector<int64_t> batches;     // empty: the model's batch
-  std::string shape;                // dims after the batch, "3x224x224"; empty: the model's
+  std::string model;                       // .onnx path (or a torchvision name for torch peers)
+  std::vector<int64_t> batches;            // empty: the model's batch
+  std::string shape;                       // dims after the batch, "3x224x224"; empty: the model's
   int64_t random_min = 0, random_max = 0;  // > 0: the dynamic study's random batch per iteration
   RunnerOptions runner;
   std::vector<double> percentiles;

@@ -53,7 +53,9 @@ const json& at(const json& j, std::initializer_list<const char*> keys) {
 
 json number_or_null(const json& v) { return v.is_number() ? v : json(nullptr); }
 
-std::string str(const json& v, const std::string& fallback = "") { return v.is_string() ? v.get<std::string>() : fallback; }
+std::string str(const json& v, const std::string& fallback = "") {
+  return v.is_string() ? v.get<std::string>() : fallback;
+}
 
 // "torch-graph" for a torch case of mode "graph..." (kiln bench --peer writes backend "torch").
 std::string display_backend(const json& c) {
@@ -166,15 +168,16 @@ json environment_rows(const std::vector<json>& docs) {
 }  // namespace
 
 json report_data(const std::vector<json>& docs, const ReportOptions& o) {
-  json data{{"rows", json::array()},         {"samples", json::array()}, {"gpu_series", json::array()},
-            {"layers", json::array()},       {"engine_memory", json::array()}, {"max_samples", o.max_samples},
-            {"subsampled", false},           {"gpu_reason", nullptr}};
+  json data{{"rows", json::array()},   {"samples", json::array()},       {"gpu_series", json::array()},
+            {"layers", json::array()}, {"engine_memory", json::array()}, {"max_samples", o.max_samples},
+            {"subsampled", false},     {"gpu_reason", nullptr}};
   std::vector<std::pair<const json*, const json*>> cases;
   for (const auto& d : docs)
     for (const auto& c : at(d, {"cases"})) cases.emplace_back(&d, &c);
   // Rows grouped by backend and precision, fixed batches first, then the dynamic study, by batch.
   auto rank = [](const json& doc, const json& c) {
-    const std::string kind = str(at(doc, {"cell", "kind"}), c.contains("dynamic") && at(c, {"dynamic"}).is_object() ? "dyn-random" : "static");
+    const std::string kind = str(at(doc, {"cell", "kind"}),
+                                 c.contains("dynamic") && at(c, {"dynamic"}).is_object() ? "dyn-random" : "static");
     const std::vector<std::string> order = {"static", "dyn-min", "dyn-opt", "dyn-max", "dyn-random"};
     return std::make_tuple(display_backend(c) + " " + str(at(c, {"precision"}), "fp32"),
                            std::find(order.begin(), order.end(), kind) - order.begin(), c.value("batch", int64_t{0}));
@@ -188,8 +191,9 @@ json report_data(const std::vector<json>& docs, const ReportOptions& o) {
   }
   for (size_t i = 0; i < cases.size(); ++i) {  // a readable unique case name
     json& r = data["rows"][i];
-    std::string name = r["label"].get<std::string>() + " · " +
-                       (r["batch"].get<int64_t>() > 0 ? "b" + r["batch"].dump() : "random " + r["random"].get<std::string>());
+    std::string name =
+        r["label"].get<std::string>() + " · " +
+        (r["batch"].get<int64_t>() > 0 ? "b" + r["batch"].dump() : "random " + r["random"].get<std::string>());
     if (shapes.size() > 1) name += " · " + r["shape"].get<std::string>();
     const std::string kind = r["kind"].get<std::string>();
     if (kind != "static" && kind != "dyn-random") name += " (" + kind + ")";
@@ -201,8 +205,7 @@ json report_data(const std::vector<json>& docs, const ReportOptions& o) {
     if (base.empty() || r["batch"].get<int64_t>() <= 0 || !r["median"].is_number()) continue;
     for (const auto& b : data["rows"])
       if (b["label"] == base && b["batch"] == r["batch"] && b["shape"] == r["shape"] && b["kind"] == r["kind"] &&
-          b["median"].is_number() &&
-          r["median"].get<double>() > 0) {
+          b["median"].is_number() && r["median"].get<double>() > 0) {
         r["speedup"] = b["median"].get<double>() / r["median"].get<double>();
         break;
       }
@@ -233,20 +236,25 @@ json report_data(const std::vector<json>& docs, const ReportOptions& o) {
     const json& m = c.contains("device_memory") ? at(c, {"device_memory"}) : json();
     if (m.is_object())
       for (const auto& [k, v] : m.items())
-        if (v.is_number()) data["engine_memory"].push_back({{"case", row["case"]}, {"part", k}, {"mib", v.get<double>() / 1048576.0}});
+        if (v.is_number())
+          data["engine_memory"].push_back({{"case", row["case"]}, {"part", k}, {"mib", v.get<double>() / 1048576.0}});
     const json& layers = c.contains("layers") ? at(c, {"layers"}) : json();
     if (layers.is_array()) {
       std::vector<json> l(layers.begin(), layers.end());
-      std::sort(l.begin(), l.end(), [](const json& a, const json& b) { return a.value("ms", 0.0) > b.value("ms", 0.0); });
+      std::sort(l.begin(), l.end(),
+                [](const json& a, const json& b) { return a.value("ms", 0.0) > b.value("ms", 0.0); });
       if (l.size() > 25) l.resize(25);
       for (const auto& x : l)
-        data["layers"].push_back({{"case", row["case"]}, {"name", x.value("name", "")}, {"op", x.value("op", "")},
+        data["layers"].push_back({{"case", row["case"]},
+                                  {"name", x.value("name", "")},
+                                  {"op", x.value("op", "")},
                                   {"ms", x.value("ms", 0.0)}});
     }
   }
   data["environment"] = environment_rows(docs);
-  data["subtitle"] = fmt::format("{} cases from {} result files · model {} · {}", cases.size(), docs.size(),
-                                 str(at(docs.front(), {"model"}), "?"), str(at(docs.front(), {"environment", "date_utc"})));
+  data["subtitle"] =
+      fmt::format("{} cases from {} result files · model {} · {}", cases.size(), docs.size(),
+                  str(at(docs.front(), {"model"}), "?"), str(at(docs.front(), {"environment", "date_utc"})));
   return data;
 }
 
@@ -254,20 +262,23 @@ std::string markdown_summary(const json& data) {
   auto f = [](const json& v, const char* spec = "{:.4g}") {
     return v.is_number() ? fmt::format(fmt::runtime(spec), v.get<double>()) : std::string("–");
   };
-  std::string md = fmt::format("Baseline for speed-up: {}\n\n", data["baseline"].is_string() ? data["baseline"].get<std::string>() : "none");
-  md += "| backend | precision | batch | shape | median ms | 95% CI ms | p99 ms | samples/s | speed-up | GPU mem MiB | CPU % | peak RSS MiB |\n";
+  std::string md = fmt::format("Baseline for speed-up: {}\n\n",
+                               data["baseline"].is_string() ? data["baseline"].get<std::string>() : "none");
+  md +=
+      "| backend | precision | batch | shape | median ms | 95% CI ms | p99 ms | samples/s | speed-up | GPU mem MiB | "
+      "CPU % | peak RSS MiB |\n";
   md += "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : data["rows"]) {
     const int64_t b = r["batch"].get<int64_t>();
     const std::string kind = r["kind"].get<std::string>();
     const std::string batch = b > 0 ? std::to_string(b) + (kind != "static" ? " (" + kind + ")" : "")
                                     : "random " + r["random"].get<std::string>();
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r["backend"].get<std::string>(),
-                      r["precision"].get<std::string>(), batch,
-                      r["shape"].get<std::string>(), f(r["median"]),
-                      r["ci_low"].is_number() ? f(r["ci_low"]) + "–" + f(r["ci_high"]) : "–", f(r["p99"]),
-                      f(r["samples_per_s"]), r["speedup"].is_number() ? f(r["speedup"], "{:.2f}×") : "–",
-                      f(r["gpu_mem_max_mib"], "{:.0f}"), f(r["cpu_util"], "{:.0f}"), f(r["rss_mib"], "{:.0f}"));
+    md +=
+        fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r["backend"].get<std::string>(),
+                    r["precision"].get<std::string>(), batch, r["shape"].get<std::string>(), f(r["median"]),
+                    r["ci_low"].is_number() ? f(r["ci_low"]) + "–" + f(r["ci_high"]) : "–", f(r["p99"]),
+                    f(r["samples_per_s"]), r["speedup"].is_number() ? f(r["speedup"], "{:.2f}×") : "–",
+                    f(r["gpu_mem_max_mib"], "{:.0f}"), f(r["cpu_util"], "{:.0f}"), f(r["rss_mib"], "{:.0f}"));
   }
   return md;
 }
@@ -295,13 +306,17 @@ std::string render_html(const std::string& tmpl, const json& data, const std::st
                         const std::string& vega_lite, const std::string& vega_embed, const std::string& report_js,
                         const std::string& licenses) {
   std::string safe_title;
-  for (char ch : title) safe_title += ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '&' ? "&amp;" : std::string(1, ch);
+  for (char ch : title)
+    safe_title += ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '&' ? "&amp;" : std::string(1, ch);
   std::string lic = licenses;
   for (size_t p = 0; (p = lic.find("--", p)) != std::string::npos;) lic.replace(p, 2, "- -");  // no "-->" inside
-  const std::map<std::string, std::string> values = {
-      {"TITLE", safe_title},          {"DATA", escape_json(data.dump())},   {"VEGA", escape_script(vega)},
-      {"VEGA_LITE", escape_script(vega_lite)}, {"VEGA_EMBED", escape_script(vega_embed)},
-      {"REPORT_JS", escape_script(report_js)}, {"LICENSES", lic}};
+  const std::map<std::string, std::string> values = {{"TITLE", safe_title},
+                                                     {"DATA", escape_json(data.dump())},
+                                                     {"VEGA", escape_script(vega)},
+                                                     {"VEGA_LITE", escape_script(vega_lite)},
+                                                     {"VEGA_EMBED", escape_script(vega_embed)},
+                                                     {"REPORT_JS", escape_script(report_js)},
+                                                     {"LICENSES", lic}};
   std::string out;
   size_t pos = 0;
   while (true) {

@@ -12,8 +12,8 @@
 namespace kiln::bench {
 
 struct ReportOptions {
-  std::string baseline;        // "torch-graph:fp16", "cuda:fp16", ...; empty: torch fp16 if present, else first
-  size_t max_samples = 2000;   // latency samples per case kept in the page (evenly subsampled beyond)
+  std::string baseline;       // "torch-graph:fp16", "cuda:fp16", ...; empty: torch fp16 if present, else first
+  size_t max_samples = 2000;  // latency samples per case kept in the page (evenly subsampled beyond)
   std::string title = "kiln benchmark report";
 };
 

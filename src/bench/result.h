@@ -21,9 +21,9 @@ constexpr const char* kBenchSchema = "kiln.bench/1";
 struct BenchCase {
   std::string backend;  // "cpu", "cuda"; peers: "torch", "ort"
   std::string precision = "fp32";
-  std::string mode;              // "reference" (cpu), "static" / "dynamic" (cuda), peers their own
-  std::string timing = "wall";   // "wall" (steady_clock per call) or "cuda_events"
-  int64_t batch = 1;             // 0 for a random-batch case (see extra["dynamic"])
+  std::string mode;             // "reference" (cpu), "static" / "dynamic" (cuda), peers their own
+  std::string timing = "wall";  // "wall" (steady_clock per call) or "cuda_events"
+  int64_t batch = 1;            // 0 for a random-batch case (see extra["dynamic"])
   std::map<std::string, Shape> input_shapes;
   RunResult run;
   LatencyStats stats;                    // per-iteration latencies (ms)

@@ -110,8 +110,8 @@ Expected<std::vector<SweepCell>> sweep_cells(const SweepConfig& c, std::vector<s
         return invalid_input(c.path + ": sweep.dynamic needs inputs[0].shapes.optimization min, opt and max");
       const int64_t lo = first.min[first.batch_dim], opt = first.opt[first.batch_dim], hi = first.max[first.batch_dim];
       if (!(1 <= lo && lo <= opt && opt <= hi))
-        return invalid_input(fmt::format("{}: optimization batch min {} <= opt {} <= max {} does not hold", c.path, lo,
-                                         opt, hi));
+        return invalid_input(
+            fmt::format("{}: optimization batch min {} <= opt {} <= max {} does not hold", c.path, lo, opt, hi));
       for (const auto& [kind, b] : std::vector<std::pair<std::string, int64_t>>{
                {"dyn-min", lo}, {"dyn-opt", opt}, {"dyn-max", hi}, {"dyn-random", 0}}) {
         SweepCell cell;
@@ -165,9 +165,15 @@ const json& at_path(const json& j, std::initializer_list<const char*> keys) {
 }
 
 json cell_json(const SweepCell& c) {
-  return {{"id", c.id},          {"backend", c.backend},       {"precision", c.precision},
-          {"kind", c.kind},      {"batch", c.batch},           {"random_min", c.random_min},
-          {"random_max", c.random_max}, {"shapes", c.shapes}, {"iterations", c.iterations},
+  return {{"id", c.id},
+          {"backend", c.backend},
+          {"precision", c.precision},
+          {"kind", c.kind},
+          {"batch", c.batch},
+          {"random_min", c.random_min},
+          {"random_max", c.random_max},
+          {"shapes", c.shapes},
+          {"iterations", c.iterations},
           {"profile", c.profile_max > 0 ? json{c.profile_min, c.profile_opt, c.profile_max} : json(nullptr)},
           {"complete", true}};
 }
@@ -218,8 +224,8 @@ Expected<SweepTotals> run_sweep(const SweepConfig& config, const std::vector<Swe
   for (int64_t i = 0; i < total; ++i) {
     const SweepCell& cell = *todo[static_cast<size_t>(i)];
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const std::string eta = i > 0 ? format_duration(elapsed / static_cast<double>(i) * static_cast<double>(total - i))
-                                  : std::string("?");
+    const std::string eta =
+        i > 0 ? format_duration(elapsed / static_cast<double>(i) * static_cast<double>(total - i)) : std::string("?");
     if (o.progress_bar)
       out << fmt::format("\r\033[K{} {}/{} {}  elapsed {}  ETA {}", bar(i, total), i, total, cell.id,
                          format_duration(elapsed), eta)
@@ -235,12 +241,9 @@ Expected<SweepTotals> run_sweep(const SweepConfig& config, const std::vector<Swe
           << "\n";
       continue;
     }
-    json doc{{"schema", kBenchSchema},
-             {"model", config.model},
-             {"options", options_json(config)},
-             {"environment", environment_json(o.command_line)},
-             {"cell", cell_json(cell)},
-             {"cases", *cases}};
+    json doc{{"schema", kBenchSchema},          {"model", config.model},
+             {"options", options_json(config)}, {"environment", environment_json(o.command_line)},
+             {"cell", cell_json(cell)},         {"cases", *cases}};
     KILN_RETURN_IF_ERROR(write_file_atomic(o.out_dir + "/" + cell.id + ".json", doc.dump(1) + "\n"));
     KILN_RETURN_IF_ERROR(write_summary_csv(o.out_dir, cells));
     ++t.ran;
@@ -285,22 +288,25 @@ Status write_summary_csv(const std::string& dir, const std::vector<SweepCell>& c
     for (const json& c : doc["cases"]) {
       const json& lat = at_path(c, {"latency_ms"});
       std::string shape;
-      const json shapes = c.contains("input_shapes") && at_path(c, {"input_shapes"}).is_object() ? at_path(c, {"input_shapes"}) : json::object();
+      const json shapes = c.contains("input_shapes") && at_path(c, {"input_shapes"}).is_object()
+                              ? at_path(c, {"input_shapes"})
+                              : json::object();
       for (const auto& [name, d] : shapes.items())
         shape += (shape.empty() ? "" : " ") + name + ":" + dims_label(d.get<std::vector<int64_t>>());
-      csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", cell.id,
-                         c.value("backend", ""), c.value("precision", cell.precision),
-                         c.contains("mode") && at_path(c, {"mode"}).is_string() ? at_path(c, {"mode"}).get<std::string>() : "", cell.kind,
-                         num(at_path(c, {"batch"})), shape, num(at_path(lat, {"median"})), num(at_path(lat, {"mean"})),
-                         num(at_path(lat, {"percentiles", "p99"})), num(at_path(lat, {"min"})), num(at_path(lat, {"max"})),
-                         num(at_path(lat, {"median_ci95", "low"})), num(at_path(lat, {"median_ci95", "high"})),
-                         num(at_path(c, {"iterations"})), num(at_path(c, {"throughput", "inferences_per_s"})),
-                         num(at_path(c, {"throughput", "samples_per_s"})),
-                         num(at_path(c, {"gpu", "summary", "memory_used_bytes", "max"})),
-                         num(at_path(c, {"gpu", "summary", "utilisation_gpu_percent", "mean"})),
-                         num(at_path(c, {"gpu", "summary", "power_w", "mean"})),
-                         num(at_path(c, {"process", "cpu_utilisation_percent"})),
-                         num(at_path(c, {"process", "peak_rss_bytes"})), c.value("timing", "wall"));
+      csv += fmt::format(
+          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", cell.id, c.value("backend", ""),
+          c.value("precision", cell.precision),
+          c.contains("mode") && at_path(c, {"mode"}).is_string() ? at_path(c, {"mode"}).get<std::string>() : "",
+          cell.kind, num(at_path(c, {"batch"})), shape, num(at_path(lat, {"median"})), num(at_path(lat, {"mean"})),
+          num(at_path(lat, {"percentiles", "p99"})), num(at_path(lat, {"min"})), num(at_path(lat, {"max"})),
+          num(at_path(lat, {"median_ci95", "low"})), num(at_path(lat, {"median_ci95", "high"})),
+          num(at_path(c, {"iterations"})), num(at_path(c, {"throughput", "inferences_per_s"})),
+          num(at_path(c, {"throughput", "samples_per_s"})),
+          num(at_path(c, {"gpu", "summary", "memory_used_bytes", "max"})),
+          num(at_path(c, {"gpu", "summary", "utilisation_gpu_percent", "mean"})),
+          num(at_path(c, {"gpu", "summary", "power_w", "mean"})),
+          num(at_path(c, {"process", "cpu_utilisation_percent"})), num(at_path(c, {"process", "peak_rss_bytes"})),
+          c.value("timing", "wall"));
     }
   }
   return write_file_atomic(dir + "/summary.csv", csv);

@@ -32,8 +32,8 @@ struct SweepConfig {
   std::vector<std::string> outputs;
   std::vector<std::string> backends = {"cpu"};
   std::vector<std::string> precisions = {"fp32"};
-  std::vector<int64_t> batches;                  // default: the first input's optimization opt batch, else 1
-  std::vector<std::vector<int64_t>> shapes;      // variants of the first input's dims after the batch
+  std::vector<int64_t> batches;              // default: the first input's optimization opt batch, else 1
+  std::vector<std::vector<int64_t>> shapes;  // variants of the first input's dims after the batch
   RunnerOptions runner;
   std::vector<double> percentiles = {90, 95, 99};
   uint64_t seed = 0;
@@ -41,7 +41,7 @@ struct SweepConfig {
   bool profile_layers = false;  // cuda: per-layer times of one profiled run into each case (--dumpProfile)
   bool dynamic = false;         // sweep.dynamic present: the seed-001 study
   int64_t dynamic_iterations = 1000;
-  bool random_to_opt = false;   // random batch in [min, opt] (seed-001) instead of [min, max]
+  bool random_to_opt = false;  // random batch in [min, opt] (seed-001) instead of [min, max]
 };
 
 // Reads and checks the YAML. kInvalidInput naming the file and key on a missing/ill-typed field.
@@ -49,16 +49,16 @@ Expected<SweepConfig> load_sweep_config(const std::string& path);
 Expected<SweepConfig> parse_sweep_config(const std::string& yaml_text, const std::string& path);
 
 struct SweepCell {
-  std::string id;       // file-name safe, e.g. "cuda_fp16_b32" or "torch-graph_fp16_3x224x224_b8", "cpu_fp32_dyn-random"
+  std::string id;  // file-name safe, e.g. "cuda_fp16_b32" or "torch-graph_fp16_3x224x224_b8", "cpu_fp32_dyn-random"
   std::string backend;  // cpu | cuda | torch-eager | torch-graph | torch-compile | ort
   std::string precision;
   std::string kind = "static";  // static | dyn-min | dyn-opt | dyn-max | dyn-random
   int64_t batch = 0;            // 0 for dyn-random
   int64_t random_min = 0, random_max = 0;
   int64_t profile_min = 0, profile_opt = 0, profile_max = 0;  // dyn-* cells: the optimization profile's batches
-  std::vector<int64_t> rest;    // the first input's dims after the batch ("shape variant")
+  std::vector<int64_t> rest;                           // the first input's dims after the batch ("shape variant")
   std::map<std::string, std::vector<int64_t>> shapes;  // every input's dims (dyn-random: at random_max)
-  int64_t iterations = 0;       // minimum timed iterations for this cell
+  int64_t iterations = 0;                              // minimum timed iterations for this cell
 };
 
 // Cells in run order: backend, precision, shape variant, batch; then the dynamic study per backend x precision.
@@ -74,7 +74,7 @@ using CellRunner = std::function<Expected<std::vector<nlohmann::json>>(const Swe
 
 struct SweepOptions {
   std::string out_dir;
-  bool force = false;     // rerun cells that are complete
+  bool force = false;         // rerun cells that are complete
   bool progress_bar = false;  // \r progress bar with ETA (a terminal); else one line per cell
   std::string command_line;
 };

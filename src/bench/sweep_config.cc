@@ -59,7 +59,8 @@ Expected<ConfigInput> parse_input(const Ctx& c, const YAML::Node& n, size_t i) {
     KILN_ASSIGN_OR_RETURN(in.max, dims(c, o["max"], k + ".shapes.optimization.max"));
     for (const auto* d : {&in.min, &in.opt, &in.max})
       if (!d->empty() && d->size() != in.runtime.size())
-        return c.error(k + ".shapes.optimization", "dims must have runtime's rank " + std::to_string(in.runtime.size()));
+        return c.error(k + ".shapes.optimization",
+                       "dims must have runtime's rank " + std::to_string(in.runtime.size()));
   }
   for (size_t d = 0; d < in.dims_names.size(); ++d)
     if (in.dims_names[d].find("batch") != std::string::npos) {
@@ -80,8 +81,8 @@ Status parse_sweep_block(const Ctx& c, const YAML::Node& s, SweepConfig& cfg) {
   }
   for (const auto& b : cfg.backends)
     if (b != "cpu" && b != "cuda" && !is_peer_backend(b))
-      return c.error("sweep.backends", "has unknown backend '" + b +
-                                           "' (use cpu, cuda, torch-eager, torch-graph, torch-compile, ort)");
+      return c.error("sweep.backends",
+                     "has unknown backend '" + b + "' (use cpu, cuda, torch-eager, torch-graph, torch-compile, ort)");
   if (s["precisions"]) {
     KILN_ASSIGN_OR_RETURN(cfg.precisions, get<std::vector<std::string>>(c, s["precisions"], "sweep.precisions"));
   }

@@ -43,9 +43,10 @@ class BenchCudaTest : public ::testing::Test {
 };
 
 TEST_F(BenchCudaTest, EventTimesMatchExportTimesAndFieldsAreFilled) {
-  ASSERT_EQ(run("bench " + dir_ + "/tiny.onnx --backend cuda --precision fp16 --batches 1,4 --warmUp 50 "
-                "--iterations 101 --duration 0 --noDataTransfers --dumpProfile --json " + dir_ + "/r.json --exportTimes " +
-                dir_ + "/t.json"),
+  ASSERT_EQ(run("bench " + dir_ +
+                "/tiny.onnx --backend cuda --precision fp16 --batches 1,4 --warmUp 50 "
+                "--iterations 101 --duration 0 --noDataTransfers --dumpProfile --json " +
+                dir_ + "/r.json --exportTimes " + dir_ + "/t.json"),
             0)
       << log();
   const json doc = json::parse(slurp(dir_ + "/r.json"));
@@ -91,7 +92,8 @@ TEST_F(BenchCudaTest, SweepWithCudaAndTheDynamicStudy) {
     EXPECT_EQ(c["batch"], 0);
     ASSERT_EQ(c["dynamic"]["batches"].size(), c["latency_samples_ms"].size());
     for (const json& b : c["dynamic"]["batches"]) EXPECT_TRUE(b.get<int>() >= 1 && b.get<int>() <= 4);
-    EXPECT_EQ(json::parse(slurp(dir_ + "/res/cuda_" + std::string(p) + "_dyn-max.json"))["cases"][0]["mode"], "dynamic");
+    EXPECT_EQ(json::parse(slurp(dir_ + "/res/cuda_" + std::string(p) + "_dyn-max.json"))["cases"][0]["mode"],
+              "dynamic");
   }
   // Rerun: every cell is complete, nothing runs again.
   ASSERT_EQ(run("sweep " + dir_ + "/s.yaml -o " + dir_ + "/res"), 0) << log();

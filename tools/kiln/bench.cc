@@ -7,8 +7,8 @@
 
 #include "bench/batch.h"
 #include "bench/env.h"
-#include "bench/result.h"
 #include "bench/peer.h"
+#include "bench/result.h"
 #include "onnx/importer.h"
 #include "tools/kiln/bench_backends.h"
 #include "tools/kiln/cli_util.h"
@@ -100,11 +100,12 @@ void print_peer_case(const nlohmann::json& c) {
   std::cout << fmt::format("=== Performance summary ({} {} {}, batch {}) ===\n", c.value("backend", "?"),
                            c.value("precision", "?"), c.value("mode", "?"), c["batch"].dump())
             << fmt::format("Latency ({}): min = {:.4g} ms, mean = {:.4g} ms, median = {:.4g} ms, max = {:.4g} ms\n",
-                           c.value("timing", "wall"), l.value("min", 0.0), l.value("mean", 0.0),
-                           l.value("median", 0.0), l.value("max", 0.0))
+                           c.value("timing", "wall"), l.value("min", 0.0), l.value("mean", 0.0), l.value("median", 0.0),
+                           l.value("max", 0.0))
             << fmt::format("Throughput: {:.4g} inferences/s, {:.4g} samples/s\n",
                            c["throughput"].value("inferences_per_s", 0.0), c["throughput"].value("samples_per_s", 0.0));
-  for (const auto& w : c.value("warnings", nlohmann::json::array())) std::cout << "Warning: " << w.get<std::string>() << "\n";
+  for (const auto& w : c.value("warnings", nlohmann::json::array()))
+    std::cout << "Warning: " << w.get<std::string>() << "\n";
 }
 
 // --peer: the Python runner measures, kiln recomputes the statistics and writes the same outputs.
@@ -200,7 +201,8 @@ KILN_SUBCOMMAND(
         "bench", "Time a model on a backend (trtexec-style flags); print a summary, write JSON",
         [](CLI::App& app) -> std::function<int()> {
           auto a = std::make_shared<BenchArgs>();
-          app.add_option("MODEL", a->model, "The .onnx model file (cuda: or a .plan; torch peer: or a torchvision name)")
+          app.add_option("MODEL", a->model,
+                         "The .onnx model file (cuda: or a .plan; torch peer: or a torchvision name)")
               ->required();
           app.add_option("--backend", a->backend, "cpu (the reference) or cuda (the kiln engine)")
               ->capture_default_str();

@@ -71,8 +71,8 @@ Expected<bench::BenchCase> cpu_random(const CaseRequest& r, const bench::Nvml& n
   for (int64_t b : timed) samples += b;
   c.batch = 0;
   c.throughput.samples_per_s = c.run.wall_s > 0 ? static_cast<double>(samples) / c.run.wall_s : 0;
-  c.extra["dynamic"] = {{"kind", "random"}, {"min", r.random_min}, {"max", r.random_max}, {"batches", timed},
-                        {"seed", r.seed}};
+  c.extra["dynamic"] = {
+      {"kind", "random"}, {"min", r.random_min}, {"max", r.random_max}, {"batches", timed}, {"seed", r.seed}};
   for (const auto& [name, t] : by_batch.at(r.random_max).feeds) c.input_shapes[name] = t.shape();
   return c;
 }

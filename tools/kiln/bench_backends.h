@@ -15,9 +15,9 @@
 namespace kiln::cli {
 
 struct CaseRequest {
-  std::string model;                    // .onnx (the cuda backend also takes a .plan)
-  std::map<std::string, Shape> shapes;  // concrete input shapes; empty: the model's (must be static)
-  int64_t batch = 0;                    // reported batch; 0: dim 0 of the first input
+  std::string model;                       // .onnx (the cuda backend also takes a .plan)
+  std::map<std::string, Shape> shapes;     // concrete input shapes; empty: the model's (must be static)
+  int64_t batch = 0;                       // reported batch; 0: dim 0 of the first input
   int64_t random_min = 0, random_max = 0;  // > 0: a seeded random batch (dim 0 of every input) per iteration
   // cuda: > 0 builds a dynamic engine with this batch profile (min, opt, max; other dims from `shapes`) and runs
   // a DynamicSession (the seed-001 study); a random batch without a profile uses (random_min, random_max, random_max).

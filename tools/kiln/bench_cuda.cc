@@ -36,7 +36,7 @@ nlohmann::json cuda_versions_json() { return {{"cuda", nullptr}, {"cudnn", nullp
 
 class EngineCache {
  public:
-  std::map<std::string, std::shared_ptr<Engine>> engines;
+  std::map<std::string, std::shared_ptr<Engine> > engines;
 };
 std::shared_ptr<EngineCache> make_engine_cache() { return std::make_shared<EngineCache>(); }
 
@@ -78,7 +78,7 @@ Profile profile_of(const CaseRequest& r) {
   return {};
 }
 
-Expected<std::shared_ptr<Engine>> get_engine(const CaseRequest& r, EngineCache& cache) {
+Expected<std::shared_ptr<Engine> > get_engine(const CaseRequest& r, EngineCache& cache) {
   std::string key = r.model + "|" + r.precision;
   ShapeMap shapes(r.shapes.begin(), r.shapes.end());
   const Profile prof = profile_of(r);
@@ -139,7 +139,8 @@ struct StreamHolder {
 };
 
 nlohmann::json memory_json(const EngineSummary& s) {
-  return {{"weights_bytes", s.weight_bytes}, {"activations_bytes", s.activation_bytes},
+  return {{"weights_bytes", s.weight_bytes},
+          {"activations_bytes", s.activation_bytes},
           {"workspace_bytes", s.workspace_bytes}};
 }
 
@@ -217,8 +218,8 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
     const Dims d = shapes.count(first.name) ? shapes.at(first.name) : first.dims;
     batch = d.empty() ? 1 : d[0];
   }
-  KILN_ASSIGN_OR_RETURN(bench::BenchCase c,
-                        bench::measure_case(infer, r.runner, r.percentiles, nvml, random ? 1 : std::max<int64_t>(1, batch)));
+  KILN_ASSIGN_OR_RETURN(bench::BenchCase c, bench::measure_case(infer, r.runner, r.percentiles, nvml,
+                                                                random ? 1 : std::max<int64_t>(1, batch)));
   const size_t n = c.run.times.size();
   const std::vector<double> timed(gpu_ms.end() - static_cast<std::ptrdiff_t>(n), gpu_ms.end());
   KILN_RETURN_IF_ERROR(bench::replace_latencies(c, timed, r.percentiles, "cuda_events"));
@@ -238,8 +239,8 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
     int64_t samples = 0;
     for (int64_t b : tb) samples += b;
     c.throughput.samples_per_s = c.run.wall_s > 0 ? static_cast<double>(samples) / c.run.wall_s : 0;
-    c.extra["dynamic"] = {{"kind", "random"}, {"min", r.random_min}, {"max", r.random_max}, {"batches", tb},
-                          {"seed", r.seed}};
+    c.extra["dynamic"] = {
+        {"kind", "random"}, {"min", r.random_min}, {"max", r.random_max}, {"batches", tb}, {"seed", r.seed}};
   }
   if (r.dump_profile) {
     KILN_ASSIGN_OR_RETURN(auto layers, session->profile_layers());

@@ -1,5 +1,7 @@
 // `kiln report results/ -o report.html`: one self-contained HTML page (Vega-Lite inlined) from kiln.bench/1
 // results, a Markdown summary next to it and on the terminal, and optionally a PNG per chart (headless Chromium).
+#include "bench/report.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 #include <sstream>
 
 #include "bench/peer.h"
-#include "bench/report.h"
 #include "bench/result.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
@@ -51,8 +52,9 @@ Expected<fs::path> find_assets(const std::string& given) {
                            (c / "node_modules").string() + ": run `npm ci --prefix " + c.string() + "`");
       return c;
     }
-  return unsupported("cannot find the report front-end (report/template.html): run kiln from its build tree or "
-                     "checkout, or pass --assets DIR / set KILN_REPORT_DIR");
+  return unsupported(
+      "cannot find the report front-end (report/template.html): run kiln from its build tree or "
+      "checkout, or pass --assets DIR / set KILN_REPORT_DIR");
 }
 
 std::string licenses(const fs::path& nm) {
@@ -63,8 +65,9 @@ std::string licenses(const fs::path& nm) {
     out += fmt::format("{} {} ({})\n", pkg, j.is_object() ? j.value("version", "?") : "?",
                        j.is_object() ? j.value("license", "?") : "?");
     const fs::path lic = nm / pkg / "LICENSE";
-    out += fs::exists(lic) ? slurp(lic) + "\n" : "Copyright (c) the Vega project, University of Washington Interactive "
-                                                 "Data Lab. BSD 3-Clause License.\n\n";
+    out += fs::exists(lic) ? slurp(lic) + "\n"
+                           : "Copyright (c) the Vega project, University of Washington Interactive "
+                             "Data Lab. BSD 3-Clause License.\n\n";
   }
   return out;
 }
@@ -127,10 +130,10 @@ Status run(const ReportArgs& a) {
                        data["rows"][0]["backend"].get<std::string>() + ":" +
                        data["rows"][0]["precision"].get<std::string>() + ")");
   const fs::path nm = assets / "node_modules";
-  const std::string html = bench::render_html(
-      slurp(assets / "template.html"), data, a.options.title, slurp(nm / "vega/build/vega.min.js"),
-      slurp(nm / "vega-lite/build/vega-lite.min.js"), slurp(nm / "vega-embed/build/vega-embed.min.js"),
-      slurp(assets / "report.js"), licenses(nm));
+  const std::string html =
+      bench::render_html(slurp(assets / "template.html"), data, a.options.title, slurp(nm / "vega/build/vega.min.js"),
+                         slurp(nm / "vega-lite/build/vega-lite.min.js"),
+                         slurp(nm / "vega-embed/build/vega-embed.min.js"), slurp(assets / "report.js"), licenses(nm));
   std::error_code ec;
   if (fs::path(a.out).has_parent_path()) fs::create_directories(fs::path(a.out).parent_path(), ec);
   KILN_RETURN_IF_ERROR(bench::write_file_atomic(a.out, html));
@@ -149,31 +152,32 @@ Status run(const ReportArgs& a) {
 }  // namespace
 
 KILN_SUBCOMMAND(
-    report, Subcommand{"report", "Write one self-contained HTML report (charts, tables) from benchmark results",
-                       [](CLI::App& app) -> std::function<int()> {
-                         auto a = std::make_shared<ReportArgs>();
-                         app.add_option("RESULTS", a->results, "Folder of kiln.bench/1 JSON files (kiln sweep -o)")
-                             ->required();
-                         app.add_option("-o,--output", a->out, "The HTML file; the Markdown table goes next to it")
-                             ->capture_default_str();
-                         app.add_option("--baseline", a->options.baseline,
-                                        "Acceleration baseline BACKEND:PRECISION (default torch fp16 if present, "
-                                        "else the first case's)");
-                         app.add_option("--png", a->png_dir, "Also export every chart as PNG into this folder "
-                                                             "(headless Chromium)");
-                         app.add_option("--title", a->options.title, "Page title")->capture_default_str();
-                         app.add_option("--max-samples", a->options.max_samples,
-                                        "Latency samples per case kept in the page (evenly subsampled)")
-                             ->capture_default_str();
-                         app.add_option("--assets", a->assets, "The report/ folder (template, node_modules)");
-                         app.footer(
-                             "Examples:\n"
-                             "  kiln report results/ -o report.html\n"
-                             "  kiln report results/ -o report.html --baseline cuda:fp32 --png charts/\n");
-                         return [a] {
-                           Status s = run(*a);
-                           return s.ok() ? 0 : fail("report", s);
-                         };
-                       }});
+    report,
+    Subcommand{"report", "Write one self-contained HTML report (charts, tables) from benchmark results",
+               [](CLI::App& app) -> std::function<int()> {
+                 auto a = std::make_shared<ReportArgs>();
+                 app.add_option("RESULTS", a->results, "Folder of kiln.bench/1 JSON files (kiln sweep -o)")->required();
+                 app.add_option("-o,--output", a->out, "The HTML file; the Markdown table goes next to it")
+                     ->capture_default_str();
+                 app.add_option("--baseline", a->options.baseline,
+                                "Acceleration baseline BACKEND:PRECISION (default torch fp16 if present, "
+                                "else the first case's)");
+                 app.add_option("--png", a->png_dir,
+                                "Also export every chart as PNG into this folder "
+                                "(headless Chromium)");
+                 app.add_option("--title", a->options.title, "Page title")->capture_default_str();
+                 app.add_option("--max-samples", a->options.max_samples,
+                                "Latency samples per case kept in the page (evenly subsampled)")
+                     ->capture_default_str();
+                 app.add_option("--assets", a->assets, "The report/ folder (template, node_modules)");
+                 app.footer(
+                     "Examples:\n"
+                     "  kiln report results/ -o report.html\n"
+                     "  kiln report results/ -o report.html --baseline cuda:fp32 --png charts/\n");
+                 return [a] {
+                   Status s = run(*a);
+                   return s.ok() ? 0 : fail("report", s);
+                 };
+               }});
 
 }  // namespace kiln::cli

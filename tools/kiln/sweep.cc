@@ -1,5 +1,7 @@
 // `kiln sweep CONFIG.yaml -o results/`: every cell of a model config's sweep block (cpu, cuda, peers), one
 // JSON per cell (a rerun skips the complete ones) and summary.csv.
+#include "bench/sweep.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 
 #include "bench/env.h"
 #include "bench/peer.h"
-#include "bench/sweep.h"
 #include "models/zoo.h"
 #include "onnx/importer.h"
 #include "tools/kiln/bench_backends.h"
@@ -137,16 +138,15 @@ Status run(const SweepArgs& a) {
                 cells.end());
   if (a.list) {
     for (const auto& c : cells)
-      std::cout << fmt::format("{}  backend={} precision={} batch={} shape={} iterations>={}\n", c.id, c.backend,
-                               c.precision, c.batch ? std::to_string(c.batch)
-                                                    : fmt::format("random {}..{}", c.random_min, c.random_max),
-                               dims_text(c.rest), c.iterations);
+      std::cout << fmt::format(
+          "{}  backend={} precision={} batch={} shape={} iterations>={}\n", c.id, c.backend, c.precision,
+          c.batch ? std::to_string(c.batch) : fmt::format("random {}..{}", c.random_min, c.random_max),
+          dims_text(c.rest), c.iterations);
     return Status::Ok();
   }
   if (std::find(cfg.backends.begin(), cfg.backends.end(), "cuda") != cfg.backends.end()) {
     const bench::Nvml probe;
-    if (!probe.available())
-      std::cout << "sweep: no GPU was found (" << probe.why() << "): the cuda cells will fail\n";
+    if (!probe.available()) std::cout << "sweep: no GPU was found (" << probe.why() << "): the cuda cells will fail\n";
   }
   KILN_ASSIGN_OR_RETURN(std::string model, resolve_model(cfg, cells, a.out));
   cfg.model = model;
@@ -157,8 +157,8 @@ Status run(const SweepArgs& a) {
   o.progress_bar = isatty(STDOUT_FILENO) != 0;
   o.command_line = bench::process_command_line();
   KILN_ASSIGN_OR_RETURN(bench::SweepTotals t,
-                        bench::run_sweep(cfg, cells, [&](const bench::SweepCell& c) { return runner(c); }, o,
-                                         std::cout));
+                        bench::run_sweep(
+                            cfg, cells, [&](const bench::SweepCell& c) { return runner(c); }, o, std::cout));
   if (t.failed > 0)
     return Status(StatusCode::kRuntime,
                   fmt::format("{} of {} cells failed (see above); rerun to retry only those", t.failed, cells.size()));
@@ -169,25 +169,25 @@ Status run(const SweepArgs& a) {
 
 KILN_SUBCOMMAND(
     sweep,
-    Subcommand{"sweep", "Run a benchmark sweep from a model config (YAML): one JSON per cell, summary.csv, resumable",
-               [](CLI::App& app) -> std::function<int()> {
-                 auto a = std::make_shared<SweepArgs>();
-                 app.add_option("CONFIG", a->config, "Model config YAML (seed-003 format) with a sweep: block")
-                     ->required();
-                 app.add_option("-o,--output", a->out, "Results folder")->capture_default_str();
-                 app.add_flag("--force", a->force, "Rerun cells whose JSON is already complete");
-                 app.add_flag("--list", a->list, "Print the cells and exit");
-                 app.add_option("--only", a->only, "Run only the cells whose id contains this text");
-                 app.footer(
-                     "A rerun skips every cell whose JSON is complete, so an interrupted sweep resumes.\n"
-                     "Examples:\n"
-                     "  kiln sweep bench/configs/tiny_cnn.yaml -o results/\n"
-                     "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --list\n"
-                     "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --only cuda_fp16\n");
-                 return [a] {
-                   Status s = run(*a);
-                   return s.ok() ? 0 : fail("sweep", s);
-                 };
-               }});
+    Subcommand{
+        "sweep", "Run a benchmark sweep from a model config (YAML): one JSON per cell, summary.csv, resumable",
+        [](CLI::App& app) -> std::function<int()> {
+          auto a = std::make_shared<SweepArgs>();
+          app.add_option("CONFIG", a->config, "Model config YAML (seed-003 format) with a sweep: block")->required();
+          app.add_option("-o,--output", a->out, "Results folder")->capture_default_str();
+          app.add_flag("--force", a->force, "Rerun cells whose JSON is already complete");
+          app.add_flag("--list", a->list, "Print the cells and exit");
+          app.add_option("--only", a->only, "Run only the cells whose id contains this text");
+          app.footer(
+              "A rerun skips every cell whose JSON is complete, so an interrupted sweep resumes.\n"
+              "Examples:\n"
+              "  kiln sweep bench/configs/tiny_cnn.yaml -o results/\n"
+              "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --list\n"
+              "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --only cuda_fp16\n");
+          return [a] {
+            Status s = run(*a);
+            return s.ok() ? 0 : fail("sweep", s);
+          };
+        }});
 
 }  // namespace kiln::cli

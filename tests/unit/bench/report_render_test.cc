@@ -79,7 +79,8 @@ TEST(ReportRender, HeadlessChromiumOfflineRendersEveryChart) {
   EXPECT_EQ(slurp(dir + "/report.html").find("<script src"), std::string::npos);
   const std::string flags =
       " --headless --no-sandbox --disable-gpu --proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>' "
-      "--virtual-time-budget=15000 --enable-logging=stderr --v=0 --user-data-dir=" + dir + "/chromium-profile ";
+      "--virtual-time-budget=15000 --enable-logging=stderr --v=0 --user-data-dir=" +
+      dir + "/chromium-profile ";
   const std::string url = "'file://" + fs::absolute(dir + "/report.html").string() + "'";
   ASSERT_EQ(sh(browser + flags + "--dump-dom " + url + " > " + dir + "/dom.html 2> " + dir + "/chromium.log"), 0)
       << slurp(dir + "/chromium.log");

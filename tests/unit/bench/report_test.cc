@@ -1,5 +1,7 @@
 // kiln report's data side (rows, baseline, acceleration, Markdown, HTML assembly, base64) and the peers'
 // spec parsing / command line / ingestion (kiln's statistics recomputed from a peer's raw samples).
+#include "bench/report.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -8,7 +10,6 @@
 #include <fstream>
 
 #include "bench/peer.h"
-#include "bench/report.h"
 #include "bench/result.h"
 #include "bench/stats.h"
 
@@ -48,7 +49,7 @@ TEST(ReportData, AccelerationIsBaselineMedianOverMedianAtTheSameBatch) {
   EXPECT_EQ(d["baseline"], "torch-graph fp16");  // default: PyTorch fp16 (kiln bench --peer writes backend torch)
   ASSERT_EQ(d["rows"].size(), 5u);
   // Rows sorted by backend + precision: cpu b4, cuda b1, cuda b8, torch-graph b1, torch-graph b8.
-  EXPECT_TRUE(d["rows"][0]["speedup"].is_null());  // no baseline at batch 4
+  EXPECT_TRUE(d["rows"][0]["speedup"].is_null());                      // no baseline at batch 4
   EXPECT_DOUBLE_EQ(d["rows"][1]["speedup"].get<double>(), 2.0);        // 1.0 / 0.5
   EXPECT_DOUBLE_EQ(d["rows"][2]["speedup"].get<double>(), 3.0 / 2.0);  // 3.0 / 2.0
   EXPECT_DOUBLE_EQ(d["rows"][3]["speedup"].get<double>(), 1.0);
@@ -80,11 +81,11 @@ TEST(ReportData, SubsamplesLongCasesEvenly) {
 }
 
 TEST(ReportHtml, FillsPlaceholdersAndKeepsScriptsClosed) {
-  const std::string tmpl = "<title>@@TITLE@@</title><script>@@DATA@@</script><script>@@VEGA@@</script>@@KEEP@@"
-                           "<!--@@LICENSES@@-->";
+  const std::string tmpl =
+      "<title>@@TITLE@@</title><script>@@DATA@@</script><script>@@VEGA@@</script>@@KEEP@@"
+      "<!--@@LICENSES@@-->";
   const json data = {{"s", "</script><b>"}};
-  const std::string html =
-      render_html(tmpl, data, "a<b", "var x = '</SCRIPT>', r = /</g;", "", "", "", "x --> y");
+  const std::string html = render_html(tmpl, data, "a<b", "var x = '</SCRIPT>', r = /</g;", "", "", "", "x --> y");
   EXPECT_EQ(html,
             "<title>a&lt;b</title><script>{\"s\":\"\\u003c/script>\\u003cb>\"}</script>"
             "<script>var x = '<\\/SCRIPT>', r = /</g;</script>@@KEEP@@<!--x - -> y-->");
@@ -129,13 +130,13 @@ TEST(Peer, SpecsAndCommand) {
 }
 
 TEST(Peer, IngestRecomputesStatisticsFromSamples) {
-  json doc = {{"schema", "kiln.bench/1"},
-              {"cases", {{{"latency_samples_ms", {4.0, 1.0, 3.0, 2.0}}, {"avg_runs", 2},
-                          {"latency_ms", {{"median", 99.0}}}}}}};
+  json doc = {
+      {"schema", "kiln.bench/1"},
+      {"cases", {{{"latency_samples_ms", {4.0, 1.0, 3.0, 2.0}}, {"avg_runs", 2}, {"latency_ms", {{"median", 99.0}}}}}}};
   ASSERT_TRUE(ingest_peer_document(doc, {50, 75}, "t").ok());
   const json& l = doc["cases"][0]["latency_ms"];
-  EXPECT_DOUBLE_EQ(l["median"].get<double>(), 2.5);            // not the peer's 99
-  EXPECT_DOUBLE_EQ(l["percentiles"]["p75"].get<double>(), 3.25);  // 3 + 0.25 x (4 - 3)
+  EXPECT_DOUBLE_EQ(l["median"].get<double>(), 2.5);                                     // not the peer's 99
+  EXPECT_DOUBLE_EQ(l["percentiles"]["p75"].get<double>(), 3.25);                        // 3 + 0.25 x (4 - 3)
   EXPECT_DOUBLE_EQ(doc["cases"][0]["latency_ms_averaged"]["mean"].get<double>(), 2.5);  // means 2.5, 2.5
   json bad = {{"schema", "kiln.bench/1"}, {"cases", {{{"latency_ms", {}}}}}};
   EXPECT_EQ(ingest_peer_document(bad, {}, "t").code(), StatusCode::kInvalidInput);

@@ -126,7 +126,8 @@ TEST(SweepConfig, ErrorsNameTheKey) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("unknown backend 'tensorrt'"), std::string::npos);
   auto dyn = parse_sweep_config(
-      "name: m\ninputs:\n  - name: x\n    shapes:\n      runtime: [-1, 4]\nsweep:\n  dynamic: {iterations: 5}\n", "y.yaml");
+      "name: m\ninputs:\n  - name: x\n    shapes:\n      runtime: [-1, 4]\nsweep:\n  dynamic: {iterations: 5}\n",
+      "y.yaml");
   ASSERT_TRUE(dyn.ok()) << dyn.status().to_string();
   auto cells = sweep_cells(*dyn);
   ASSERT_FALSE(cells.ok());
