@@ -115,6 +115,7 @@ void EngineImpl::fill_summary() {
   for (const auto& e : program->layers)
     summary.layers.push_back(EngineLayer{e.key, e.op, cuda::precision_name(e.precision), e.layer->tactic()});
   summary.weight_bytes = program->weight_bytes;
+  for (const auto& e : program->layers) summary.weight_bytes += e.layer->weight_bytes();
   summary.activation_bytes = program->arena_bytes;
   summary.workspace_bytes = program->workspace_bytes;
   summary.gpu_name = env.gpu_name;
@@ -222,7 +223,7 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
   impl->fill_summary();
   impl->summary.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   say(o, fmt::format("built: {} layers, {:.1f} MiB weights, {:.1f} MiB activations, {:.1f} MiB workspace, {:.2f} s",
-                     impl->program->layers.size(), impl->program->weight_bytes / 1048576.0,
+                     impl->program->layers.size(), impl->summary.weight_bytes / 1048576.0,
                      impl->program->arena_bytes / 1048576.0, impl->program->workspace_bytes / 1048576.0,
                      impl->summary.build_seconds));
   return std::make_shared<Engine>(std::move(impl));
@@ -243,7 +244,7 @@ Status Engine::save(const std::string& path) const {
   plan.workspace_limit = e.workspace_limit;
   for (const auto& l : e.program->layers)
     plan.layers.push_back(PlanLayer{l.key, l.op, cuda::precision_name(l.precision), l.layer->tactic()});
-  plan.weight_bytes = e.program->weight_bytes;
+  plan.weight_bytes = e.summary.weight_bytes;
   plan.activation_bytes = e.program->arena_bytes;
   plan.workspace_bytes = e.program->workspace_bytes;
   plan.inputs = e.summary.inputs;

@@ -18,17 +18,17 @@ constexpr uint32_t kPlanFormatVersion = 1;
 
 // The GPU and libraries a plan was built with (or the current ones, from the CUDA backend).
 struct PlanEnvironment {
-  std::string gpu_name;  // "NVIDIA H100 80GB HBM3"
-  int sm = 0;            // 90
-  int cuda_runtime = 0;  // cudaRuntimeGetVersion, e.g. 13000
-  int cudnn = 0;         // cudnnGetVersion, e.g. 91400
-  int cublas = 0;        // cublasLtGetVersion
+  std::string gpu_name;   // "NVIDIA H100 80GB HBM3"
+  int sm = 0;             // 90
+  int cuda_runtime = 0;   // cudaRuntimeGetVersion, e.g. 13000
+  int cudnn = 0;          // cudnnGetVersion, e.g. 91400
+  int cublas = 0;         // cublasLtGetVersion
   std::string kiln_version;
   std::string git_sha;
 };
 
 struct PlanLayer {
-  std::string key;  // stable identity used to re-attach tactics: node name or "convert:<value>"
+  std::string key;        // stable identity used to re-attach tactics: node name or "convert:<value>"
   std::string op;
   std::string precision;
   std::string tactic;
@@ -37,14 +37,14 @@ struct PlanLayer {
 struct PlanContents {
   uint32_t format_version = kPlanFormatVersion;
   PlanEnvironment env;
-  std::string precision;                                // engine default
-  std::vector<ShapeProfile> profiles;                   // static engines: one with min = opt = max
-  std::map<std::string, std::string> layer_precisions;  // as given to the build
+  std::string precision;                               // engine default
+  std::vector<ShapeProfile> profiles;                  // static engines: one with min = opt = max
+  std::map<std::string, std::string> layer_precisions; // as given to the build
   uint64_t workspace_limit = 0;
-  std::vector<PlanLayer> layers;  // execution order
+  std::vector<PlanLayer> layers;                       // execution order
   uint64_t weight_bytes = 0, activation_bytes = 0, workspace_bytes = 0;
   std::vector<EngineIO> inputs, outputs;
-  std::string model;  // optimized graph, serialized ONNX ModelProto
+  std::string model;                                   // optimized graph, serialized ONNX ModelProto
 };
 
 // Writes atomically (temp file in the same folder, then rename); never leaves a half-written plan.

@@ -142,18 +142,23 @@ TEST(CliPlan, RunFlagsAndBackendErrors) {
   expect_error_line(kiln("run " + model + " --backend cuda --fp16 --bf16"), 1, "kiln run: error: ", {"choose one"});
 }
 
-// Without a usable GPU (this machine, or a CPU-only build) the engine core refuses with kRuntime.
+// Without a usable GPU (this machine, or a CPU-only build) the engine core refuses with kRuntime (exit 5).
 TEST(CliPlan, NoGpuIsARuntimeError) {
   if (cuda_available()) GTEST_SKIP() << "a CUDA GPU is present: the GPU tests cover building and running";
   const std::string dir = scratch_dir();
   const std::string model = write_one_node_model(dir + "/relu.onnx", "Relu", {"2", "3"});
   expect_error_line(kiln("build " + model + " --fp16 --saveEngine " + dir + "/relu.plan"), 5,
-                    "kiln build: error: ", {"no CUDA GPU"});
+                    "kiln build: error: ", {"CUDA"});
   EXPECT_FALSE(std::filesystem::exists(dir + "/relu.plan"));
-  expect_error_line(kiln("run " + model + " --backend cuda"), 5, "kiln run: error: ", {"no CUDA GPU"});
+  expect_error_line(kiln("run " + model + " --backend cuda"), 5, "kiln run: error: ", {"CUDA"});
   const std::string plan = dir + "/model.plan";
   ASSERT_TRUE(write_plan(sample_plan(), plan).ok());
-  expect_error_line(kiln("run " + plan), 5, "kiln run: error: ", {"no CUDA GPU"});
+  expect_error_line(kiln("run " + plan), 5, "kiln run: error: ", {"CUDA"});
+  // A damaged plan is reported as such even where no engine can be loaded.
+  std::string bytes = slurp(plan);
+  bytes[bytes.size() / 3] ^= 1;
+  std::ofstream(plan, std::ios::binary) << bytes;
+  expect_error_line(kiln("run " + plan), 2, "kiln run: error: ", {"corrupt"});
 }
 
 }  // namespace

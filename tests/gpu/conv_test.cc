@@ -215,9 +215,11 @@ TEST(GpuFusedConv, ChainKeepsNhwcAndFeedsResidual) {
     b->attrs["pads"] = ints({1, 1, 1, 1});
     b->attrs["activation"] = Attribute::make_string("HardSwish");
     const bool fp32 = std::string(precision) == "fp32";
-    EXPECT_EQ(
-        check_against_cpu(std::move(g), feeds, precision, fp32 ? kFp32Atol : kFp16Atol, fp32 ? kFp32Rtol : kFp16Rtol),
-        "");
+    // fp16: the intermediate is rounded to half (~3e-4 rms at its magnitude ~1.3) and feeds both the second
+    // conv and the residual, so the absolute error is about twice a single conv's: 2.5x the atol.
+    EXPECT_EQ(check_against_cpu(std::move(g), feeds, precision, fp32 ? kFp32Atol : 2.5 * kFp16Atol,
+                                fp32 ? kFp32Rtol : kFp16Rtol),
+              "");
   }
 }
 

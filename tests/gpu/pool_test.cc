@@ -92,6 +92,8 @@ TEST(GpuPool, GlobalPools) {
     check_pool(op, {2, 37, 7, 7}, {}, 13);   // more channels than one 32-wide block
     check_pool(op, {1, 2, 67, 45}, {}, 14);  // long rows
     check_pool(op, {2, 5, 13}, {}, 15);      // 1-D
+    check_pool(op, {2, 48, 7, 7}, {}, 20);   // C % 8 == 0: the vectorised NHWC kernel
+    check_pool(op, {1, 512, 3, 5}, {}, 21);  // several 32-group blocks along C
   }
 }
 

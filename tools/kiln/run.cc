@@ -199,6 +199,8 @@ Status run_cuda(const RunArgs& args, bool plan, const std::map<std::string, Shap
   TensorMap feeds;
   std::map<std::string, std::string> origin;
   if (plan) {
+    // Where no engine can be loaded, still say whether the plan itself is sound (it is read again below).
+    if (!cuda_available()) KILN_RETURN_IF_ERROR(read_plan(args.model).status());
     KILN_ASSIGN_OR_RETURN(engine, Engine::load(args.model));
     KILN_ASSIGN_OR_RETURN(io, engine_io(engine->summary(), overrides));
     KILN_RETURN_IF_ERROR(read_feeds(args, io, feeds, origin));

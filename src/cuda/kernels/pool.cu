@@ -181,6 +181,42 @@ __global__ void global_pool_nhwc(const T* __restrict__ in, T* __restrict__ out, 
   }
 }
 
+// The NHWC global pool with V channels per thread (16-byte loads); C % V == 0 and aligned buffers.
+template <typename T, bool kMax>
+__global__ void global_pool_nhwc_vec(const T* __restrict__ in, T* __restrict__ out, int64_t n, int64_t c,
+                                     int64_t area) {
+  constexpr int V = Pack<T>::kLanes;
+  __shared__ float part[kGlobalRowsY][32][V + 1];
+  const int64_t groups = c / V;
+  for (int64_t b = blockIdx.y; b < n; b += gridDim.y) {
+    for (int64_t g0 = static_cast<int64_t>(blockIdx.x) * 32; g0 < groups; g0 += static_cast<int64_t>(gridDim.x) * 32) {
+      const int64_t g = g0 + threadIdx.x;
+      float acc[V];
+#pragma unroll
+      for (int v = 0; v < V; ++v) acc[v] = kMax ? -FLT_MAX : 0.f;
+      if (g < groups)
+        for (int64_t j = threadIdx.y; j < area; j += kGlobalRowsY) {
+          const Pack<T> px = *reinterpret_cast<const Pack<T>*>(in + (b * area + j) * c + g * V);
+#pragma unroll
+          for (int v = 0; v < V; ++v) acc[v] = combine(acc[v], to_float(px.v[v]), kMax);
+        }
+#pragma unroll
+      for (int v = 0; v < V; ++v) part[threadIdx.y][threadIdx.x][v] = acc[v];
+      __syncthreads();
+      if (threadIdx.y == 0 && g < groups) {
+        Pack<T> res;
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          for (int y = 1; y < kGlobalRowsY; ++y) acc[v] = combine(acc[v], part[y][threadIdx.x][v], kMax);
+          res.v[v] = from_float<T>(kMax ? acc[v] : acc[v] / static_cast<float>(area));
+        }
+        *reinterpret_cast<Pack<T>*>(out + b * c + g * V) = res;
+      }
+      __syncthreads();  // part[] is reused by the next (b, g0)
+    }
+  }
+}
+
 }  // namespace
 
 Status launch_pool(const PoolParams& p, DType dtype, const void* in, void* out, cudaStream_t stream) {
@@ -215,7 +251,17 @@ Status launch_global_pool(bool max, bool channels_last, int64_t n, int64_t c, in
     using T = decltype(tag);
     const T* x = static_cast<const T*>(in);
     T* y = static_cast<T*>(out);
-    if (channels_last) {
+    constexpr int V = Pack<T>::kLanes;
+    const bool aligned = reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+    if (channels_last && c % V == 0 && aligned) {
+      const dim3 block(32, kGlobalRowsY);
+      const dim3 grid(static_cast<unsigned>(std::min<int64_t>((c / V + 31) / 32, 1 << 16)),
+                      static_cast<unsigned>(std::min<int64_t>(n, 65535)));
+      if (max)
+        global_pool_nhwc_vec<T, true><<<grid, block, 0, stream>>>(x, y, n, c, area);
+      else
+        global_pool_nhwc_vec<T, false><<<grid, block, 0, stream>>>(x, y, n, c, area);
+    } else if (channels_last) {
       const dim3 block(32, kGlobalRowsY);
       const dim3 grid(static_cast<unsigned>(std::min<int64_t>((c + 31) / 32, 1 << 16)),
                       static_cast<unsigned>(std::min<int64_t>(n, 65535)));

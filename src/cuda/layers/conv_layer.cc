@@ -391,7 +391,7 @@ Status ConvLayer::set_tactic(const std::string& tactic) {
     return Status::Ok();
   }
   ConvChoice c;
-  KILN_RETURN_IF_ERROR(parse_tactic(tactic, c).with_context(spec_.where + ": "));
+  KILN_RETURN_IF_ERROR(parse_tactic(tactic, c));  // the lowering prefixes the node
   if (c.path == ConvPath::kFused && !(spec_.fusable() && bias_act_.get()))
     return error(StatusCode::kInvalidInput,
                  "tactic '" + tactic + "' uses the fused cuDNN call, which this node's epilogue cannot use");

@@ -89,6 +89,7 @@ class GemmLayer : public Layer {
                  const std::vector<DeviceTensor>& outputs) override;
   std::string tactic() const override;
   Status set_tactic(const std::string& tactic) override;
+  size_t weight_bytes() const override { return weight_.bytes() + c_const_.bytes(); }
 
  private:
   Status fail(StatusCode code, const std::string& m) const { return Status(code, name_ + ": " + m); }
