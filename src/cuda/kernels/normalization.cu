@@ -9,6 +9,8 @@
 namespace kiln::cuda {
 namespace {
 
+using namespace fp32math;  // NOLINT: block reductions, dtype dispatch
+
 Expected<DeviceBuffer> upload_floats(const std::vector<float>& v, const char* what) {
   return DeviceBuffer::upload(v.data(), v.size() * sizeof(float), what);
 }
