@@ -341,7 +341,10 @@ Status GemmLayer::choose_algo(ConfigureContext& ctx) {
   if (count == 0)
     return fail(StatusCode::kUnsupported, "cuBLASLt has no algorithm for this product (M=" + std::to_string(geo_.m) +
                                               " N=" + std::to_string(geo_.n) + " K=" + std::to_string(geo_.k) + ")");
-  if (ctx.tune && !ctx.sample_outputs.empty()) return tune(ctx, cands, count);
+  const bool samples = !ctx.sample_outputs.empty() && ctx.sample_outputs[0].data && !ctx.sample_inputs.empty() &&
+                       ctx.sample_inputs[0].data && (weight_.get() || ctx.sample_inputs[1].data) &&
+                       (!has_c_ || c_const_.get() || ctx.sample_inputs[2].data);
+  if (ctx.tune && samples) return tune(ctx, cands, count);
   algo_ = cands[0].algo;
   workspace_ = cands[0].workspaceSize;
   have_algo_ = true;
