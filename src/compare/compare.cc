@@ -28,14 +28,29 @@ std::string percent(double share) { return num(100 * share, "%.2f") + "%"; }
 // The values of one output of one backend over every feed set, concatenated.
 struct Gathered {
   std::vector<double> values;
-  Shape shape;  // of feed set 0
-  std::string type;
+  std::string type;  // of feed set 0
+  bool is_float = false;
 };
+
+// The shape of the feed sets' outputs concatenated along dim 0; flat when their trailing dims differ
+// (data-dependent outputs such as NMS indices) or they are scalars.
+Shape concatenated_shape(const std::vector<Shape>& shapes, int64_t total) {
+  Shape out = shapes[0];
+  if (shapes.size() == 1) return out;
+  bool same_tail = !out.empty();
+  for (size_t i = 1; i < shapes.size() && same_tail; ++i) {
+    same_tail = shapes[i].size() == out.size() && std::equal(out.begin() + 1, out.end(), shapes[i].begin() + 1);
+    if (same_tail) out[0] += shapes[i][0];
+  }
+  return same_tail ? out : Shape{total};
+}
 
 // Lines up output `name` of `ref` and `test` over the feed sets; false (with the reason in `why`) when
 // an output is missing or the shapes differ.
 bool gather(const std::string& name, const std::vector<TensorMap>& ref, const std::vector<TensorMap>& test,
-            const std::string& ref_name, const std::string& test_name, Gathered& r, Gathered& t, std::string& why) {
+            const std::string& ref_name, const std::string& test_name, Gathered& r, Gathered& t, Shape& shape,
+            std::string& why) {
+  std::vector<Shape> shapes;
   for (size_t i = 0; i < ref.size(); ++i) {
     auto ri = ref[i].find(name), ti = test[i].find(name);
     if (ri == ref[i].end() || ti == test[i].end()) {
@@ -43,9 +58,8 @@ bool gather(const std::string& name, const std::vector<TensorMap>& ref, const st
       return false;
     }
     if (i == 0) {
-      r.shape = ri->second.shape();
-      t.shape = ti->second.shape();
       r.type = type_string(ri->second);
+      r.is_float = dtype_is_float(ri->second.dtype());
       t.type = type_string(ti->second);
     }
     if (ri->second.shape() != ti->second.shape()) {
@@ -53,14 +67,12 @@ bool gather(const std::string& name, const std::vector<TensorMap>& ref, const st
             shape_to_string(ri->second.shape()) + "] (feed set " + std::to_string(i) + ")";
       return false;
     }
-    if (ri->second.shape() != r.shape) {
-      why = "output '" + name + "' changes shape between feed sets; compare them one at a time";
-      return false;
-    }
+    shapes.push_back(ri->second.shape());
     const auto rv = tensor_to_doubles(ri->second), tv = tensor_to_doubles(ti->second);
     r.values.insert(r.values.end(), rv.begin(), rv.end());
     t.values.insert(t.values.end(), tv.begin(), tv.end());
   }
+  shape = concatenated_shape(shapes, static_cast<int64_t>(r.values.size()));
   return true;
 }
 
@@ -79,19 +91,14 @@ PairComparison compare_pair(const CompareOptions& options, size_t b, const std::
   mo.rtol = pair.rtol;
   mo.topk = options.topk;
   mo.checks = options.checks;
-  const size_t sets = outs[0].size();
   for (const std::string& name : output_names) {
     OutputComparison oc;
     oc.name = name;
     Gathered r, t;
     std::string why;
-    if (gather(name, outs[0], outs[b], ref_spec.name, spec.name, r, t, why)) {
+    if (gather(name, outs[0], outs[b], ref_spec.name, spec.name, r, t, oc.shape, why)) {
       oc.compared = true;
-      oc.shape = r.shape;
-      if (sets > 1) {
-        if (oc.shape.empty()) oc.shape = {static_cast<int64_t>(sets)};
-        else oc.shape[0] *= static_cast<int64_t>(sets);
-      }
+      mo.classifier_candidate = r.is_float;
       oc.metrics = compute_metrics(r.values, t.values, oc.shape, mo);
     } else {
       oc.metrics.passed = false;

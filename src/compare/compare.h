@@ -38,7 +38,7 @@ struct BackendRun {
 struct OutputComparison {
   std::string name;
   std::string ref_type, type;  // "float32[1x1000]" (of one feed set)
-  Shape shape;                 // compared shape: the feed sets' outputs concatenated along dim 0
+  Shape shape;  // compared: the feed sets' outputs concatenated along dim 0 (flat when their other dims differ)
   bool compared = false;       // false: a shape mismatch or a missing output (see metrics.reason)
   OutputMetrics metrics;
 };

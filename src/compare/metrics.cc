@@ -218,7 +218,7 @@ OutputMetrics compute_metrics(const std::vector<double>& ref, const std::vector<
   m.median_rel = median_of(rel_errs);
   if (norm_r > 0 && norm_t > 0) m.cosine = dot / (std::sqrt(norm_r) * std::sqrt(norm_t));
   else m.cosine = norm_r == norm_t ? 1.0 : 0.0;
-  classifier_agreement(ref, test, shape, options.topk, m);
+  if (options.classifier_candidate) classifier_agreement(ref, test, shape, options.topk, m);
 
   if (m.mismatched) {
     m.passed = false;

@@ -29,6 +29,8 @@ struct MetricsOptions {
   double rtol = 1e-3;
   int topk = 5;
   std::vector<MetricCheck> checks;
+  // Top-k agreement only makes sense for scores: false for integer outputs (indices, labels).
+  bool classifier_candidate = true;
 };
 
 // One histogram bin of |test - ref| over elements finite in both: [lo, hi); the first bin is exactly 0

@@ -103,6 +103,14 @@ TEST(Metrics, TopKAgreementOnClassifierRows) {
   EXPECT_EQ(m.reason, "top1 0.5 < 0.9");
 }
 
+TEST(Metrics, IntegerOutputsAreNotClassifiers) {
+  MetricsOptions o;
+  o.classifier_candidate = false;  // e.g. NMS indices [N, 3]
+  const OutputMetrics m = compute_metrics({0, 1, 2, 0, 1, 3}, {0, 1, 2, 0, 1, 3}, {2, 3}, o);
+  EXPECT_FALSE(m.classifier);
+  EXPECT_TRUE(m.passed);
+}
+
 TEST(Metrics, TopKChecksDoNotApplyToOtherShapes) {
   MetricsOptions o;
   o.checks = {{"top1", 1.0}};
