@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "core/npy.h"
+#include "onnx/importer.h"
 #include "passes/pass_manager.h"
 #if defined(KILN_WITH_CUDA)
 #include "engine/builder.h"
@@ -115,6 +116,11 @@ class CpuBackend : public BackendRunner {
     }
     return out;
   }
+  Expected<TensorMap> run_all_values(const TensorMap& feeds) override {
+    CpuRunOptions options;
+    options.keep_intermediates = true;
+    return run_cpu(*graph_, feeds, options);
+  }
 
  private:
   std::unique_ptr<Graph> graph_;
@@ -123,17 +129,45 @@ class CpuBackend : public BackendRunner {
 
 class OrtBackend : public BackendRunner {
  public:
-  OrtBackend(OrtRunner runner, std::string model) : runner_(std::move(runner)), model_(std::move(model)) {}
+  OrtBackend(OrtRunner runner, std::string model, GraphLoader load_graph)
+      : runner_(std::move(runner)), model_(std::move(model)), load_graph_(std::move(load_graph)) {}
   std::string description() const override { return runner_.version + " (" + runner_.script + ")"; }
-  Expected<std::vector<TensorMap>> run(const std::vector<TensorMap>& feed_sets) override;
+  Expected<std::vector<TensorMap>> run(const std::vector<TensorMap>& feed_sets) override {
+    return run_model(model_, feed_sets);
+  }
+  Expected<TensorMap> run_all_values(const TensorMap& feeds) override;
 
  private:
+  Expected<std::vector<TensorMap>> run_model(const std::string& model, const std::vector<TensorMap>& feed_sets);
   OrtRunner runner_;
   std::string model_;
+  GraphLoader load_graph_;
 };
 
+// ONNX Runtime returns only graph outputs, so the model is rewritten (by kiln's writer) with every typed
+// node output marked as one.
+Expected<TensorMap> OrtBackend::run_all_values(const TensorMap& feeds) {
+  KILN_ASSIGN_OR_RETURN(auto graph, load_graph_(model_));
+  for (const auto& node : graph->nodes())
+    for (Value* v : node->outputs)
+      if (v && !v->name.empty() && v->dtype != DType::kUndefined && !v->is_graph_output) {
+        v->is_graph_output = true;
+        graph->outputs.push_back(v);
+      }
+  char tmpl[] = "/tmp/kiln_bisect_XXXXXX";
+  if (!mkdtemp(tmpl)) return runtime_error("cannot create a temporary directory in /tmp for --bisect");
+  const std::string dir = tmpl, path = dir + "/all_values.onnx";
+  Status s = write_onnx(*graph, path);
+  auto result = s.ok() ? run_model(path, {feeds}) : Expected<std::vector<TensorMap>>(s);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (!result.ok()) return result.status();
+  return std::move(result->front());
+}
+
 // One child process for all feed sets: SCRIPT MODEL IN_0.npz OUT_0.npz IN_1.npz OUT_1.npz ...
-Expected<std::vector<TensorMap>> OrtBackend::run(const std::vector<TensorMap>& feed_sets) {
+Expected<std::vector<TensorMap>> OrtBackend::run_model(const std::string& model,
+                                                       const std::vector<TensorMap>& feed_sets) {
   char tmpl[] = "/tmp/kiln_ort_XXXXXX";
   if (!mkdtemp(tmpl)) return runtime_error("cannot create a temporary directory in /tmp for the ort backend");
   const std::string dir = tmpl;
@@ -144,7 +178,7 @@ Expected<std::vector<TensorMap>> OrtBackend::run(const std::vector<TensorMap>& f
       fs::remove_all(dir, ec);
     }
   } cleanup{dir};
-  std::vector<std::string> argv = {runner_.interpreter, runner_.script, model_};
+  std::vector<std::string> argv = {runner_.interpreter, runner_.script, model};
   for (size_t i = 0; i < feed_sets.size(); ++i) {
     NamedTensors named(feed_sets[i].begin(), feed_sets[i].end());
     const std::string in = dir + "/in_" + std::to_string(i) + ".npz", out = dir + "/out_" + std::to_string(i) + ".npz";
@@ -204,6 +238,7 @@ Expected<std::unique_ptr<BackendRunner>> make_cuda(const BackendSpec& spec, cons
   KILN_ASSIGN_OR_RETURN(auto graph, load_graph(model));
   BuildOptions options;
   options.precision = spec.precision;
+  options.layer_precisions = spec.layer_precisions;
   auto engine = build_engine(std::move(graph), options);
   if (!engine.ok()) {
     if (engine.status().code() == StatusCode::kUnsupported) return engine.status().with_context(spec.name + ": ");
@@ -301,7 +336,7 @@ Expected<std::unique_ptr<BackendRunner>> make_backend(const BackendSpec& spec, c
   if (spec.kind == "ort") {
     auto runner = find_ort_runner();
     if (!runner.ok()) return unavailable(spec, runner.status());
-    return std::unique_ptr<BackendRunner>(new OrtBackend(*runner, model));
+    return std::unique_ptr<BackendRunner>(new OrtBackend(*runner, model, load_graph));
   }
   if (spec.kind == "cuda") return make_cuda(spec, model, load_graph);
   return unsupported("backend torch unavailable: the torch backend is not implemented yet; compare against ort "

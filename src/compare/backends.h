@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ struct BackendSpec {
   std::string precision;  // fp32 | tf32 | fp16 | bf16
   bool optimized = false; // cpu:opt: the graph after kiln's passes
   std::string model;      // from "@...", empty: the compared model
+  std::map<std::string, std::string> layer_precisions;  // cuda: node name -> fp32|fp16|bf16 (bisect's fix)
 };
 
 // Unknown backend: kInvalidInput listing the known ones.
@@ -44,6 +46,11 @@ class BackendRunner {
   virtual std::string description() const = 0;
   // One output map per feed set, in order.
   virtual Expected<std::vector<TensorMap>> run(const std::vector<TensorMap>& feed_sets) = 0;
+  // Every value the backend computes that keeps its IR name (graph outputs and intermediates), for
+  // --bisect. kUnsupported where the backend cannot expose them.
+  virtual Expected<TensorMap> run_all_values(const TensorMap& feeds) {
+    return unsupported(description() + " cannot return intermediate values for --bisect");
+  }
 };
 
 // Prepares a backend for `model_path` (the spec's own model when it names one). A backend this machine or

@@ -83,9 +83,9 @@ PairComparison compare_pair(const CompareOptions& options, size_t b, const std::
   PairComparison pair;
   pair.reference = ref_spec.name;
   pair.backend = spec.name;
-  const DefaultTolerance a = default_tolerance(ref_spec.precision), c = default_tolerance(spec.precision);
-  pair.atol = options.atol.value_or(std::max(a.atol, c.atol));
-  pair.rtol = options.rtol.value_or(std::max(a.rtol, c.rtol));
+  const DefaultTolerance tol = pair_tolerance(options, ref_spec, spec);
+  pair.atol = tol.atol;
+  pair.rtol = tol.rtol;
   MetricsOptions mo;
   mo.atol = pair.atol;
   mo.rtol = pair.rtol;
@@ -113,6 +113,11 @@ PairComparison compare_pair(const CompareOptions& options, size_t b, const std::
 }
 
 }  // namespace
+
+DefaultTolerance pair_tolerance(const CompareOptions& options, const BackendSpec& ref, const BackendSpec& test) {
+  const DefaultTolerance a = default_tolerance(ref.precision), c = default_tolerance(test.precision);
+  return {options.atol.value_or(std::max(a.atol, c.atol)), options.rtol.value_or(std::max(a.rtol, c.rtol))};
+}
 
 Expected<CompareReport> run_compare(const CompareOptions& options, const std::vector<TensorMap>& feed_sets,
                                     const std::vector<std::string>& output_names, const InputsInfo& inputs) {

@@ -61,6 +61,9 @@ struct CompareReport {
   bool passed = true;
 };
 
+// --atol/--rtol, else the looser of the two backends' precision defaults.
+DefaultTolerance pair_tolerance(const CompareOptions& options, const BackendSpec& ref, const BackendSpec& test);
+
 // Runs every backend on every feed set and compares. `output_names` are the model's outputs in order.
 // Errors (a backend unavailable or failing) abort the comparison; accuracy differences do not.
 Expected<CompareReport> run_compare(const CompareOptions& options, const std::vector<TensorMap>& feed_sets,

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "compare/bisect.h"
 #include "compare/compare.h"
 #include "onnx/importer.h"
 #include "tools/kiln/cli_util.h"
@@ -26,6 +27,7 @@ struct CompareArgs {
   std::vector<std::string> checks;
   int topk = 5;
   std::string json;
+  bool bisect = false;
 };
 
 Expected<std::vector<BackendSpec>> parse_backends(const std::string& list) {
@@ -125,8 +127,15 @@ int run_compare_command(const CompareArgs& a) {
   auto report = run_compare(o, sets, output_names, info);
   if (!report.ok()) return fail_with(report.status());
   std::cout << compare_table(*report);
+  nlohmann::json doc = compare_json(*report);
+  if (a.bisect) {
+    auto b = run_bisect(o, sets.front(), output_names);
+    if (!b.ok()) return fail_with(b.status());
+    std::cout << bisect_text(*b);
+    doc["bisect"] = bisect_json(*b);
+  }
   if (!a.json.empty()) {
-    const std::string text = compare_json(*report).dump(2) + "\n";
+    const std::string text = doc.dump(2) + "\n";
     std::ofstream f(a.json, std::ios::binary);
     if (!(f << text)) return fail_with(invalid_input(a.json + ": cannot write the JSON report"));
   }
@@ -170,6 +179,9 @@ KILN_SUBCOMMAND(
                              }() +
                              " (repeatable)");
           app.add_option("--topk", a->topk, "k of the top-k agreement of [N, classes] outputs")->capture_default_str();
+          app.add_flag("--bisect", a->bisect,
+                       "Also compare every intermediate value of the first feed set (reference: cpu) and name the "
+                       "first layer that leaves the tolerance");
           app.add_option("--json", a->json, "Write the report as JSON (schema kiln.compare/1, docs/COMPARE_JSON.md)");
           app.footer(
               "An element passes when |value - ref| <= atol + rtol * |ref| (numpy.allclose, NaN equal to NaN).\n"
@@ -179,7 +191,8 @@ KILN_SUBCOMMAND(
               "  kiln compare model.onnx --backends cpu,ort\n"
               "  kiln compare resnet18.onnx --backends cpu,cuda:fp32,cuda:fp16 --iterations 4 --check cosine:0.999\n"
               "  kiln compare model.onnx --backends ort,cpu:opt --inputs data.npz --json report.json\n"
-              "  kiln compare model.onnx --backends cpu,cpu@pruned.onnx --check top1:0.99\n");
+              "  kiln compare model.onnx --backends cpu,cpu@pruned.onnx --check top1:0.99\n"
+              "  kiln compare model.onnx --backends cpu,cuda:fp16 --bisect\n");
           return [a] { return run_compare_command(*a); };
         }});
 

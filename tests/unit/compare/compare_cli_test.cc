@@ -102,7 +102,9 @@ TEST_P(ZooVsOrt, CpuMatchesOnnxRuntimeAtFp32Tolerances) {
     EXPECT_GT(o["cosine"].get<double>(), 0.99999) << o;
     EXPECT_EQ(o["nan"]["backend"], o["nan"]["reference"]);
     // Two feed sets concatenated along dim 0 (NMS picks a data-dependent number of boxes per set).
-    if (GetParam() != "ssd_lite_nms") EXPECT_EQ(o["count"].get<int64_t>() % 2, 0) << o["name"];
+    if (GetParam() != "ssd_lite_nms") {
+      EXPECT_EQ(o["count"].get<int64_t>() % 2, 0) << o["name"];
+    }
     if (!o["classifier"].is_null()) {
       EXPECT_DOUBLE_EQ(o["classifier"]["top1"].get<double>(), 1.0) << o;
     }
@@ -157,6 +159,54 @@ TEST_F(CompareCliTest, OrtOnAnotherModelIsCaught) {
   const std::string a = tiny(0, "a.onnx"), b = tiny(1, "b.onnx");
   const Cli r = kiln("compare " + a + " --backends cpu,ort@" + b);
   EXPECT_EQ(r.code, 4) << r.out << r.err;
+}
+
+// The same model with one layer's weights negated: --bisect must name that layer, with agreeing inputs.
+TEST_F(CompareCliTest, BisectNamesThePerturbedLayer) {
+  const std::string a = tiny(0, "a.onnx");
+  auto g = load_onnx(a);
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  std::vector<Node*> convs;
+  for (const auto& n : (*g)->nodes())
+    if (n->op_type == "Conv") convs.push_back(n.get());
+  ASSERT_GE(convs.size(), 3u);
+  Node* victim = convs[2];
+  Value* w = victim->input(1);
+  ASSERT_TRUE(w && w->is_constant());
+  Tensor negated = w->constant->clone();
+  for (int64_t i = 0; i < negated.numel(); ++i) negated.data<float>()[i] = -negated.data<float>()[i];
+  w->constant = negated;
+  ASSERT_TRUE(write_onnx(**g, dir_ + "/b.onnx").ok());
+
+  std::vector<std::string> backends = {"cpu"};
+  if (find_ort_runner().ok()) backends.push_back("ort");  // ort: the model rewritten with every value an output
+  for (const std::string& backend : backends) {
+    const Cli r = kiln("compare " + a + " --backends cpu," + backend + "@" + dir_ + "/b.onnx --bisect --json " + dir_ +
+                       "/r.json");
+    EXPECT_EQ(r.code, 4) << r.out << r.err;
+    EXPECT_NE(r.out.find("first: node '" + victim->name + "' (Conv)"), std::string::npos) << r.out;
+    const auto doc = report();
+    const auto& first = doc["bisect"]["first"];
+    EXPECT_EQ(first["node"], victim->name) << backend;
+    EXPECT_EQ(first["op"], "Conv");
+    EXPECT_GT(doc["bisect"]["values_compared"].get<int64_t>(), 10) << backend;
+    // The data input agrees (it comes before the perturbed layer); the weight is a constant.
+    EXPECT_TRUE(first["inputs"][0]["compared"].get<bool>()) << first;
+    EXPECT_TRUE(first["inputs"][0]["passed"].get<bool>()) << first;
+    EXPECT_FALSE(first["inputs"][1]["compared"].get<bool>()) << first;
+    EXPECT_NE(doc["bisect"]["suggestion"].get<std::string>().find("first to differ while its inputs agree"),
+              std::string::npos);
+  }
+}
+
+TEST_F(CompareCliTest, BisectOfAgreeingBackendsFindsNothing) {
+  const Cli r = kiln("compare " + tiny() + " --backends cpu,cpu:opt --bisect --json " + dir_ + "/r.json");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const auto doc = report();
+  EXPECT_TRUE(doc["bisect"]["first"].is_null());
+  EXPECT_EQ(doc["bisect"]["values_failed"], 0);
+  EXPECT_GT(doc["bisect"]["values_compared"].get<int64_t>(), 0);  // the values the passes keep
+  EXPECT_EQ(kiln("compare " + tiny() + " --backends ort,cpu --bisect").code, 1);  // reference must be cpu
 }
 
 TEST_F(CompareCliTest, FailedCheckIsExit4) {
