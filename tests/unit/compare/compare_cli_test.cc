@@ -14,6 +14,8 @@
 
 #include "compare/backends.h"
 #include "core/npy.h"
+#include "core/random.h"
+#include "cpu/executor.h"
 #include "models/zoo.h"
 #include "onnx/importer.h"
 
@@ -207,6 +209,54 @@ TEST_F(CompareCliTest, BisectOfAgreeingBackendsFindsNothing) {
   EXPECT_EQ(doc["bisect"]["values_failed"], 0);
   EXPECT_GT(doc["bisect"]["values_compared"].get<int64_t>(), 0);  // the values the passes keep
   EXPECT_EQ(kiln("compare " + tiny() + " --backends ort,cpu --bisect").code, 1);  // reference must be cpu
+}
+
+// kiln accuracy on 12 random samples whose labels are the CPU reference's own argmax for 8 of them and
+// a wrong class for 4: top-1 must be exactly 8/12 on every backend that agrees with the reference.
+TEST_F(CompareCliTest, AccuracyOnALabelledSet) {
+  models::ZooOptions o;
+  o.batch = Dim::sym("batch");
+  o.height = o.width = 16;
+  o.classes = 10;
+  const std::string model = write_zoo("tiny_cnn", o, "tiny_dyn.onnx");
+  auto x = random_tensor(DType::kFloat32, {12, 3, 16, 16}, 3);
+  ASSERT_TRUE(x.ok());
+  ASSERT_TRUE(write_npz(dir_ + "/data.npz", {{"images", *x}}).ok());
+  auto g = load_onnx(model);
+  ASSERT_TRUE(g.ok());
+  auto out = run_cpu(**g, {{(*g)->inputs[0]->name, *x}});
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  const Tensor& logits = out->at((*g)->outputs[0]->name);
+  ASSERT_EQ(logits.shape(), (Shape{12, 10}));
+  std::ofstream labels(dir_ + "/labels.txt");
+  for (int i = 0; i < 12; ++i) {
+    const float* row = logits.data<float>() + i * 10;
+    const int argmax = static_cast<int>(std::max_element(row, row + 10) - row);
+    labels << (i < 8 ? argmax : (argmax + 1) % 10) << "\n";
+  }
+  labels.close();
+  std::string backends = "cpu,cpu:opt";
+  if (find_ort_runner().ok()) backends += ",ort";
+  const Cli r = kiln("accuracy " + model + " --dataset " + dir_ + "/data.npz --labels " + dir_ +
+                     "/labels.txt --backends " + backends + " --batch 5 --json " + dir_ + "/r.json");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const auto doc = report();
+  EXPECT_EQ(doc["schema"], "kiln.accuracy/1");
+  EXPECT_EQ(doc["samples"], 12);
+  for (const auto& b : doc["backends"]) {
+    EXPECT_DOUBLE_EQ(b["top1"].get<double>(), 8.0 / 12) << b["name"];
+    EXPECT_DOUBLE_EQ(b["agreement_with_reference"].get<double>(), 1.0) << b["name"];
+    int64_t total = 0;
+    for (const auto& row : b["confusion"])
+      for (const auto& c : row) total += c.get<int64_t>();
+    EXPECT_EQ(total, 12);
+  }
+  const Cli bad = kiln("accuracy " + model + " --dataset " + dir_ + "/data.npz --labels " + dir_ + "/nope.txt");
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  std::ofstream(dir_ + "/short.txt") << "1\n2\n";
+  const Cli shorter = kiln("accuracy " + model + " --dataset " + dir_ + "/data.npz --labels " + dir_ + "/short.txt");
+  EXPECT_EQ(shorter.code, 2) << shorter.err;
+  EXPECT_NE(shorter.err.find("holds 2 labels but"), std::string::npos) << shorter.err;
 }
 
 TEST_F(CompareCliTest, FailedCheckIsExit4) {
