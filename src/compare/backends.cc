@@ -267,7 +267,8 @@ Expected<BackendSpec> parse_backend(const std::string& text) {
   if (at != std::string::npos) {
     base = text.substr(0, at);
     spec.model = text.substr(at + 1);
-    if (spec.model.empty()) return invalid_input("backend '" + text + "': nothing after '@' (write BACKEND@MODEL.onnx)");
+    if (spec.model.empty())
+      return invalid_input("backend '" + text + "': nothing after '@' (write BACKEND@MODEL.onnx)");
   }
   const auto& names = known_backends();
   if (std::find(names.begin(), names.end(), base) == names.end())
@@ -339,8 +340,9 @@ Expected<std::unique_ptr<BackendRunner>> make_backend(const BackendSpec& spec, c
     return std::unique_ptr<BackendRunner>(new OrtBackend(*runner, model, load_graph));
   }
   if (spec.kind == "cuda") return make_cuda(spec, model, load_graph);
-  return unsupported("backend torch unavailable: the torch backend is not implemented yet; compare against ort "
-                     "(ONNX Runtime) instead");
+  return unsupported(
+      "backend torch unavailable: the torch backend is not implemented yet; compare against ort "
+      "(ONNX Runtime) instead");
 }
 
 }  // namespace kiln

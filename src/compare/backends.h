@@ -17,11 +17,11 @@ namespace kiln {
 // "cpu", "cpu:opt", "ort", "cuda:fp32", "cuda:tf32", "cuda:fp16", "cuda:bf16", "torch"; any of them may
 // end in "@OTHER.onnx" to run another model with the same inputs and outputs (e.g. original vs pruned).
 struct BackendSpec {
-  std::string name;       // as written
-  std::string kind;       // cpu | ort | cuda | torch
-  std::string precision;  // fp32 | tf32 | fp16 | bf16
-  bool optimized = false; // cpu:opt: the graph after kiln's passes
-  std::string model;      // from "@...", empty: the compared model
+  std::string name;                                     // as written
+  std::string kind;                                     // cpu | ort | cuda | torch
+  std::string precision;                                // fp32 | tf32 | fp16 | bf16
+  bool optimized = false;                               // cpu:opt: the graph after kiln's passes
+  std::string model;                                    // from "@...", empty: the compared model
   std::map<std::string, std::string> layer_precisions;  // cuda: node name -> fp32|fp16|bf16 (bisect's fix)
 };
 
@@ -66,7 +66,7 @@ Expected<std::unique_ptr<BackendRunner>> make_backend(const BackendSpec& spec, c
 struct OrtRunner {
   std::string interpreter;  // "node" or "python3"
   std::string script;
-  std::string version;      // first line of `SCRIPT --version`
+  std::string version;  // first line of `SCRIPT --version`
 };
 Expected<OrtRunner> find_ort_runner();
 

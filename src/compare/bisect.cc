@@ -14,8 +14,7 @@ std::string num(double v) {
 }
 
 // Per-node outputs in graph order, compared until done; fills the first failure's details.
-void scan(const Graph& graph, const TensorMap& ref, const TensorMap& test, const MetricsOptions& mo,
-          BisectReport& r) {
+void scan(const Graph& graph, const TensorMap& ref, const TensorMap& test, const MetricsOptions& mo, BisectReport& r) {
   auto metrics_of = [&](const std::string& name, OutputMetrics& m) {
     auto ri = ref.find(name), ti = test.find(name);
     if (ri == ref.end() || ti == test.end()) return false;
@@ -101,8 +100,10 @@ Expected<BisectReport> run_bisect(const CompareOptions& options, const TensorMap
   fixed.backends[1].name = spec.name + " (" + r.node + ":fp32)";
   fixed.progress = nullptr;
   auto again = run_compare(fixed, {feeds}, output_names, InputsInfo{});
-  if (!again.ok()) r.fix_result = "re-run with " + r.node + ":fp32 failed: " + again.status().message();
-  else r.fix_result = std::string("with ") + r.node + ":fp32 the outputs " + (again->passed ? "pass" : "still differ");
+  if (!again.ok())
+    r.fix_result = "re-run with " + r.node + ":fp32 failed: " + again.status().message();
+  else
+    r.fix_result = std::string("with ") + r.node + ":fp32 the outputs " + (again->passed ? "pass" : "still differ");
   return r;
 }
 

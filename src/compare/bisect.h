@@ -2,10 +2,9 @@
 // backend's, in graph order, and names the first layer whose output leaves the tolerance.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "compare/compare.h"
 

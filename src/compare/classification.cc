@@ -73,7 +73,8 @@ std::vector<double> softmax_rows(const std::vector<double>& scores, int64_t clas
 
 Expected<ClassificationMetrics> classification_metrics(const std::vector<double>& scores, int64_t classes,
                                                        const std::vector<int64_t>& labels, int k) {
-  if (classes < 2) return invalid_input("a classifier needs at least 2 classes, the output has " + std::to_string(classes));
+  if (classes < 2)
+    return invalid_input("a classifier needs at least 2 classes, the output has " + std::to_string(classes));
   if (scores.size() != labels.size() * static_cast<size_t>(classes))
     return invalid_input(std::to_string(labels.size()) + " labels but " + std::to_string(scores.size()) +
                          " scores (expected labels x " + std::to_string(classes) + " classes)");
@@ -129,8 +130,8 @@ Expected<ClassificationMetrics> classification_metrics(const std::vector<double>
     m.macro_recall /= static_cast<double>(averaged);
     m.macro_f1 /= static_cast<double>(averaged);
   }
-  m.macro_roc_auc = m.auc_classes ? auc_sum / static_cast<double>(m.auc_classes)
-                                  : std::numeric_limits<double>::quiet_NaN();
+  m.macro_roc_auc =
+      m.auc_classes ? auc_sum / static_cast<double>(m.auc_classes) : std::numeric_limits<double>::quiet_NaN();
   return m;
 }
 

@@ -13,7 +13,7 @@ namespace kiln {
 struct ClassMetrics {
   int64_t support = 0;  // true samples of the class
   double precision = 0, recall = 0, f1 = 0;
-  double roc_auc = 0;   // one-vs-rest; NaN when the class has no positive or no negative sample
+  double roc_auc = 0;  // one-vs-rest; NaN when the class has no positive or no negative sample
 };
 
 struct ClassificationMetrics {

@@ -212,7 +212,8 @@ std::string compare_table(const CompareReport& r) {
          (b.spec.model.empty() ? "" : "  model " + b.spec.model) + "  " + num(b.seconds, "%.2f") + " s\n";
   }
   for (const PairComparison& p : r.pairs) {
-    s += "\n" + p.backend + " vs " + p.reference + "  (atol " + num(p.atol, "%g") + ", rtol " + num(p.rtol, "%g") + ")\n";
+    s += "\n" + p.backend + " vs " + p.reference + "  (atol " + num(p.atol, "%g") + ", rtol " + num(p.rtol, "%g") +
+         ")\n";
     for (const OutputComparison& oc : p.outputs) append_output(s, oc, p);
   }
   int failed = 0, total = 0;
@@ -229,8 +230,8 @@ nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::js
 
 nlohmann::json output_json(const OutputComparison& oc) {
   const OutputMetrics& m = oc.metrics;
-  nlohmann::json j = {{"name", oc.name},    {"reference_type", oc.ref_type}, {"type", oc.type},
-                      {"shape", oc.shape}, {"compared", oc.compared},      {"passed", m.passed},
+  nlohmann::json j = {{"name", oc.name},   {"reference_type", oc.ref_type}, {"type", oc.type},
+                      {"shape", oc.shape}, {"compared", oc.compared},       {"passed", m.passed},
                       {"reason", m.reason}};
   if (!oc.compared) return j;
   j["count"] = m.count;

@@ -3,11 +3,10 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "compare/backends.h"
 #include "compare/metrics.h"
@@ -25,7 +24,7 @@ struct CompareOptions {
 };
 
 struct InputsInfo {
-  std::string source;  // "random (seed 0)", "data.npz", "dir/ (3 files)"
+  std::string source;                                        // "random (seed 0)", "data.npz", "dir/ (3 files)"
   std::vector<std::pair<std::string, std::string>> tensors;  // name -> "float32[1x3x224x224]" of set 0
 };
 
@@ -39,7 +38,7 @@ struct OutputComparison {
   std::string name;
   std::string ref_type, type;  // "float32[1x1000]" (of one feed set)
   Shape shape;  // compared: the feed sets' outputs concatenated along dim 0 (flat when their other dims differ)
-  bool compared = false;       // false: a shape mismatch or a missing output (see metrics.reason)
+  bool compared = false;  // false: a shape mismatch or a missing output (see metrics.reason)
   OutputMetrics metrics;
 };
 

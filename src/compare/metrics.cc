@@ -19,9 +19,7 @@ std::string fmt(double v) {
   return o.str();
 }
 
-bool higher_is_better(const std::string& metric) {
-  return metric == "cosine" || metric == "top1" || metric == "topk";
-}
+bool higher_is_better(const std::string& metric) { return metric == "cosine" || metric == "top1" || metric == "topk"; }
 
 double median_of(std::vector<double>& v) {
   if (v.empty()) return 0;
@@ -52,15 +50,14 @@ std::vector<int64_t> top_indices(const double* row, int64_t n, int k) {
   std::vector<int64_t> idx(static_cast<size_t>(n));
   std::iota(idx.begin(), idx.end(), 0);
   auto key = [&](int64_t i) { return std::isnan(row[i]) ? -std::numeric_limits<double>::infinity() : row[i]; };
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t a, int64_t b) {
-    return key(a) > key(b) || (key(a) == key(b) && a < b);
-  });
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                    [&](int64_t a, int64_t b) { return key(a) > key(b) || (key(a) == key(b) && a < b); });
   idx.resize(static_cast<size_t>(k));
   return idx;
 }
 
-void classifier_agreement(const std::vector<double>& ref, const std::vector<double>& test, const Shape& shape,
-                          int topk, OutputMetrics& m) {
+void classifier_agreement(const std::vector<double>& ref, const std::vector<double>& test, const Shape& shape, int topk,
+                          OutputMetrics& m) {
   if (shape.size() != 2 || shape[1] < 2 || shape[0] < 1) return;
   const int64_t classes = shape[1];
   m.classifier = true;
@@ -111,7 +108,8 @@ void apply_checks(const MetricsOptions& options, OutputMetrics& m) {
 }  // namespace
 
 const std::vector<std::string>& check_metric_names() {
-  static const std::vector<std::string> names = {"cosine", "top1", "topk", "max_abs", "mean_abs", "max_rel", "mean_rel"};
+  static const std::vector<std::string> names = {"cosine",   "top1",    "topk",    "max_abs",
+                                                 "mean_abs", "max_rel", "mean_rel"};
   return names;
 }
 
@@ -216,8 +214,10 @@ OutputMetrics compute_metrics(const std::vector<double>& ref, const std::vector<
   m.rel_count = static_cast<int64_t>(rel_errs.size());
   if (m.rel_count) m.mean_rel = sum_rel / static_cast<double>(m.rel_count);
   m.median_rel = median_of(rel_errs);
-  if (norm_r > 0 && norm_t > 0) m.cosine = dot / (std::sqrt(norm_r) * std::sqrt(norm_t));
-  else m.cosine = norm_r == norm_t ? 1.0 : 0.0;
+  if (norm_r > 0 && norm_t > 0)
+    m.cosine = dot / (std::sqrt(norm_r) * std::sqrt(norm_t));
+  else
+    m.cosine = norm_r == norm_t ? 1.0 : 0.0;
   if (options.classifier_candidate) classifier_agreement(ref, test, shape, options.topk, m);
 
   if (m.mismatched) {

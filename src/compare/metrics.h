@@ -66,7 +66,7 @@ struct OutputMetrics {
   double top1 = 0, topk = 0;
   int64_t ref_nan = 0, ref_inf = 0, nan = 0, inf = 0;
   std::vector<HistogramBin> histogram;
-  int64_t mismatched = 0;  // elements outside the allclose rule
+  int64_t mismatched = 0;    // elements outside the allclose rule
   int64_t worst_index = -1;  // flat index of the element furthest outside it (-1: none)
   double worst_ref = 0, worst_value = 0;
   std::vector<CheckResult> checks;

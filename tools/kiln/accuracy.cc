@@ -5,9 +5,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "compare/backends.h"
 #include "compare/classification.h"
@@ -45,7 +44,8 @@ Expected<std::vector<int64_t>> read_labels(const std::string& path) {
     std::istringstream ss(line);
     int64_t v = 0;
     std::string rest;
-    if (!(ss >> v) || (ss >> rest)) return invalid_input(path + " line " + std::to_string(n) + ": '" + line + "' is not one integer label");
+    if (!(ss >> v) || (ss >> rest))
+      return invalid_input(path + " line " + std::to_string(n) + ": '" + line + "' is not one integer label");
     labels.push_back(v);
   }
   return labels;
@@ -84,8 +84,8 @@ Expected<std::vector<TensorMap>> make_batches(const AccuracyArgs& a, const Graph
   const int64_t batch = d0.known() ? d0.value : a.batch;
   if (batch < 1) return usage_error("--batch must be at least 1");
   if (samples % batch != 0 && d0.known())
-    return invalid_input(a.dataset + " holds " + std::to_string(samples) + " samples, not a multiple of the model's fixed batch " +
-                         std::to_string(batch));
+    return invalid_input(a.dataset + " holds " + std::to_string(samples) +
+                         " samples, not a multiple of the model's fixed batch " + std::to_string(batch));
   std::vector<TensorMap> sets;
   for (int64_t b = 0; b < samples; b += batch) {
     TensorMap feeds;
@@ -106,7 +106,8 @@ Expected<std::vector<double>> gather_scores(const std::vector<TensorMap>& outs, 
     auto it = o.find(name);
     if (it == o.end()) return invalid_input("the backend produced no output '" + name + "'");
     if (it->second.rank() != 2 || it->second.dim(1) < 2)
-      return invalid_input("output '" + name + "' is " + it->second.describe() + ", not [batch, classes] scores (choose one with --output)");
+      return invalid_input("output '" + name + "' is " + it->second.describe() +
+                           ", not [batch, classes] scores (choose one with --output)");
     classes = it->second.dim(1);
     const auto v = tensor_to_doubles(it->second);
     scores.insert(scores.end(), v.begin(), v.end());
@@ -118,13 +119,22 @@ nlohmann::json metrics_json(const ClassificationMetrics& m) {
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
   nlohmann::json per_class = nlohmann::json::array();
   for (const ClassMetrics& c : m.per_class)
-    per_class.push_back({{"support", c.support}, {"precision", c.precision}, {"recall", c.recall}, {"f1", c.f1},
+    per_class.push_back({{"support", c.support},
+                         {"precision", c.precision},
+                         {"recall", c.recall},
+                         {"f1", c.f1},
                          {"roc_auc", num(c.roc_auc)}});
-  return {{"top1", m.top1}, {"topk", m.topk},
-          {"macro", {{"precision", m.macro_precision}, {"recall", m.macro_recall}, {"f1", m.macro_f1},
-                     {"roc_auc", num(m.macro_roc_auc)}, {"auc_classes", m.auc_classes}}},
+  return {{"top1", m.top1},
+          {"topk", m.topk},
+          {"macro",
+           {{"precision", m.macro_precision},
+            {"recall", m.macro_recall},
+            {"f1", m.macro_f1},
+            {"roc_auc", num(m.macro_roc_auc)},
+            {"auc_classes", m.auc_classes}}},
           {"micro", {{"precision", m.micro_precision}, {"recall", m.micro_recall}, {"f1", m.micro_f1}}},
-          {"per_class", per_class}, {"confusion", m.confusion}};
+          {"per_class", per_class},
+          {"confusion", m.confusion}};
 }
 
 Status run_accuracy(const AccuracyArgs& a) {
@@ -151,9 +161,14 @@ Status run_accuracy(const AccuracyArgs& a) {
     return invalid_input(a.labels + " holds " + std::to_string(labels.size()) + " labels but " + a.dataset + " holds " +
                          std::to_string(samples) + " samples");
 
-  nlohmann::json doc = {{"schema", "kiln.accuracy/1"}, {"kiln", {{"version", KILN_VERSION}, {"git_sha", KILN_GIT_SHA}}},
-                        {"model", a.model}, {"dataset", a.dataset}, {"labels", a.labels}, {"output", output},
-                        {"samples", samples}, {"backends", nlohmann::json::array()}};
+  nlohmann::json doc = {{"schema", "kiln.accuracy/1"},
+                        {"kiln", {{"version", KILN_VERSION}, {"git_sha", KILN_GIT_SHA}}},
+                        {"model", a.model},
+                        {"dataset", a.dataset},
+                        {"labels", a.labels},
+                        {"output", output},
+                        {"samples", samples},
+                        {"backends", nlohmann::json::array()}};
   std::printf("%-12s %8s %8s %9s %9s %9s %9s %10s %9s\n", "backend", "top1", ("top" + std::to_string(a.topk)).c_str(),
               "macro P", "macro R", "macro F1", "micro F1", "macro AUC", "agree");
   std::vector<int64_t> ref_pred;
@@ -193,35 +208,36 @@ Status run_accuracy(const AccuracyArgs& a) {
 
 }  // namespace
 
-KILN_SUBCOMMAND(
-    accuracy,
-    Subcommand{"accuracy", "A classifier's dataset metrics per backend: top-1/top-k, confusion, P/R/F1, ROC-AUC",
-               [](CLI::App& app) -> std::function<int()> {
-                 auto a = std::make_shared<AccuracyArgs>();
-                 app.add_option("MODEL", a->model, "The .onnx model file")->required();
-                 app.add_option("--dataset", a->dataset,
-                                "An .npz of inputs with the samples along dim 0 (member names = input names; a "
-                                "single member feeds a single-input model)")
-                     ->required();
-                 app.add_option("--labels", a->labels, "Labels: a 1-D integer .npy, or text with one label per line")
-                     ->required();
-                 app.add_option("--backends", a->backends, "Comma-separated backends (as for kiln compare)")
-                     ->capture_default_str();
-                 app.add_option("--output", a->output, "The [batch, classes] output (default: the first)");
-                 app.add_option("--shapes", a->shapes, "Concrete shapes for inputs with symbolic dims: NAME:DIMS");
-                 app.add_option("--batch", a->batch, "Samples per run when the model's batch is symbolic")
-                     ->capture_default_str();
-                 app.add_option("--topk", a->topk, "k of the top-k accuracy")->capture_default_str();
-                 app.add_option("--json", a->json, "Write the metrics as JSON (schema kiln.accuracy/1)");
-                 app.footer(
-                     "Definitions follow scikit-learn: zero_division=0; macro averages over the classes seen as\n"
-                     "a label or a prediction; ROC-AUC one-vs-rest on probabilities (softmax of logits).\n"
-                     "Example:\n"
-                     "  kiln accuracy model.onnx --dataset val.npz --labels val_labels.txt --backends cpu,ort\n");
-                 return [a] {
-                   Status s = run_accuracy(*a);
-                   return s.ok() ? 0 : fail("accuracy", s);
-                 };
-               }});
+KILN_SUBCOMMAND(accuracy,
+                Subcommand{
+                    "accuracy", "A classifier's dataset metrics per backend: top-1/top-k, confusion, P/R/F1, ROC-AUC",
+                    [](CLI::App& app) -> std::function<int()> {
+                      auto a = std::make_shared<AccuracyArgs>();
+                      app.add_option("MODEL", a->model, "The .onnx model file")->required();
+                      app.add_option("--dataset", a->dataset,
+                                     "An .npz of inputs with the samples along dim 0 (member names = input names; a "
+                                     "single member feeds a single-input model)")
+                          ->required();
+                      app.add_option("--labels", a->labels,
+                                     "Labels: a 1-D integer .npy, or text with one label per line")
+                          ->required();
+                      app.add_option("--backends", a->backends, "Comma-separated backends (as for kiln compare)")
+                          ->capture_default_str();
+                      app.add_option("--output", a->output, "The [batch, classes] output (default: the first)");
+                      app.add_option("--shapes", a->shapes, "Concrete shapes for inputs with symbolic dims: NAME:DIMS");
+                      app.add_option("--batch", a->batch, "Samples per run when the model's batch is symbolic")
+                          ->capture_default_str();
+                      app.add_option("--topk", a->topk, "k of the top-k accuracy")->capture_default_str();
+                      app.add_option("--json", a->json, "Write the metrics as JSON (schema kiln.accuracy/1)");
+                      app.footer(
+                          "Definitions follow scikit-learn: zero_division=0; macro averages over the classes seen as\n"
+                          "a label or a prediction; ROC-AUC one-vs-rest on probabilities (softmax of logits).\n"
+                          "Example:\n"
+                          "  kiln accuracy model.onnx --dataset val.npz --labels val_labels.txt --backends cpu,ort\n");
+                      return [a] {
+                        Status s = run_accuracy(*a);
+                        return s.ok() ? 0 : fail("accuracy", s);
+                      };
+                    }});
 
 }  // namespace kiln::cli

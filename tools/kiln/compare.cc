@@ -1,11 +1,12 @@
 // `kiln compare`: runs a model on several backends with the same inputs and checks them against the first.
+#include "compare/compare.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "compare/bisect.h"
-#include "compare/compare.h"
 #include "onnx/importer.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
@@ -18,8 +19,8 @@ namespace fs = std::filesystem;
 struct CompareArgs {
   std::string model;
   std::string backends = "cpu,ort";
-  std::string inputs;               // .npz file or directory
-  std::vector<std::string> input;   // NAME=FILE.npy
+  std::string inputs;              // .npz file or directory
+  std::vector<std::string> input;  // NAME=FILE.npy
   std::vector<std::string> shapes;
   uint64_t seed = 0;
   int iterations = 1;
@@ -165,19 +166,19 @@ KILN_SUBCOMMAND(
                          "An .npz of inputs, or a directory of .npz files (one feed set each) or NAME.npy files");
           app.add_option("--input", a->input, "Feed one input from a .npy file: NAME=FILE.npy (repeatable)");
           app.add_option("--shapes", a->shapes, "Concrete shapes for inputs with symbolic dims: NAME:DIMS[,...]");
-          app.add_option("--seed", a->seed, "Seed of the random inputs (feed set i uses seed+i)")->capture_default_str();
+          app.add_option("--seed", a->seed, "Seed of the random inputs (feed set i uses seed+i)")
+              ->capture_default_str();
           app.add_option("--iterations", a->iterations, "How many random feed sets")->capture_default_str();
-          app.add_option("--atol", a->atol, "Absolute tolerance (default by precision: fp32 1e-4, tf32 1e-2, "
-                                            "fp16 2e-2, bf16 1e-1)");
+          app.add_option("--atol", a->atol,
+                         "Absolute tolerance (default by precision: fp32 1e-4, tf32 1e-2, "
+                         "fp16 2e-2, bf16 1e-1)");
           app.add_option("--rtol", a->rtol, "Relative tolerance (default: fp32 1e-3, tf32 1e-2, fp16 2e-2, bf16 5e-2)");
-          app.add_option("--check", a->checks,
-                         "Extra thresholds METRIC:VALUE, metrics " +
-                             [] {
-                               std::string s;
-                               for (const auto& n : check_metric_names()) s += (s.empty() ? "" : ", ") + n;
-                               return s;
-                             }() +
-                             " (repeatable)");
+          app.add_option(
+              "--check", a->checks, "Extra thresholds METRIC:VALUE, metrics " + [] {
+                std::string s;
+                for (const auto& n : check_metric_names()) s += (s.empty() ? "" : ", ") + n;
+                return s;
+              }() + " (repeatable)");
           app.add_option("--topk", a->topk, "k of the top-k agreement of [N, classes] outputs")->capture_default_str();
           app.add_flag("--bisect", a->bisect,
                        "Also compare every intermediate value of the first feed set (reference: cpu) and name the "

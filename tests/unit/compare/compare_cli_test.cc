@@ -113,9 +113,9 @@ TEST_P(ZooVsOrt, CpuMatchesOnnxRuntimeAtFp32Tolerances) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Zoo, ZooVsOrt, ::testing::Values("tiny_cnn", "resnet18", "resnet34", "resnet50",
-                                                          "mobilenet_v2", "efficientnet_b0", "vgg11_bn", "ssd_lite",
-                                                          "ssd_lite_nms"),
+INSTANTIATE_TEST_SUITE_P(Zoo, ZooVsOrt,
+                         ::testing::Values("tiny_cnn", "resnet18", "resnet34", "resnet50", "mobilenet_v2",
+                                           "efficientnet_b0", "vgg11_bn", "ssd_lite", "ssd_lite_nms"),
                          [](const auto& info) { return info.param; });
 
 TEST_F(CompareCliTest, EveryZooModelIsCovered) {
@@ -207,7 +207,7 @@ TEST_F(CompareCliTest, BisectOfAgreeingBackendsFindsNothing) {
   const auto doc = report();
   EXPECT_TRUE(doc["bisect"]["first"].is_null());
   EXPECT_EQ(doc["bisect"]["values_failed"], 0);
-  EXPECT_GT(doc["bisect"]["values_compared"].get<int64_t>(), 0);  // the values the passes keep
+  EXPECT_GT(doc["bisect"]["values_compared"].get<int64_t>(), 0);                  // the values the passes keep
   EXPECT_EQ(kiln("compare " + tiny() + " --backends ort,cpu --bisect").code, 1);  // reference must be cpu
 }
 
@@ -290,13 +290,17 @@ TEST_F(CompareCliTest, BadInputsGetExitCodesAndMessages) {
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("nothing.npz: no such file or directory"), std::string::npos) << r.err;
 
-  ASSERT_TRUE(write_npz(dir_ + "/wrong.npz", {{"input", Tensor::from_vector<float>({1, 3, 8, 8}, std::vector<float>(192))}}).ok());
+  ASSERT_TRUE(
+      write_npz(dir_ + "/wrong.npz", {{"input", Tensor::from_vector<float>({1, 3, 8, 8}, std::vector<float>(192))}})
+          .ok());
   r = kiln("compare " + model + " --backends cpu,cpu:opt --inputs " + dir_ + "/wrong.npz");
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("input 'input' expects shape [1,3,16,16]"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("holds 1x3x8x8"), std::string::npos) << r.err;
 
-  ASSERT_TRUE(write_npz(dir_ + "/int.npz", {{"input", Tensor::from_vector<int64_t>({1, 3, 16, 16}, std::vector<int64_t>(768))}}).ok());
+  ASSERT_TRUE(
+      write_npz(dir_ + "/int.npz", {{"input", Tensor::from_vector<int64_t>({1, 3, 16, 16}, std::vector<int64_t>(768))}})
+          .ok());
   r = kiln("compare " + model + " --backends cpu,cpu:opt --inputs " + dir_ + "/int.npz");
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("expects dtype float32"), std::string::npos) << r.err;

@@ -89,8 +89,7 @@ TEST(Metrics, TopKAgreementOnClassifierRows) {
   o.checks = {{"top1", 0.9}, {"topk", 0.7}};
   // Row 0: ref top-2 {1, 2}; test 0.6 at 1 then a tie 0.2/0.2 at 0 and 2 -> lower index 0: {1, 0}; argmax
   // agrees, overlap 1/2. Row 1: ref {0, 1}, test {1, 0}: argmax differs, overlap 2/2.
-  const OutputMetrics m =
-      compute_metrics({0.1, 0.7, 0.2, 0.5, 0.3, 0.2}, {0.2, 0.6, 0.2, 0.3, 0.5, 0.2}, {2, 3}, o);
+  const OutputMetrics m = compute_metrics({0.1, 0.7, 0.2, 0.5, 0.3, 0.2}, {0.2, 0.6, 0.2, 0.3, 0.5, 0.2}, {2, 3}, o);
   ASSERT_TRUE(m.classifier);
   EXPECT_EQ(m.rows, 2);
   EXPECT_EQ(m.k, 2);
