@@ -34,8 +34,8 @@ const std::vector<std::string>& known_backends() {
 
 std::string first_line(const std::string& text) {
   std::string line = text.substr(0, text.find('\n'));
-  const std::string prefix = "run_ort.js: error: ";
-  if (line.rfind(prefix, 0) == 0) line = line.substr(prefix.size());
+  const size_t tag = line.find(": error: ");  // "run_ort.js: error: ..." / "ort_run.py: error: ..."
+  if (tag != std::string::npos && line.find(' ') > tag) line = line.substr(tag + 9);
   return line;
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 
 #include "kiln/version.h"
 
@@ -130,16 +131,26 @@ Expected<CompareReport> run_compare(const CompareOptions& options, const std::ve
   report.inputs = inputs;
   report.checks = options.checks;
   report.topk = options.topk;
-  std::vector<std::vector<TensorMap>> outs;
+  // Every backend is prepared before any runs, so an unavailable one fails fast.
+  std::vector<std::unique_ptr<BackendRunner>> runners;
+  std::vector<double> prepare_s;
   for (const BackendSpec& spec : options.backends) {
     const auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN_OR_RETURN(auto runner, make_backend(spec, options.model, options.load_graph));
+    runners.push_back(std::move(runner));
+    prepare_s.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::vector<std::vector<TensorMap>> outs;
+  for (size_t i = 0; i < runners.size(); ++i) {
+    const BackendSpec& spec = options.backends[i];
+    BackendRunner* runner = runners[i].get();
+    const auto start = std::chrono::steady_clock::now();
     auto result = runner->run(feed_sets);
     if (!result.ok()) return result.status().with_context("backend " + spec.name + ": ");
     BackendRun run;
     run.spec = spec;
     run.description = runner->description();
-    run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    run.seconds = prepare_s[i] + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (options.progress)
       options.progress("ran " + spec.name + " (" + run.description + ") on " + std::to_string(feed_sets.size()) +
                        " feed set(s) in " + num(run.seconds, "%.2f") + " s");
