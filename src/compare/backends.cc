@@ -14,11 +14,9 @@
 #include <filesystem>
 
 #include "core/npy.h"
+#include "engine/builder.h"
 #include "onnx/importer.h"
 #include "passes/pass_manager.h"
-#if defined(KILN_WITH_CUDA)
-#include "engine/builder.h"
-#endif
 
 extern char** environ;
 
@@ -204,7 +202,6 @@ Expected<std::vector<TensorMap>> OrtBackend::run_model(const std::string& model,
   return results;
 }
 
-#if defined(KILN_WITH_CUDA)
 class CudaBackend : public BackendRunner {
  public:
   CudaBackend(std::shared_ptr<Engine> engine, std::string precision)
@@ -225,7 +222,6 @@ class CudaBackend : public BackendRunner {
   std::shared_ptr<Engine> engine_;
   std::string precision_;
 };
-#endif
 
 Status unavailable(const BackendSpec& spec, const Status& why) {
   return Status(why.code() == StatusCode::kInvalidInput ? StatusCode::kInvalidInput : StatusCode::kRuntime,
@@ -234,21 +230,18 @@ Status unavailable(const BackendSpec& spec, const Status& why) {
 
 Expected<std::unique_ptr<BackendRunner>> make_cuda(const BackendSpec& spec, const std::string& model,
                                                    const GraphLoader& load_graph) {
-#if defined(KILN_WITH_CUDA)
   KILN_ASSIGN_OR_RETURN(auto graph, load_graph(model));
   BuildOptions options;
   options.precision = spec.precision;
   options.layer_precisions = spec.layer_precisions;
+  // Without CUDA (at build time or on this machine) the engine layer says why; a node it cannot lower is
+  // kUnsupported and keeps its code.
   auto engine = build_engine(std::move(graph), options);
   if (!engine.ok()) {
     if (engine.status().code() == StatusCode::kUnsupported) return engine.status().with_context(spec.name + ": ");
     return unavailable(spec, engine.status());
   }
   return std::unique_ptr<BackendRunner>(new CudaBackend(*engine, spec.precision));
-#else
-  return unavailable(spec, runtime_error("this kiln was built without CUDA (configure with -DKILN_CUDA=ON on a "
-                                         "machine with nvcc)"));
-#endif
 }
 
 }  // namespace

@@ -97,6 +97,8 @@ class Layer {
   // stored in the plan and the timing cache and given back through set_tactic() at load.
   virtual std::string tactic() const { return "kernel"; }
   virtual Status set_tactic(const std::string& tactic) { return Status::Ok(); }
+  // Device bytes of weights the layer uploaded itself (for the plan's and the summary's weight figure).
+  virtual size_t weight_bytes() const { return 0; }
 };
 
 // What a layer factory sees when the builder lowers one IR node.

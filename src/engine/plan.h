@@ -57,4 +57,12 @@ Expected<PlanContents> read_plan(const std::string& path);
 // another kiln version, saying which field differs and both values.
 Status check_plan_environment(const PlanEnvironment& built, const PlanEnvironment& current);
 
+// True when the file starts with the plan magic (plans are recognised by content, never by file name).
+bool is_plan_file(const std::string& path);
+// The JSON header section of `plan` as written to the file (what `kiln info model.plan --json` shows).
+std::string plan_header_json(const PlanContents& plan);
+// "12.8 (12080)" for the CUDA runtime, "9.14.0 (91400)" for cuDNN / cuBLAS; `library` is "CUDA runtime",
+// "cuDNN" or "cuBLAS".
+std::string library_version_string(const std::string& library, int version);
+
 }  // namespace kiln

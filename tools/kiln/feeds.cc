@@ -23,11 +23,16 @@ Status check_file_feed(const Value& in, const Tensor& t, const std::string& sour
 
 Status read_feeds(const FeedSources& args, const Graph& g, TensorMap& feeds,
                   std::map<std::string, std::string>& origin) {
+  return read_feeds(args, std::vector<const Value*>(g.inputs.begin(), g.inputs.end()), feeds, origin);
+}
+
+Status read_feeds(const FeedSources& args, const std::vector<const Value*>& inputs, TensorMap& feeds,
+                  std::map<std::string, std::string>& origin) {
   auto find_input = [&](const std::string& name, const std::string& source) -> Expected<const Value*> {
-    for (const Value* v : g.inputs)
+    for (const Value* v : inputs)
       if (v->name == name) return v;
     std::string names;
-    for (const Value* v : g.inputs) names += (names.empty() ? "" : ", ") + v->name;
+    for (const Value* v : inputs) names += (names.empty() ? "" : ", ") + v->name;
     return invalid_input(source + " feeds '" + name + "' but the model has no such input (its inputs: " + names + ")");
   };
   if (!args.npz.empty()) {
@@ -52,8 +57,8 @@ Status read_feeds(const FeedSources& args, const Graph& g, TensorMap& feeds,
     feeds[name] = std::move(t);
   }
   // Seeded random data for the rest; input i's stream depends only on the seed and i.
-  for (size_t i = 0; i < g.inputs.size(); ++i) {
-    const Value* in = g.inputs[i];
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value* in = inputs[i];
     if (feeds.count(in->name)) continue;
     KILN_RETURN_IF_ERROR(require_static_input(*in, "or feed it with --input " + in->name + "=FILE.npy"));
     const Shape shape = *in->shape.to_static();

@@ -22,6 +22,9 @@ struct FeedSources {
 // Fills `feeds` (and `origin`: input name -> where its data came from). A file feeding an unknown input,
 // or data whose dtype/shape does not fit the input, is kInvalidInput naming the file, the input and both
 // shapes/dtypes. Input i's random stream depends only on the seed and i.
+Status read_feeds(const FeedSources& sources, const std::vector<const Value*>& inputs, TensorMap& feeds,
+                  std::map<std::string, std::string>& origin);
+// The same for a graph's inputs.
 Status read_feeds(const FeedSources& sources, const Graph& g, TensorMap& feeds,
                   std::map<std::string, std::string>& origin);
 

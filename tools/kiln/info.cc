@@ -1,4 +1,5 @@
-// `kiln info`: what a model is (opset, I/O, op histogram, parameters, MACs/FLOPs, unsupported ops).
+// `kiln info`: what a model is (opset, I/O, op histogram, parameters, MACs/FLOPs, unsupported ops), or what a
+// plan holds (recognised by its magic; see plan_info.cc).
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -6,11 +7,13 @@
 #include <set>
 
 #include "cpu/kernel_registry.h"
+#include "engine/plan.h"
 #include "onnx/importer.h"
 #include "ops/registry.h"
 #include "passes/pass_manager.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
+#include "tools/kiln/plan_info.h"
 
 namespace kiln::cli {
 namespace {
@@ -93,6 +96,11 @@ std::string symbolic_inputs_note(const Graph& g) {
 
 int run_info(const InfoArgs& args) {
   const std::string cmd = "info";
+  if (is_plan_file(args.model)) {
+    if (args.passes || !args.shapes.empty())
+      return fail(cmd, usage_error(args.model + " is a kiln plan: --passes and --shapes apply to ONNX models only"));
+    return run_plan_info(args.model, args.json);
+  }
   ImportOptions opts;
   opts.require_supported_ops = false;
   auto loaded = load_onnx(args.model, opts);
@@ -272,24 +280,26 @@ int run_info(const InfoArgs& args) {
 
 }  // namespace
 
-KILN_SUBCOMMAND(info, Subcommand{"info", "Describe a model: opset, inputs/outputs, ops, parameters, MACs/FLOPs",
-                                 [](CLI::App& app) -> std::function<int()> {
-                                   auto args = std::make_shared<InfoArgs>();
-                                   app.add_option("MODEL", args->model, "The .onnx model file")->required();
-                                   app.add_flag("--json", args->json,
-                                                "Print a JSON document (schema kiln.info/1) instead of text");
-                                   app.add_flag("--passes", args->passes,
-                                                "Also run the standard optimization passes and show the op "
-                                                "histogram before and after");
-                                   app.add_option("--shapes", args->shapes,
-                                                  "Input shapes for MACs/FLOPs, NAME:DIMS[,NAME:DIMS...], "
-                                                  "e.g. input:1x3x224x224 (needed when inputs have symbolic dims)");
-                                   app.footer(
-                                       "Examples:\n"
-                                       "  kiln info resnet50.onnx\n"
-                                       "  kiln info resnet50.onnx --shapes input:1x3x224x224\n"
-                                       "  kiln info model.onnx --shapes a:1x3x32x32,b:1x10 --json > info.json\n");
-                                   return [args] { return run_info(*args); };
-                                 }});
+KILN_SUBCOMMAND(
+    info,
+    Subcommand{"info", "Describe a model (opset, inputs/outputs, ops, parameters, MACs/FLOPs) or a plan",
+               [](CLI::App& app) -> std::function<int()> {
+                 auto args = std::make_shared<InfoArgs>();
+                 app.add_option("MODEL", args->model, "The .onnx model file, or a plan from kiln build")->required();
+                 app.add_flag("--json", args->json, "Print a JSON document (schema kiln.info/1) instead of text");
+                 app.add_flag("--passes", args->passes,
+                              "Also run the standard optimization passes and show the op "
+                              "histogram before and after");
+                 app.add_option("--shapes", args->shapes,
+                                "Input shapes for MACs/FLOPs, NAME:DIMS[,NAME:DIMS...], "
+                                "e.g. input:1x3x224x224 (needed when inputs have symbolic dims)");
+                 app.footer(
+                     "Examples:\n"
+                     "  kiln info resnet50.onnx\n"
+                     "  kiln info resnet50.onnx --shapes input:1x3x224x224\n"
+                     "  kiln info model.onnx --shapes a:1x3x32x32,b:1x10 --json > info.json\n"
+                     "  kiln info resnet50.plan          # a plan: GPU, versions, layers, tactics\n");
+                 return [args] { return run_info(*args); };
+               }});
 
 }  // namespace kiln::cli

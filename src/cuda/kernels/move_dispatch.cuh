@@ -1,0 +1,51 @@
+// Type dispatch for the pooling / data-movement / resize kernels: element-size dispatch for kernels that
+// only move bytes, and storage-type dispatch (float32 / float16 / bfloat16) for kernels that compute.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cuda/kernels/common.cuh"
+
+namespace kiln::cuda {
+
+// Calls f(T{}) with T an unsigned integer of `elem_size` bytes.
+template <typename F>
+Status dispatch_elem_size(size_t elem_size, const char* what, F&& f) {
+  switch (elem_size) {
+    case 1:
+      return f(uint8_t{});
+    case 2:
+      return f(uint16_t{});
+    case 4:
+      return f(uint32_t{});
+    case 8:
+      return f(uint64_t{});
+    default:
+      break;
+  }
+  return unsupported(std::string(what) + ": element size " + std::to_string(elem_size) + " bytes is not supported");
+}
+
+// Calls f(T{}) with T = float, __half or __nv_bfloat16 for the storage dtype.
+template <typename F>
+Status dispatch_float(DType dtype, const char* what, F&& f) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return f(float{});
+    case DType::kFloat16:
+      return f(__half{});
+    case DType::kBFloat16:
+      return f(__nv_bfloat16{});
+    default:
+      break;
+  }
+  return unsupported(std::string(what) + ": dtype " + dtype_name(dtype) + " is not supported (float32/16, bfloat16)");
+}
+
+__device__ __forceinline__ int64_t global_thread() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ int64_t grid_threads() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+
+}  // namespace kiln::cuda

@@ -1,0 +1,95 @@
+// The cuDNN convolution layer behind the Conv and kiln.FusedConv lowerings (conv.cc makes it): geometry
+// from the node's attributes, cuDNN legacy-API descriptors, tactic choice and the run itself.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cuda/kernels/conv_epilogue.h"
+#include "cuda/layer.h"
+#include "ops/fused.h"
+
+namespace kiln::cuda {
+
+// Everything the lowering fixes once: attributes, epilogue and storage. 1-D convs are run as 2-D ones
+// with a unit height (index 0 = height, 1 = width).
+struct ConvSpec {
+  std::string where;  // "node 'c1' (Conv)", the prefix of every message
+  int spatial = 2;    // 1 or 2 in the model
+  int64_t group = 1, out_c = 0, in_c_per_group = 0;
+  int64_t kernel[2] = {1, 1}, strides[2] = {1, 1}, dilations[2] = {1, 1};
+  int64_t pads[4] = {0, 0, 0, 0};  // h_begin, w_begin, h_end, w_end (NOTSET only)
+  std::string auto_pad = "NOTSET";
+  FusedActivation act = FusedActivation::kNone;
+  float alpha = 0.f, beta = 0.f;
+  bool has_bias = false, has_residual = false;
+  Precision precision = Precision::kFP32;
+  DType dtype = DType::kFloat32;  // storage of x, y, z and the weights
+  Layout layout = Layout::kRowMajor;
+
+  bool needs_epilogue() const { return has_bias || has_residual || act != FusedActivation::kNone; }
+  // cudnnConvolutionBiasActivationForward fuses only Relu and identity.
+  bool fusable() const { return (act == FusedActivation::kNone || act == FusedActivation::kRelu) && needs_epilogue(); }
+};
+
+// One way to run the conv: plain cudnnConvolutionForward (+ our epilogue kernel when the node needs one),
+// or cudnnConvolutionBiasActivationForward; with a cuDNN forward algorithm.
+enum class ConvPath { kConv, kFused };
+struct ConvChoice {
+  ConvPath path = ConvPath::kConv;
+  int algo = -1;
+  size_t cudnn_workspace = 0;
+};
+
+class ConvLayer : public Layer {
+ public:
+  // `weights`: filter in spec.dtype, KCRS (row-major) or KRSC (NHWC). `bias_f32`: out_c floats (empty
+  // when absent). `bias_act`: the bias (zeros when absent) in spec.dtype for the fused cuDNN call, empty
+  // when the node cannot take that path.
+  ConvLayer(ConvSpec spec, DeviceBuffer weights, DeviceBuffer bias_f32, DeviceBuffer bias_act);
+  ~ConvLayer() override;
+  ConvLayer(const ConvLayer&) = delete;
+  ConvLayer& operator=(const ConvLayer&) = delete;
+
+  Status configure(ConfigureContext& ctx) override;
+  size_t workspace_bytes() const override { return pad_region_ + choice_.cudnn_workspace; }
+  Status enqueue(const RunContext& rc, const std::vector<DeviceTensor>& inputs,
+                 const std::vector<DeviceTensor>& outputs) override;
+  std::string tactic() const override;
+  Status set_tactic(const std::string& tactic) override;
+
+  // "cudnn:<conv|fused>,algo=<n>[+pad][+epilogue]" -> choice; the suffixes only describe.
+  static Status parse_tactic(const std::string& tactic, ConvChoice& out);
+
+ private:
+  struct Geometry {
+    ConvTensorGeom x, xp, y;          // input, input as cuDNN reads it (padded), output
+    int64_t sym_pad[2] = {0, 0};      // the symmetric part of the pads, given to cuDNN
+    int64_t extra_begin[2] = {0, 0};  // what the pad kernel adds before (after: xp minus x minus this)
+    bool explicit_pad = false;
+  };
+
+  Status error(StatusCode code, const std::string& m) const { return Status(code, spec_.where + ": " + m); }
+  Status set_geometry(const ConfigureContext& ctx);
+  Status resolve_dim(int d, int64_t in, int64_t& begin, int64_t& end, int64_t& out) const;
+  Status set_descriptors();
+  Expected<std::vector<ConvChoice>> usable_algos(cudnnHandle_t handle, size_t max_workspace) const;
+  Status tune(ConfigureContext& ctx, const std::vector<ConvChoice>& algos);
+  Status run(const RunContext& rc, const ConvChoice& c, const void* x, const void* z, void* y) const;
+  Status create_descriptors();
+
+  ConvSpec spec_;
+  DeviceBuffer weights_, bias_f32_, bias_act_;
+  Geometry geom_;
+  size_t pad_region_ = 0;  // bytes of workspace holding the padded input (0 without explicit padding)
+  bool configured_ = false;
+  ConvChoice choice_;     // algo -1 until configured or given by set_tactic()
+  Status create_status_;  // descriptor creation failure, reported by configure()
+
+  cudnnTensorDescriptor_t x_desc_ = nullptr, y_desc_ = nullptr, bias_desc_ = nullptr;
+  cudnnFilterDescriptor_t w_desc_ = nullptr;
+  cudnnConvolutionDescriptor_t conv_desc_ = nullptr;
+  cudnnActivationDescriptor_t act_desc_ = nullptr;
+};
+
+}  // namespace kiln::cuda

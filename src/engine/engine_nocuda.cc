@@ -1,0 +1,47 @@
+// Engine API in builds without the CUDA backend: every entry point says so (exit code 5 in the CLI).
+#if !KILN_WITH_CUDA
+#include "engine/builder.h"
+
+namespace kiln {
+namespace {
+Status no_cuda() { return runtime_error("this kiln was built without the CUDA backend (no CUDA toolkit at build time)"); }
+}  // namespace
+
+class EngineImpl {};
+class SessionImpl {};
+
+bool cuda_available(std::string* why) {
+  if (why) *why = "built without CUDA";
+  return false;
+}
+Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph>, const BuildOptions&) { return no_cuda(); }
+Expected<std::shared_ptr<Engine>> Engine::build(const std::string&, const BuildOptions&) { return no_cuda(); }
+Expected<std::shared_ptr<Engine>> Engine::load(const std::string&) { return no_cuda(); }
+Status Engine::save(const std::string&) const { return no_cuda(); }
+Engine::Engine(std::unique_ptr<EngineImpl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+const EngineSummary& Engine::summary() const {
+  static EngineSummary s;
+  return s;
+}
+Expected<TensorMap> run_engine(const std::shared_ptr<Engine>&, const TensorMap&) { return no_cuda(); }
+Session::Session(std::unique_ptr<SessionImpl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+Expected<void*> Session::host_input(const std::string&) { return no_cuda(); }
+Expected<void*> Session::host_output(const std::string&) { return no_cuda(); }
+Expected<Dims> Session::output_dims(const std::string&) const { return no_cuda(); }
+Status Session::run() { return no_cuda(); }
+Status Session::enqueue() { return no_cuda(); }
+Status Session::enqueue_compute() { return no_cuda(); }
+Status Session::enqueue_device(const std::map<std::string, const void*>&, const std::map<std::string, void*>&) {
+  return no_cuda();
+}
+Expected<std::vector<std::pair<std::string, float>>> Session::profile_layers() { return no_cuda(); }
+Expected<std::unique_ptr<StaticSession>> StaticSession::create(std::shared_ptr<Engine>, Stream, const ShapeMap&) {
+  return no_cuda();
+}
+Expected<std::unique_ptr<DynamicSession>> DynamicSession::create(std::shared_ptr<Engine>, Stream, int) { return no_cuda(); }
+Status DynamicSession::set_input_shape(const std::string&, const Dims&) { return no_cuda(); }
+
+}  // namespace kiln
+#endif

@@ -1,0 +1,300 @@
+// GPU Conv / kiln.FusedConv (cuDNN + epilogue kernel) against the CPU reference: odd sizes, strides,
+// dilations, groups, asymmetric and automatic pads, every fused activation, residual inputs, fp32 (NCHW,
+// true fp32) and the NHWC tensor-core precisions; plus tactic strings and refusals.
+#include "cuda/layers/conv_layer.h"
+#include "gpu/gpu_test_util.h"
+
+namespace kiln::gputest {
+namespace {
+
+// bf16 keeps 8 mantissa bits: one rounding of a conv output is ~4e-3 relative.
+constexpr double kBf16Rtol = 2e-2, kBf16Atol = 1e-2;
+
+struct ConvCase {
+  Shape x, w;
+  bool bias = true;
+  std::map<std::string, Attribute> attrs;
+  std::string activation;  // FusedConv when set (or when fused is true)
+  bool fused = false;
+  float alpha = 0.f, beta = 0.f;
+  Shape z;  // residual shape (FusedConv only); empty: none
+};
+
+Value* graph_input(Graph& g, const std::string& name, const Shape& s, TensorMap& feeds, uint64_t seed) {
+  Value* v = g.add_value(name, DType::kFloat32, SymShape::from(s)).value();
+  v->is_graph_input = true;
+  g.inputs.push_back(v);
+  feeds[name] = random_floats(s, seed);
+  return v;
+}
+
+// One Conv / FusedConv node with constant weights (and bias), random inputs in `feeds`.
+std::unique_ptr<Graph> conv_graph(const ConvCase& c, TensorMap& feeds) {
+  auto g = std::make_unique<Graph>();
+  g->opset_imports[""] = 17;
+  Value* x = graph_input(*g, "x", c.x, feeds, 11);
+  Value* w = g->add_initializer("w", random_floats(c.w, 12, -0.5f, 0.5f)).value();
+  std::vector<Value*> in = {x, w};
+  in.push_back(c.bias ? g->add_initializer("b", random_floats({c.w[0]}, 13)).value() : nullptr);
+  const bool fused = c.fused || !c.activation.empty() || !c.z.empty();
+  if (!c.z.empty()) in.push_back(graph_input(*g, "z", c.z, feeds, 14));
+  if (!c.bias && c.z.empty()) in.pop_back();
+  Value* y = g->add_value("y").value();
+  y->is_graph_output = true;
+  g->outputs.push_back(y);
+  Node* n = g->add_node(fused ? "FusedConv" : "Conv", "conv", in, {y});
+  n->opset = 17;
+  n->attrs = c.attrs;
+  if (fused) {
+    n->domain = "kiln";
+    n->opset = 1;
+    n->attrs["activation"] = Attribute::make_string(c.activation);
+    n->attrs["alpha"] = Attribute::make_float(c.alpha);
+    n->attrs["beta"] = Attribute::make_float(c.beta);
+  }
+  return g;
+}
+
+std::string check(const ConvCase& c, const std::string& precision) {
+  TensorMap feeds;
+  auto g = conv_graph(c, feeds);
+  if (precision == "fp32") return check_against_cpu(std::move(g), feeds, precision, kFp32Atol, kFp32Rtol);
+  if (precision == "bf16") return check_against_cpu(std::move(g), feeds, precision, kBf16Atol, kBf16Rtol);
+  return check_against_cpu(std::move(g), feeds, precision, kFp16Atol, kFp16Rtol);  // fp16, tf32
+}
+
+Attribute ints(std::vector<int64_t> v) { return Attribute::make_ints(std::move(v)); }
+
+void expect_all_precisions(const ConvCase& c, std::vector<std::string> precisions = {"fp32", "fp16"}) {
+  for (const std::string& p : precisions) {
+    SCOPED_TRACE(p);
+    EXPECT_EQ(check(c, p), "");
+  }
+}
+
+TEST(GpuConv, Plain3x3OddSizes) {
+  expect_all_precisions({{3, 5, 13, 13}, {7, 5, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}}},
+                        {"fp32", "fp16", "tf32", "bf16"});
+}
+
+TEST(GpuConv, NoPadsNonSquareKernelAndImage) { expect_all_precisions({{2, 3, 11, 9}, {5, 3, 3, 5}, true, {}}); }
+
+TEST(GpuConv, Stride2) {
+  expect_all_precisions(
+      {{3, 5, 13, 13}, {7, 5, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}, {"strides", ints({2, 2})}}});
+}
+
+TEST(GpuConv, Dilation2) {
+  expect_all_precisions(
+      {{2, 5, 15, 13}, {6, 5, 3, 3}, true, {{"pads", ints({2, 2, 2, 2})}, {"dilations", ints({2, 2})}}});
+}
+
+TEST(GpuConv, Depthwise) {
+  expect_all_precisions(
+      {{3, 6, 13, 13}, {6, 1, 3, 3}, true, {{"group", Attribute::make_int(6)}, {"pads", ints({1, 1, 1, 1})}}});
+}
+
+TEST(GpuConv, DepthwiseStride2WithMultiplier) {
+  expect_all_precisions({{2, 5, 13, 11},
+                         {10, 1, 3, 3},
+                         true,
+                         {{"group", Attribute::make_int(5)}, {"pads", ints({1, 1, 1, 1})}, {"strides", ints({2, 2})}}});
+}
+
+TEST(GpuConv, Grouped) {
+  expect_all_precisions(
+      {{3, 6, 9, 9}, {4, 3, 3, 3}, true, {{"group", Attribute::make_int(2)}, {"pads", ints({1, 1, 1, 1})}}});
+}
+
+TEST(GpuConv, Pointwise1x1) { expect_all_precisions({{3, 5, 13, 13}, {7, 5, 1, 1}, true, {}}); }
+
+TEST(GpuConv, AsymmetricPads) {
+  // pads = [h_begin, w_begin, h_end, w_end]: every side different, plus one side-only case (TF SAME style).
+  expect_all_precisions({{3, 5, 13, 12}, {7, 5, 3, 3}, true, {{"pads", ints({0, 1, 2, 3})}}});
+  expect_all_precisions(
+      {{2, 5, 12, 12}, {7, 5, 3, 3}, true, {{"pads", ints({0, 0, 1, 1})}, {"strides", ints({2, 2})}}});
+}
+
+TEST(GpuConv, AutoPadSameUpperLowerAndValid) {
+  for (const char* mode : {"SAME_UPPER", "SAME_LOWER", "VALID"}) {
+    SCOPED_TRACE(mode);
+    // Even input, stride 2: SAME needs one pad row/column on a single side (asymmetric).
+    expect_all_precisions(
+        {{2, 5, 12, 12}, {7, 5, 3, 3}, true, {{"auto_pad", Attribute::make_string(mode)}, {"strides", ints({2, 2})}}});
+    expect_all_precisions({{2, 5, 13, 13}, {7, 5, 3, 3}, true, {{"auto_pad", Attribute::make_string(mode)}}});
+  }
+}
+
+TEST(GpuConv, BiasAbsent) {
+  expect_all_precisions({{3, 5, 13, 13}, {7, 5, 3, 3}, false, {{"pads", ints({1, 1, 1, 1})}}});
+}
+
+TEST(GpuConv, OneDimensional) {
+  expect_all_precisions({{3, 5, 17}, {7, 5, 3}, true, {{"pads", ints({1, 2})}, {"strides", ints({2})}}});
+}
+
+TEST(GpuFusedConv, EveryActivation) {
+  struct Act {
+    const char* name;
+    float alpha, beta;
+  };
+  for (const Act& a : {Act{"", 0.f, 0.f}, Act{"Relu", 0.f, 0.f}, Act{"Clip", -0.5f, 0.75f}, Act{"Sigmoid", 0.f, 0.f},
+                       Act{"SiLU", 0.f, 0.f}, Act{"HardSwish", 0.f, 0.f}, Act{"LeakyRelu", 0.1f, 0.f},
+                       Act{"Tanh", 0.f, 0.f}, Act{"HardSigmoid", 0.2f, 0.5f}}) {
+    SCOPED_TRACE(a.name);
+    // 7 channels on 13x13: the scalar epilogue; 8 channels on 12x12: its 16-byte vector form (NCHW fp32:
+    // h*w % 4 == 0, NHWC fp16: c % 8 == 0).
+    for (const auto& [x, w] : {std::pair<Shape, Shape>{{3, 5, 13, 13}, {7, 5, 3, 3}},
+                               std::pair<Shape, Shape>{{2, 5, 12, 12}, {8, 5, 3, 3}}}) {
+      ConvCase c{x, w, true, {{"pads", ints({1, 1, 1, 1})}}};
+      c.fused = true;
+      c.activation = a.name;
+      c.alpha = a.alpha;
+      c.beta = a.beta;
+      expect_all_precisions(c);
+    }
+  }
+}
+
+TEST(GpuFusedConv, ResidualWithReluAndSiLU) {
+  for (const char* act : {"", "Relu", "SiLU"}) {
+    SCOPED_TRACE(act);
+    ConvCase c{{3, 5, 13, 13}, {7, 5, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}}};
+    c.fused = true;
+    c.activation = act;
+    c.z = {3, 7, 13, 13};
+    expect_all_precisions(c);
+  }
+}
+
+TEST(GpuFusedConv, ResidualWithoutBiasStridedAsymmetric) {
+  ConvCase c{{2, 6, 12, 12},
+             {8, 3, 3, 3},
+             false,
+             {{"group", Attribute::make_int(2)},
+              {"auto_pad", Attribute::make_string("SAME_UPPER")},
+              {"strides", ints({2, 2})}}};
+  c.activation = "Relu";
+  c.z = {2, 8, 6, 6};
+  expect_all_precisions(c);
+}
+
+TEST(GpuFusedConv, DepthwiseRelu6NoBias) {
+  ConvCase c{{2, 8, 11, 11}, {8, 1, 3, 3}, false, {{"group", Attribute::make_int(8)}, {"pads", ints({1, 1, 1, 1})}}};
+  c.activation = "Clip";
+  c.alpha = 0.f;
+  c.beta = 0.3f;  // small enough that the clip is active on many outputs
+  expect_all_precisions(c);
+}
+
+// Two convs in one engine: under fp16 the intermediate stays NHWC between them (no layout conversion), and
+// the first conv's output is the second's residual.
+TEST(GpuFusedConv, ChainKeepsNhwcAndFeedsResidual) {
+  for (const char* precision : {"fp32", "fp16"}) {
+    SCOPED_TRACE(precision);
+    auto g = std::make_unique<Graph>();
+    g->opset_imports[""] = 17;
+    TensorMap feeds;
+    Value* x = graph_input(*g, "x", {2, 5, 9, 9}, feeds, 21);
+    Value* y1 = g->add_value("y1").value();
+    Value* y = g->add_value("y").value();
+    y->is_graph_output = true;
+    g->outputs.push_back(y);
+    Node* a = g->add_node("Conv", "conv_a",
+                          {x, g->add_initializer("w1", random_floats({6, 5, 3, 3}, 22, -0.5f, 0.5f)).value(),
+                           g->add_initializer("b1", random_floats({6}, 23)).value()},
+                          {y1});
+    a->opset = 17;
+    a->attrs["pads"] = ints({1, 1, 1, 1});
+    Node* b = g->add_node("FusedConv", "conv_b",
+                          {y1, g->add_initializer("w2", random_floats({6, 6, 3, 3}, 24, -0.3f, 0.3f)).value(),
+                           g->add_initializer("b2", random_floats({6}, 25)).value(), y1},
+                          {y});
+    b->domain = "kiln";
+    b->opset = 1;
+    b->attrs["pads"] = ints({1, 1, 1, 1});
+    b->attrs["activation"] = Attribute::make_string("HardSwish");
+    const bool fp32 = std::string(precision) == "fp32";
+    // fp16: the intermediate is rounded to half (~3e-4 rms at its magnitude ~1.3) and feeds both the second
+    // conv and the residual, so the absolute error is about twice a single conv's: 2.5x the atol.
+    EXPECT_EQ(check_against_cpu(std::move(g), feeds, precision, fp32 ? kFp32Atol : 2.5 * kFp16Atol,
+                                fp32 ? kFp32Rtol : kFp16Rtol),
+              "");
+  }
+}
+
+// Heuristic choice only (no timing) must agree too, and a dynamic batch reconfigures the layer.
+TEST(GpuConv, UntunedAndDynamicBatch) {
+  ConvCase c{{3, 5, 13, 13}, {7, 5, 3, 3}, true, {{"pads", ints({0, 1, 1, 0})}, {"strides", ints({2, 2})}}};
+  c.activation = "Relu";
+  for (const char* precision : {"fp32", "fp16"}) {
+    SCOPED_TRACE(precision);
+    const bool fp32 = std::string(precision) == "fp32";
+    TensorMap feeds;
+    auto g = conv_graph(c, feeds);
+    g->inputs[0]->shape = SymShape({Dim::sym("N"), 5, 13, 13});
+    ASSERT_TRUE(infer_shapes(*g).ok());
+    BuildOptions opt;
+    opt.precision = precision;
+    opt.tune = false;
+    opt.profiles = {ShapeProfile{{{"x", {1, 5, 13, 13}}}, {{"x", {4, 5, 13, 13}}}, {{"x", {5, 5, 13, 13}}}}};
+    // CPU reference on the same graph (a copy: build_engine takes it over).
+    TensorMap cpu_feeds;
+    auto ref_graph = conv_graph(c, cpu_feeds);
+    ASSERT_TRUE(infer_shapes(*ref_graph).ok());
+    auto want = run_cpu(*ref_graph, feeds);
+    ASSERT_TRUE(want.ok()) << want.status().to_string();
+    auto engine = build_engine(std::move(g), opt);
+    ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+    auto got = run_engine(*engine, feeds);  // batch 3, not the opt batch 4
+    ASSERT_TRUE(got.ok()) << got.status().to_string();
+    Diff d = diff(got->at("y"), want->at("y"), fp32 ? kFp32Atol : kFp16Atol, fp32 ? kFp32Rtol : kFp16Rtol);
+    EXPECT_EQ(d.bad, 0) << "max |diff| " << d.max_abs << " of " << d.n;
+    for (const EngineLayer& l : (*engine)->summary().layers)
+      if (l.name == "conv") {
+        EXPECT_EQ(l.tactic.rfind("cudnn:conv,algo=", 0), 0u) << l.tactic;
+      }
+  }
+}
+
+TEST(GpuConv, RuntimeWeightsAreUnsupported) {
+  auto g = std::make_unique<Graph>();
+  g->opset_imports[""] = 17;
+  TensorMap feeds;
+  Value* x = graph_input(*g, "x", {1, 3, 8, 8}, feeds, 31);
+  Value* w = graph_input(*g, "w", {4, 3, 3, 3}, feeds, 32);
+  Value* y = g->add_value("y").value();
+  y->is_graph_output = true;
+  g->outputs.push_back(y);
+  g->add_node("Conv", "conv_rt", {x, w}, {y})->opset = 17;
+  ASSERT_TRUE(infer_shapes(*g).ok());
+  auto engine = build_engine(std::move(g), BuildOptions{});
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(engine.status().message().find("conv_rt"), std::string::npos) << engine.status().to_string();
+  EXPECT_NE(engine.status().message().find("weight W"), std::string::npos) << engine.status().to_string();
+}
+
+TEST(GpuConv, TacticStrings) {
+  using cuda::ConvChoice;
+  using cuda::ConvLayer;
+  using cuda::ConvPath;
+  ConvChoice c;
+  ASSERT_TRUE(ConvLayer::parse_tactic("cudnn:conv,algo=6+epilogue", c).ok());
+  EXPECT_EQ(c.path, ConvPath::kConv);
+  EXPECT_EQ(c.algo, 6);
+  ASSERT_TRUE(ConvLayer::parse_tactic("cudnn:fused,algo=1+pad", c).ok());
+  EXPECT_EQ(c.path, ConvPath::kFused);
+  EXPECT_EQ(c.algo, 1);
+  ASSERT_TRUE(ConvLayer::parse_tactic("cudnn:conv,algo=0", c).ok());
+  EXPECT_EQ(c.algo, 0);
+  for (const char* bad : {"", "kernel", "cudnn:conv", "cudnn:conv,algo=", "cudnn:conv,algo=99", "cudnn:conv,algo=-1",
+                          "cudnn:conv,algo=1x", "cudnn:winograd,algo=1", "cudnn:conv,algo=1+fast"}) {
+    SCOPED_TRACE(bad);
+    Status s = ConvLayer::parse_tactic(bad, c);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidInput) << s.to_string();
+  }
+}
+
+}  // namespace
+}  // namespace kiln::gputest
