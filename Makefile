@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 CTEST_LABELS ?= cpu|conformance|gpu
 
-.PHONY: all setup configure build test demo fuzz-smoke clean
+.PHONY: all setup configure build report-deps test demo fuzz-smoke clean
 
 all: build
 
@@ -17,16 +17,22 @@ configure: setup
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# vega, vega-lite and vega-embed (pinned by report/package-lock.json) that `kiln report` inlines into its page.
+report-deps:
+	@if [ ! -f report/node_modules/vega/build/vega.min.js ]; then npm ci --prefix report --no-audit --no-fund; fi
+
 # All CPU tests, the ONNX conformance suite and the GPU tests (they skip visibly without a GPU), then a
 # bounded fuzz run of the importer.
-test: build
+test: build report-deps
 	@cd $(BUILD) && ctest -L '$(CTEST_LABELS)' --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 fuzz-smoke:
 	@if [ -x scripts/fuzz.sh ]; then scripts/fuzz.sh 60; else echo "fuzz: scripts/fuzz.sh not present, skipped"; fi
 
-demo: build
+# The default model, a small benchmark sweep (CUDA engines when a GPU is present, else the CPU reference) and
+# the HTML report, whose path it prints.
+demo: build report-deps
 	@scripts/demo $(BUILD)
 
 clean:

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -47,6 +48,26 @@ Expected<BenchCase> measure_case(const InferenceFn& infer, const RunnerOptions& 
                     ">= {:.0f}% after {:.0f} ms ({} iterations); raise --warmUp",
                     options.settle_window, options.settle_tolerance * 100, w.ms, w.iterations));
   return c;
+}
+
+Status replace_latencies(BenchCase& c, const std::vector<double>& timed, const std::vector<double>& percentiles,
+                         const std::string& timing) {
+  if (timed.size() != c.run.times.size())
+    return runtime_error("internal: " + std::to_string(timed.size()) + " device timings for " +
+                         std::to_string(c.run.times.size()) + " timed iterations");
+  KILN_ASSIGN_OR_RETURN(LatencyStats host, compute_stats(latencies(c.run), percentiles));
+  c.extra["host_latency_ms"] = stats_json(host);
+  for (size_t i = 0; i < timed.size(); ++i) c.run.times[i].latency_ms = timed[i];
+  KILN_ASSIGN_OR_RETURN(c.stats, compute_stats(timed, percentiles));
+  if (c.avg_runs > 1) {
+    KILN_ASSIGN_OR_RETURN(c.averaged, compute_stats(group_means(timed, c.avg_runs), percentiles));
+  }
+  c.timing = timing;
+  c.warnings.erase(std::remove_if(c.warnings.begin(), c.warnings.end(),
+                                  [](const std::string& w) { return w.rfind("large spread", 0) == 0; }),
+                   c.warnings.end());
+  if (std::string w = spread_warning(c.stats); !w.empty()) c.warnings.push_back(w);
+  return Status::Ok();
 }
 
 std::string spread_warning(const LatencyStats& s, double ratio) {
@@ -95,7 +116,11 @@ json case_json(const BenchCase& c) {
   json shapes = json::object();
   for (const auto& [name, shape] : c.input_shapes) shapes[name] = shape;
   const auto& r = c.run;
+  std::vector<double> samples = latencies(r);
   json j{{"backend", c.backend},
+         {"precision", c.precision},
+         {"mode", c.mode},
+         {"timing", c.timing},
          {"batch", c.batch},
          {"input_shapes", shapes},
          {"warmup",
@@ -117,7 +142,13 @@ json case_json(const BenchCase& c) {
            {"cpu_utilisation_machine_percent", r.process.cpu_utilisation_machine_percent},
            {"peak_rss_bytes", r.process.peak_rss_bytes}}},
          {"gpu", c.gpu},
-         {"warnings", c.warnings}};
+         {"warnings", c.warnings},
+         {"latency_samples_ms", samples},
+         {"host_latency_ms", nullptr},
+         {"device_memory", nullptr},
+         {"dynamic", nullptr},
+         {"layers", nullptr}};
+  for (const auto& [k, v] : c.extra.items()) j[k] = v;
   return j;
 }
 

@@ -19,8 +19,11 @@ namespace kiln::bench {
 constexpr const char* kBenchSchema = "kiln.bench/1";
 
 struct BenchCase {
-  std::string backend;  // "cpu", later "cuda"
-  int64_t batch = 1;
+  std::string backend;  // "cpu", "cuda"; peers: "torch", "ort"
+  std::string precision = "fp32";
+  std::string mode;             // "reference" (cpu), "static" / "dynamic" (cuda), peers their own
+  std::string timing = "wall";  // "wall" (steady_clock per call) or "cuda_events"
+  int64_t batch = 1;            // 0 for a random-batch case (see extra["dynamic"])
   std::map<std::string, Shape> input_shapes;
   RunResult run;
   LatencyStats stats;                    // per-iteration latencies (ms)
@@ -29,7 +32,14 @@ struct BenchCase {
   Throughput throughput;
   nlohmann::json gpu;  // gpu_json(): nulls when NVML is absent
   std::vector<std::string> warnings;
+  // Further fields merged into the case JSON (device_memory, host_latency_ms, enqueue_ms, dynamic, layers).
+  nlohmann::json extra = nlohmann::json::object();
 };
+
+// Replaces the per-iteration latencies with `timed` (e.g. CUDA event times of the timed iterations, one each)
+// and recomputes the statistics, throughput and spread warning; the wall times move to extra["host_latency_ms"].
+Status replace_latencies(BenchCase& c, const std::vector<double>& timed, const std::vector<double>& percentiles,
+                         const std::string& timing);
 
 // Runs one case (each inference processes `batch` samples): NVML sampling on a background thread around
 // run_timed, then statistics, throughput and warnings. The caller fills backend and input_shapes.

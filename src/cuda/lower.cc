@@ -51,6 +51,7 @@ class Lowerer {
     }
     for (const auto& n : prog_.graph->nodes()) KILN_RETURN_IF_ERROR(lower_node(*n));
     for (Value* v : prog_.graph->outputs) KILN_RETURN_IF_ERROR(bind_output(v));
+    prune_unused_conversions();
     return Status::Ok();
   }
 
@@ -88,6 +89,8 @@ class Lowerer {
   Expected<int> converted(int src, DType dtype, Layout layout) {
     const TensorDesc d = prog_.slots[src].desc;  // a copy: add_slot below may reallocate the slots
     if (d.dtype == dtype && d.layout == layout) return src;
+    // src is itself a conversion: convert the original in one pass instead of chaining two.
+    if (auto o = origin_.find(src); o != origin_.end()) return converted(o->second, dtype, layout);
     auto key = std::make_tuple(src, dtype, layout);
     if (auto it = conversions_.find(key); it != conversions_.end()) return it->second;
     TensorDesc want{dtype, d.shape, layout};
@@ -105,6 +108,7 @@ class Lowerer {
       prog_.layers.push_back(std::move(e));
     }
     conversions_[key] = id;
+    origin_[id] = src;
     return id;
   }
 
@@ -230,8 +234,26 @@ class Lowerer {
     return Status::Ok();
   }
 
+  // Conversions made for a float input that a layer then asked for in yet another form are read by nobody.
+  void prune_unused_conversions() {
+    for (bool changed = true; changed;) {
+      changed = false;
+      std::set<int> used(prog_.output_slots.begin(), prog_.output_slots.end());
+      for (const auto& l : prog_.layers) used.insert(l.inputs.begin(), l.inputs.end());
+      for (size_t i = 0; i < prog_.slots.size(); ++i)  // a used view keeps its source's producer
+        if (used.count(static_cast<int>(i)) && prog_.slots[i].alias_of >= 0) used.insert(root(static_cast<int>(i)));
+      for (auto it = prog_.layers.begin(); it != prog_.layers.end(); ++it)
+        if (it->op == "convert" && !used.count(it->outputs[0])) {
+          prog_.layers.erase(it);
+          changed = true;
+          break;
+        }
+    }
+  }
+
   Program& prog_;
   const LoweringOptions& opt_;
+  std::map<int, int> origin_;  // conversion (or relabelled view) slot -> the slot it was made from
   const std::set<const Value*>& constants_;
   std::map<const Value*, int> slot_of_;
   std::map<std::tuple<const Value*, DType, Layout>, int> const_slots_;

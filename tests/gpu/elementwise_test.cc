@@ -127,12 +127,15 @@ TEST(ElementwiseGpu, SmoothUnaryOps) {
     const char* op;
     float lo, hi;
   };
-  const Case cases[] = {{"Tanh", -4, 4},  {"Exp", -3, 3},      {"Log", 0.1f, 5},       {"Sqrt", 0, 4},
-                        {"Neg", -2, 2},   {"Abs", -2, 2},      {"Reciprocal", 0.5f, 3}, {"Erf", -2.5f, 2.5f},
-                        {"Sin", -4, 4},   {"Cos", -4, 4},      {"Softplus", -12, 12},  {"Mish", -6, 6},
-                        {"HardSwish", -5, 5}, {"Elu", -3, 3},  {"Selu", -3, 3},        {"HardSigmoid", -4, 4}};
+  const Case cases[] = {{"Tanh", -4, 4},      {"Exp", -3, 3}, {"Log", 0.1f, 5},        {"Sqrt", 0, 4},
+                        {"Neg", -2, 2},       {"Abs", -2, 2}, {"Reciprocal", 0.5f, 3}, {"Erf", -2.5f, 2.5f},
+                        {"Sin", -4, 4},       {"Cos", -4, 4}, {"Softplus", -12, 12},   {"Mish", -6, 6},
+                        {"HardSwish", -5, 5}, {"Elu", -3, 3}, {"Selu", -3, 3},         {"HardSigmoid", -4, 4}};
   uint64_t seed = 100;
-  for (const Case& c : cases) expect_matches_all(unary(c.op, random_floats({3, 1023}, seed++, c.lo, c.hi)));
+  for (const Case& c : cases) {
+    const int opset = std::string(c.op) == "Mish" ? 18 : 17;  // Mish is an opset-18 operator
+    expect_matches_all(unary(c.op, random_floats({3, 1023}, seed++, c.lo, c.hi), {}, opset));
+  }
 }
 
 TEST(ElementwiseGpu, ActivationAttributes) {
@@ -144,7 +147,8 @@ TEST(ElementwiseGpu, ActivationAttributes) {
   expect_matches_all(unary("HardSigmoid", random_floats({1023}, 204, -5, 5),
                            {{"alpha", Attribute::make_float(0.3f)}, {"beta", Attribute::make_float(0.4f)}}));
   expect_matches_all(unary("Gelu", random_floats({7, 129}, 205, -4, 4), {}, 20));
-  expect_matches_all(unary("Gelu", random_floats({7, 129}, 206, -4, 4), {{"approximate", Attribute::make_string("tanh")}}, 20));
+  expect_matches_all(
+      unary("Gelu", random_floats({7, 129}, 206, -4, 4), {{"approximate", Attribute::make_string("tanh")}}, 20));
 }
 
 TEST(ElementwiseGpu, RoundingAndSignOnExactGrid) {
@@ -157,14 +161,19 @@ TEST(ElementwiseGpu, ClipForms) {
   Tensor x = random_floats({2, 3, 5, 7}, 400, -3, 3);
   const float lo = -0.5f, hi = 1.25f;
   // Opset 13: optional constant inputs, both, only max (min omitted), only min.
-  expect_matches_all(NodeSpec{"Clip", {in("x", x), cst("lo", Tensor::scalar(lo)), cst("hi", Tensor::scalar(hi))}, {}, 13});
+  expect_matches_all(
+      NodeSpec{"Clip", {in("x", x), cst("lo", Tensor::scalar(lo)), cst("hi", Tensor::scalar(hi))}, {}, 13});
   expect_matches_all(NodeSpec{"Clip", {in("x", x), absent(), cst("hi", Tensor::scalar(hi))}, {}, 13});
   expect_matches_all(NodeSpec{"Clip", {in("x", x), cst("lo", Tensor::scalar(lo))}, {}, 13});
   // Opset 6: attributes.
-  expect_matches_all(NodeSpec{"Clip", {in("x", x)}, {{"min", Attribute::make_float(0.f)}, {"max", Attribute::make_float(6.f)}}, 6});
+  expect_matches_all(
+      NodeSpec{"Clip", {in("x", x)}, {{"min", Attribute::make_float(0.f)}, {"max", Attribute::make_float(6.f)}}, 6});
   // Integers.
-  expect_matches(NodeSpec{"Clip", {in("x", ints<int64_t>({1023}, 401, -100, 100)), cst("lo", Tensor::scalar<int64_t>(-7)),
-                                   cst("hi", Tensor::scalar<int64_t>(42))}, {}, 13},
+  expect_matches(NodeSpec{"Clip",
+                          {in("x", ints<int64_t>({1023}, 401, -100, 100)), cst("lo", Tensor::scalar<int64_t>(-7)),
+                           cst("hi", Tensor::scalar<int64_t>(42))},
+                          {},
+                          13},
                  "fp32");
 }
 
@@ -180,7 +189,8 @@ TEST(ElementwiseGpu, NotOnBool) { expect_matches(unary("Not", bools({3, 5, 7}, 6
 TEST(ElementwiseGpu, FusedElementwiseChain) {
   NodeSpec s{"FusedElementwise",
              {in("x", random_floats({2, 3, 5, 7}, 700, -4, 4))},
-             {{"ops", Attribute::make_strings({"LeakyRelu", "HardSigmoid", "Tanh", "Clip", "HardSwish", "Sigmoid", "Relu", "SiLU"})},
+             {{"ops", Attribute::make_strings(
+                          {"LeakyRelu", "HardSigmoid", "Tanh", "Clip", "HardSwish", "Sigmoid", "Relu", "SiLU"})},
               {"alphas", Attribute::make_floats({0.2f, 0.3f, 0.f, 0.1f, 0.f, 0.f, 0.f, 0.f})},
               {"betas", Attribute::make_floats({0.f, 0.45f, 0.f, 0.6f, 0.f, 0.f, 0.f, 0.f})}},
              17,
@@ -201,7 +211,8 @@ TEST(ElementwiseGpu, IdentityAndDropout) {
   // With the mask output wanted: a copy plus an all-true bool mask.
   expect_matches_all(NodeSpec{"Dropout", {in("x", x)}, {}, 13, 2});
   // training_mode given as a constant false: still inference.
-  expect_matches_all(NodeSpec{"Dropout", {in("x", x), cst("r", Tensor::scalar(0.3f)), cst("t", Tensor::scalar(false))}, {}, 13});
+  expect_matches_all(
+      NodeSpec{"Dropout", {in("x", x), cst("r", Tensor::scalar(0.3f)), cst("t", Tensor::scalar(false))}, {}, 13});
 }
 
 // ---- Binary, broadcasting, variadic ------------------------------------------------------------------
@@ -209,25 +220,37 @@ TEST(ElementwiseGpu, IdentityAndDropout) {
 struct ShapePair {
   Shape a, b;
 };
-const std::vector<ShapePair> kBroadcasts = {{{2, 3, 5, 7}, {3, 1, 1}}, {{1}, {2, 3}},       {{5, 1}, {1, 7}},
-                                            {{2, 3, 5, 7}, {2, 3, 5, 7}}, {{2, 3, 5, 7}, {7}}, {{}, {4, 5}},
-                                            {{1023}, {1}},             {{3, 1, 7}, {1, 5, 1}}};
+const std::vector<ShapePair> kBroadcasts = {
+    {{2, 3, 5, 7}, {3, 1, 1}}, {{1}, {2, 3}}, {{5, 1}, {1, 7}}, {{2, 3, 5, 7}, {2, 3, 5, 7}},
+    {{2, 3, 5, 7}, {7}},       {{}, {4, 5}},  {{1023}, {1}},    {{3, 1, 7}, {1, 5, 1}}};
 
 TEST(ElementwiseGpu, ArithmeticBroadcasting) {
   uint64_t seed = 900;
   for (const char* op : {"Add", "Sub", "Mul", "Max", "Min"})
     for (const ShapePair& p : kBroadcasts)
-      expect_matches_all(NodeSpec{op, {in("a", random_floats(p.a, seed++, -2, 2)), in("b", random_floats(p.b, seed++, -2, 2))}});
+      expect_matches_all(
+          NodeSpec{op, {in("a", random_floats(p.a, seed++, -2, 2)), in("b", random_floats(p.b, seed++, -2, 2))}});
   for (const ShapePair& p : kBroadcasts) {
     // Divisors and Pow bases kept away from 0.
-    expect_matches_all(NodeSpec{"Div", {in("a", random_floats(p.a, seed++, -2, 2)), in("b", random_floats(p.b, seed++, 0.5f, 2))}});
-    expect_matches_all(NodeSpec{"Pow", {in("a", random_floats(p.a, seed++, 0.5f, 2)), in("b", random_floats(p.b, seed++, -2, 2))}});
+    expect_matches_all(
+        NodeSpec{"Div", {in("a", random_floats(p.a, seed++, -2, 2)), in("b", random_floats(p.b, seed++, 0.5f, 2))}});
+    expect_matches_all(
+        NodeSpec{"Pow", {in("a", random_floats(p.a, seed++, 0.5f, 2)), in("b", random_floats(p.b, seed++, -2, 2))}});
   }
 }
 
+TEST(ElementwiseGpu, PowWithConstantIntegerExponent) {
+  expect_matches_all(
+      NodeSpec{"Pow", {in("a", random_floats({3, 1023}, 940, -2, 2)), cst("e", Tensor::scalar<int64_t>(3))}});
+  expect_matches_all(NodeSpec{"Pow",
+                              {in("a", random_floats({3, 7}, 941, 0.5f, 2)),
+                               cst("e", Tensor::from_vector<int32_t>({7}, {-2, -1, 0, 1, 2, 3, 4}))}});
+}
+
 TEST(ElementwiseGpu, AddWithConstantBiasAndBf16) {
-  expect_matches_all(NodeSpec{"Add", {in("x", random_floats({2, 3, 5, 7}, 950)), cst("b", random_floats({3, 1, 1}, 951))}},
-                     {"fp32", "fp16", "bf16"});
+  expect_matches_all(
+      NodeSpec{"Add", {in("x", random_floats({2, 3, 5, 7}, 950)), cst("b", random_floats({3, 1, 1}, 951))}},
+      {"fp32", "fp16", "bf16"});
   expect_matches_all(NodeSpec{"Mul", {cst("s", random_floats({1}, 952)), in("x", random_floats({7, 1023}, 953))}},
                      {"fp32", "fp16", "bf16"});
 }
@@ -245,14 +268,15 @@ TEST(ElementwiseGpu, ModBothModes) {
   Tensor a = grid({5, 1, 7}, 1000, -60, 60, 4.f);
   Tensor b = grid({3, 1}, 1001, 1, 12, 4.f);
   Tensor nb = grid({3, 1}, 1002, -12, -1, 4.f);
-  for (int64_t fmod : {0, 1}) {
-    const Attrs attrs{{"fmod", Attribute::make_int(fmod)}};
-    expect_matches_all(NodeSpec{"Mod", {in("a", a), in("b", b)}, attrs});
-    expect_matches_all(NodeSpec{"Mod", {in("a", a), in("b", nb)}, attrs});
-  }
-  expect_matches(NodeSpec{"Mod", {in("a", ints<int64_t>({1023}, 1003, -50, 50)), in("b", ints<int64_t>({1}, 1004, -9, -2))}},
-                 "fp32");
-  expect_matches(NodeSpec{"Mod", {in("a", ints<int32_t>({3, 7}, 1005, -50, 50)), in("b", ints<int32_t>({7}, 1006, 2, 9))},
+  // ONNX: floating-point Mod requires fmod=1 (C fmod semantics); fmod=0 is checked on integers below.
+  const Attrs attrs{{"fmod", Attribute::make_int(1)}};
+  expect_matches_all(NodeSpec{"Mod", {in("a", a), in("b", b)}, attrs});
+  expect_matches_all(NodeSpec{"Mod", {in("a", a), in("b", nb)}, attrs});
+  expect_matches(
+      NodeSpec{"Mod", {in("a", ints<int64_t>({1023}, 1003, -50, 50)), in("b", ints<int64_t>({1}, 1004, -9, -2))}},
+      "fp32");
+  expect_matches(NodeSpec{"Mod",
+                          {in("a", ints<int32_t>({3, 7}, 1005, -50, 50)), in("b", ints<int32_t>({7}, 1006, 2, 9))},
                           {{"fmod", Attribute::make_int(1)}}},
                  "fp32");
 }
@@ -269,30 +293,36 @@ TEST(ElementwiseGpu, PReluSlopes) {
 TEST(ElementwiseGpu, VariadicSumMeanMaxMin) {
   uint64_t seed = 1200;
   for (const char* op : {"Sum", "Mean", "Max", "Min"}) {
-    expect_matches_all(NodeSpec{op,
-                                {in("a", random_floats({2, 3, 5, 7}, seed++)), in("b", random_floats({3, 1, 1}, seed++)),
-                                 in("c", random_floats({7}, seed++)), in("d", random_floats({1}, seed++))}});
+    expect_matches_all(
+        NodeSpec{op,
+                 {in("a", random_floats({2, 3, 5, 7}, seed++)), in("b", random_floats({3, 1, 1}, seed++)),
+                  in("c", random_floats({7}, seed++)), in("d", random_floats({1}, seed++))}});
     expect_matches_all(NodeSpec{op, {in("a", random_floats({1023}, seed++))}});  // one input: a copy
   }
-  expect_matches(NodeSpec{"Max", {in("a", ints<int32_t>({5, 7}, seed++, -9, 9)), in("b", ints<int32_t>({7}, seed++, -9, 9)),
-                                  in("c", ints<int32_t>({5, 1}, seed++, -9, 9))}},
+  expect_matches(NodeSpec{"Max",
+                          {in("a", ints<int32_t>({5, 7}, seed++, -9, 9)), in("b", ints<int32_t>({7}, seed++, -9, 9)),
+                           in("c", ints<int32_t>({5, 1}, seed++, -9, 9))}},
                  "fp32");
 }
 
 TEST(ElementwiseGpu, IntegerArithmetic) {
   uint64_t seed = 1300;
   for (const char* op : {"Add", "Sub", "Mul", "Div"}) {
-    expect_matches(NodeSpec{op, {in("a", ints<int64_t>({2, 3, 5, 7}, seed++, -1000, 1000)),
-                                 in("b", ints<int64_t>({3, 1, 1}, seed++, -20, 20, true))}},
+    expect_matches(NodeSpec{op,
+                            {in("a", ints<int64_t>({2, 3, 5, 7}, seed++, -1000, 1000)),
+                             in("b", ints<int64_t>({3, 1, 1}, seed++, -20, 20, true))}},
                    "fp32");
-    expect_matches(NodeSpec{op, {in("a", ints<int32_t>({5, 1}, seed++, -1000, 1000)),
-                                 in("b", ints<int32_t>({1, 7}, seed++, -20, 20, true))}},
+    expect_matches(NodeSpec{op,
+                            {in("a", ints<int32_t>({5, 1}, seed++, -1000, 1000)),
+                             in("b", ints<int32_t>({1, 7}, seed++, -20, 20, true))}},
                    "fp16");
   }
   // Wrapping like the CPU reference.
-  expect_matches(NodeSpec{"Mul", {in("a", Tensor::from_vector<int32_t>({3}, {std::numeric_limits<int32_t>::max(), -7, 1 << 30})),
-                                  in("b", Tensor::from_vector<int32_t>({3}, {2, 3, 4}))}},
-                 "fp32");
+  expect_matches(
+      NodeSpec{"Mul",
+               {in("a", Tensor::from_vector<int32_t>({3}, {std::numeric_limits<int32_t>::max(), -7, 1 << 30})),
+                in("b", Tensor::from_vector<int32_t>({3}, {2, 3, 4}))}},
+      "fp32");
 }
 
 // ---- Comparisons, logic, Where -----------------------------------------------------------------------
@@ -301,11 +331,14 @@ TEST(ElementwiseGpu, Comparisons) {
   uint64_t seed = 1400;
   for (const char* op : {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}) {
     for (const ShapePair& p : kBroadcasts)  // coarse grid: many ties
-      expect_matches_all(NodeSpec{op, {in("a", grid(p.a, seed++, -3, 3, 2.f)), in("b", grid(p.b, seed++, -3, 3, 2.f))}});
-    expect_matches(NodeSpec{op, {in("a", ints<int64_t>({3, 5, 7}, seed++, -3, 3)), in("b", ints<int64_t>({5, 1}, seed++, -3, 3))}},
-                   "fp32");
-    expect_matches(NodeSpec{op, {in("a", ints<int32_t>({1023}, seed++, -3, 3)), in("b", ints<int32_t>({1}, seed++, -3, 3))}},
-                   "fp16");
+      expect_matches_all(
+          NodeSpec{op, {in("a", grid(p.a, seed++, -3, 3, 2.f)), in("b", grid(p.b, seed++, -3, 3, 2.f))}});
+    expect_matches(
+        NodeSpec{op, {in("a", ints<int64_t>({3, 5, 7}, seed++, -3, 3)), in("b", ints<int64_t>({5, 1}, seed++, -3, 3))}},
+        "fp32");
+    expect_matches(
+        NodeSpec{op, {in("a", ints<int32_t>({1023}, seed++, -3, 3)), in("b", ints<int32_t>({1}, seed++, -3, 3))}},
+        "fp16");
   }
   expect_matches(NodeSpec{"Equal", {in("a", bools({3, 5}, seed++)), in("b", bools({5}, seed++))}}, "fp32");
 }
@@ -320,15 +353,19 @@ TEST(ElementwiseGpu, LogicalOps) {
 
 TEST(ElementwiseGpu, WhereBroadcasting) {
   uint64_t seed = 1600;
-  expect_matches_all(NodeSpec{"Where", {in("c", bools({2, 3, 5, 7}, seed++)), in("x", random_floats({3, 1, 1}, seed++)),
-                                        in("y", random_floats({7}, seed++))}});
-  expect_matches_all(NodeSpec{"Where", {in("c", bools({5, 1}, seed++)), in("x", random_floats({1, 7}, seed++)),
-                                        cst("y", random_floats({1}, seed++))}});
-  expect_matches(NodeSpec{"Where", {in("c", bools({1023}, seed++)), in("x", ints<int64_t>({1023}, seed++, -9, 9)),
-                                    in("y", ints<int64_t>({1}, seed++, -9, 9))}},
+  expect_matches_all(NodeSpec{"Where",
+                              {in("c", bools({2, 3, 5, 7}, seed++)), in("x", random_floats({3, 1, 1}, seed++)),
+                               in("y", random_floats({7}, seed++))}});
+  expect_matches_all(NodeSpec{
+      "Where",
+      {in("c", bools({5, 1}, seed++)), in("x", random_floats({1, 7}, seed++)), cst("y", random_floats({1}, seed++))}});
+  expect_matches(NodeSpec{"Where",
+                          {in("c", bools({1023}, seed++)), in("x", ints<int64_t>({1023}, seed++, -9, 9)),
+                           in("y", ints<int64_t>({1}, seed++, -9, 9))}},
                  "fp32");
-  expect_matches(NodeSpec{"Where", {in("c", bools({3, 7}, seed++)), in("x", bools({7}, seed++)), in("y", bools({3, 1}, seed++))}},
-                 "fp32");
+  expect_matches(
+      NodeSpec{"Where", {in("c", bools({3, 7}, seed++)), in("x", bools({7}, seed++)), in("y", bools({3, 1}, seed++))}},
+      "fp32");
 }
 
 // ---- Cast --------------------------------------------------------------------------------------------
@@ -364,7 +401,8 @@ TEST(ElementwiseGpu, CastFromIntegersAndBool) {
   for (DType to : {DType::kFloat32, DType::kFloat16, DType::kInt32, DType::kUint8, DType::kBool, DType::kInt64})
     expect_matches(cast_to(i64, to), "fp32");
   Tensor i32 = ints<int32_t>({1023}, 1801, -300, 300);
-  for (DType to : {DType::kFloat32, DType::kInt64, DType::kUint8, DType::kBool}) expect_matches(cast_to(i32, to), "fp16");
+  for (DType to : {DType::kFloat32, DType::kInt64, DType::kUint8, DType::kBool})
+    expect_matches(cast_to(i32, to), "fp16");
   Tensor b = bools({3, 7}, 1802);
   for (DType to : {DType::kFloat32, DType::kInt32, DType::kInt64}) expect_matches_all(cast_to(b, to));
   Tensor u8 = ints<uint8_t>({13}, 1803, 0, 255);
@@ -372,8 +410,10 @@ TEST(ElementwiseGpu, CastFromIntegersAndBool) {
 }
 
 TEST(ElementwiseGpu, CastLike) {
-  expect_matches_all(NodeSpec{"CastLike", {in("x", random_floats({3, 7}, 1900, -100, 100)), cst("like", Tensor::scalar<int32_t>(0))}, {}, 15});
-  expect_matches_all(NodeSpec{"CastLike", {in("x", ints<int64_t>({9}, 1901, -9, 9)), cst("like", Tensor::scalar(0.f))}, {}, 15});
+  expect_matches_all(NodeSpec{
+      "CastLike", {in("x", random_floats({3, 7}, 1900, -100, 100)), cst("like", Tensor::scalar<int32_t>(0))}, {}, 15});
+  expect_matches_all(
+      NodeSpec{"CastLike", {in("x", ints<int64_t>({9}, 1901, -9, 9)), cst("like", Tensor::scalar(0.f))}, {}, 15});
 }
 
 // ---- NHWC inputs -------------------------------------------------------------------------------------
@@ -413,7 +453,9 @@ TEST(ElementwiseGpu, NhwcInputsFromConv) {
     g->add_node("Greater", "greater", {c, bias}, {gt});
     TensorMap feeds{{"x", grid({N, C, H, W}, 2001, -16, 16, 8.f)}};  // exact in fp16: Greater cannot flip
     const bool fp32 = precision == "fp32";
-    EXPECT_EQ(check_against_cpu(std::move(g), feeds, precision, fp32 ? kFp32Atol : kFp16Atol, fp32 ? kFp32Rtol : kFp16Rtol), "")
+    EXPECT_EQ(
+        check_against_cpu(std::move(g), feeds, precision, fp32 ? kFp32Atol : kFp16Atol, fp32 ? kFp32Rtol : kFp16Rtol),
+        "")
         << precision;
   }
 }

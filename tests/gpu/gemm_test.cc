@@ -7,6 +7,8 @@
 namespace kiln::gputest {
 namespace {
 
+using namespace node_case;  // NOLINT: the one-node case helpers
+
 // Tolerances: FP32 rtol 1e-4 (TF32 off); the absolute term grows with sqrt(K) because rounding errors of
 // a K-long dot product add up like a random walk. FP16 adds the rounding of the inputs to half.
 double fp32_atol(int64_t k) { return kFp32Atol * std::sqrt(double(k)); }

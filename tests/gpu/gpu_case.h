@@ -8,7 +8,8 @@
 
 #include "gpu/gpu_test_util.h"
 
-namespace kiln::gputest {
+// Own namespace: other families' test helpers may use the same short names.
+namespace kiln::gputest::node_case {
 
 struct NodeCase {
   std::string op;
@@ -67,4 +68,4 @@ inline Attribute attr_f(float v) { return Attribute::make_float(v); }
 inline Attribute attr_s(const std::string& v) { return Attribute::make_string(v); }
 inline Attribute attr_is(std::vector<int64_t> v) { return Attribute::make_ints(std::move(v)); }
 
-}  // namespace kiln::gputest
+}  // namespace kiln::gputest::node_case

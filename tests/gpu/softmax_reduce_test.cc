@@ -5,6 +5,8 @@
 namespace kiln::gputest {
 namespace {
 
+using namespace node_case;  // NOLINT: the one-node case helpers
+
 void expect_both(const NodeCase& c, double fp16_scale = 1.0) {
   EXPECT_EQ(run_case(c, "fp32", kFp32Atol, kFp32Rtol), "") << "fp32";
   EXPECT_EQ(run_case(c, "fp16", kFp16Atol * fp16_scale, kFp16Rtol * fp16_scale), "") << "fp16";

@@ -74,7 +74,11 @@ TEST_P(ZooOnGpu, Fp32AndFp16MatchCpu) {
       const Tensor& g = got->at(name);
       ASSERT_EQ(g.shape(), w.shape()) << name;
       const double r = rel_to_scale(g, w);
-      const double tol = std::string(precision) == "fp32" ? 1e-4 : 2e-2;
+      // FP16: 2e-2 of the output's scale; class probabilities after a softmax get 6e-2, because the softmax
+      // (computed in FP32) turns the half-precision error of its logits into relative error of the
+      // probabilities (documented in docs/PERFORMANCE.md, "Accuracy").
+      const bool fp32 = std::string(precision) == "fp32";
+      const double tol = fp32 ? 1e-4 : (name == "scores" ? 6e-2 : 2e-2);
       std::printf("  %s %s output %s: max|diff|/max|ref| = %.3g (tolerance %.0e)\n", c.model, precision, name.c_str(), r,
                   tol);
       EXPECT_LE(r, tol) << c.model << " " << precision << " output " << name;

@@ -1,15 +1,16 @@
 // `kiln bench`: times a model on a backend with trtexec-style options; prints a summary, writes JSON.
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "bench/batch.h"
 #include "bench/env.h"
+#include "bench/peer.h"
 #include "bench/result.h"
-#include "core/random.h"
-#include "cpu/executor.h"
 #include "onnx/importer.h"
+#include "tools/kiln/bench_backends.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
 
@@ -19,60 +20,58 @@ namespace {
 struct BenchArgs {
   std::string model;
   std::string backend = "cpu";
+  std::string peer;
+  std::string precision = "fp32";
   std::vector<std::string> shapes;
   bench::RunnerOptions runner;
   std::string percentiles = "90,95,99";
   std::string batches;
   std::string export_times;
   std::string json;
+  std::string save_engine;
+  bool no_data_transfers = false;
+  bool use_cuda_graph = false;  // accepted for trtexec parity: sessions always replay a CUDA graph
+  bool dump_profile = false;
+  bool separate_profile_run = false;  // accepted: the profile is always its own run after the timed one
   uint64_t seed = 0;
 };
 
-// Seeded random feeds for every (now static) input; input i's stream depends only on the seed and i.
-Expected<TensorMap> make_feeds(const Graph& g, uint64_t seed) {
-  TensorMap feeds;
-  for (size_t i = 0; i < g.inputs.size(); ++i) {
-    const Value* in = g.inputs[i];
-    KILN_RETURN_IF_ERROR(require_static_input(*in, "(kiln bench feeds seeded random data)"));
-    KILN_ASSIGN_OR_RETURN(Tensor t, random_tensor(in->dtype, *in->shape.to_static(), splitmix64(seed ^ splitmix64(i))));
-    feeds[in->name] = std::move(t);
-  }
-  return feeds;
-}
-
-// One case: load, fix the shapes (per batch when sweeping), make inputs, time run_cpu.
+// One case on the cpu or cuda backend (per batch when sweeping).
 Expected<bench::BenchCase> bench_one(const BenchArgs& a, const std::map<std::string, Shape>& overrides,
                                      const std::vector<double>& percentiles, int64_t sweep_batch,
-                                     const bench::Nvml& nvml) {
-  KILN_ASSIGN_OR_RETURN(auto graph, load_onnx(a.model));
-  std::map<std::string, Shape> shapes = overrides;
-  if (sweep_batch > 0) {
-    KILN_ASSIGN_OR_RETURN(shapes, bench::batch_shapes(*graph, overrides, sweep_batch));
-  }
-  KILN_RETURN_IF_ERROR(apply_input_shapes(*graph, shapes));
-  KILN_ASSIGN_OR_RETURN(TensorMap feeds, make_feeds(*graph, a.seed));
-  int64_t batch = sweep_batch;
-  if (batch <= 0) {  // the first input's dim 0, the usual batch dim
-    batch = 1;
-    if (!graph->inputs.empty()) {
-      const Tensor& first = feeds.at(graph->inputs.front()->name);
-      if (first.rank() > 0) batch = first.dim(0);
+                                     const bench::Nvml& nvml, EngineCache& engines) {
+  CaseRequest r;
+  r.model = a.model;
+  r.shapes = overrides;
+  r.batch = sweep_batch;
+  r.precision = a.precision;
+  r.transfers = !a.no_data_transfers;
+  r.dump_profile = a.dump_profile;
+  r.save_engine = a.save_engine;
+  r.seed = a.seed;
+  r.runner = a.runner;
+  r.percentiles = percentiles;
+  if (a.backend == "cpu") return bench_cpu_case(r, nvml);
+  if (sweep_batch > 0) {  // the engine's static shapes: dim 0 of every input = the batch
+    if (r.model.size() > 5 && r.model.substr(r.model.size() - 5) == ".plan") {
+      for (auto& [name, d] : r.shapes)
+        if (!d.empty()) d[0] = sweep_batch;
+    } else {
+      KILN_ASSIGN_OR_RETURN(auto graph, load_onnx(a.model));
+      KILN_ASSIGN_OR_RETURN(r.shapes, bench::batch_shapes(*graph, overrides, sweep_batch));
     }
   }
-  const Graph& g = *graph;
-  auto infer = [&g, &feeds]() -> Status {
-    auto out = run_cpu(g, feeds);
-    return out.ok() ? Status::Ok() : out.status();
-  };
-  KILN_ASSIGN_OR_RETURN(bench::BenchCase c, bench::measure_case(infer, a.runner, percentiles, nvml, batch));
-  c.backend = a.backend;
-  for (const auto& [name, t] : feeds) c.input_shapes[name] = t.shape();
-  return c;
+  return bench_cuda_case(r, nvml, engines);
 }
 
 nlohmann::json options_json(const BenchArgs& a, const std::vector<double>& percentiles,
                             const std::vector<int64_t>& batches) {
   return {{"backend", a.backend},
+          {"peer", a.peer.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.peer)},
+          {"precision", a.precision},
+          {"noDataTransfers", a.no_data_transfers},
+          {"useCudaGraph", a.backend == "cuda"},
+          {"dumpProfile", a.dump_profile},
           {"shapes", a.shapes},
           {"warmUp_ms", a.runner.warmup_ms},
           {"iterations", a.runner.iterations},
@@ -96,10 +95,61 @@ void print_sweep_table(const std::vector<bench::BenchCase>& cases) {
   }
 }
 
+void print_peer_case(const nlohmann::json& c) {
+  const auto& l = c["latency_ms"];
+  std::cout << fmt::format("=== Performance summary ({} {} {}, batch {}) ===\n", c.value("backend", "?"),
+                           c.value("precision", "?"), c.value("mode", "?"), c["batch"].dump())
+            << fmt::format("Latency ({}): min = {:.4g} ms, mean = {:.4g} ms, median = {:.4g} ms, max = {:.4g} ms\n",
+                           c.value("timing", "wall"), l.value("min", 0.0), l.value("mean", 0.0), l.value("median", 0.0),
+                           l.value("max", 0.0))
+            << fmt::format("Throughput: {:.4g} inferences/s, {:.4g} samples/s\n",
+                           c["throughput"].value("inferences_per_s", 0.0), c["throughput"].value("samples_per_s", 0.0));
+  for (const auto& w : c.value("warnings", nlohmann::json::array()))
+    std::cout << "Warning: " << w.get<std::string>() << "\n";
+}
+
+// --peer: the Python runner measures, kiln recomputes the statistics and writes the same outputs.
+Status bench_peer(const BenchArgs& a, const std::vector<double>& percentiles, const std::vector<int64_t>& batches,
+                  const std::map<std::string, Shape>& overrides) {
+  KILN_ASSIGN_OR_RETURN(bench::PeerSpec spec, bench::parse_peer_spec(a.peer));
+  bench::PeerRequest r;
+  r.model = a.model;
+  r.batches = batches;
+  if (!overrides.empty()) {  // the first given shape's dims after the batch
+    const Shape& s = overrides.begin()->second;
+    for (size_t k = 1; k < s.size(); ++k) r.shape += (k > 1 ? "x" : "") + std::to_string(s[k]);
+    if (batches.empty() && !s.empty()) r.batches = {s[0]};
+  }
+  r.runner = a.runner;
+  r.percentiles = percentiles;
+  r.seed = a.seed;
+  r.transfers = !a.no_data_transfers;  // the same default as --backend cuda (trtexec's)
+  const std::string dir = a.json.empty() ? "." : std::filesystem::path(a.json).parent_path().string();
+  KILN_ASSIGN_OR_RETURN(nlohmann::json doc, bench::run_peer(spec, r, dir.empty() ? "." : dir));
+  for (const auto& c : doc["cases"]) print_peer_case(c);
+  doc["options"]["peer"] = spec.label();
+  if (!a.json.empty()) {
+    KILN_RETURN_IF_ERROR(bench::write_file_atomic(a.json, doc.dump(2) + "\n"));
+    std::cout << "results written to " << a.json << "\n";
+  }
+  if (!a.export_times.empty()) {
+    nlohmann::json times = nlohmann::json::array();
+    for (const auto& c : doc["cases"]) {
+      int64_t i = 0;
+      for (const auto& v : c["latency_samples_ms"])
+        times.push_back({{"backend", c["backend"]}, {"batch", c["batch"]}, {"iteration", i++}, {"latency_ms", v}});
+    }
+    KILN_RETURN_IF_ERROR(bench::write_file_atomic(a.export_times, times.dump(1) + "\n"));
+    std::cout << "per-iteration times written to " << a.export_times << "\n";
+  }
+  return Status::Ok();
+}
+
 Status bench_model(const BenchArgs& a) {
-  if (a.backend == "cuda")
-    return unsupported("the CUDA backend is not built yet; use --backend cpu (the CPU reference)");
-  if (a.backend != "cpu") return usage_error("unknown backend '" + a.backend + "' (choose cpu or cuda)");
+  if (a.peer.empty() && a.backend != "cpu" && a.backend != "cuda")
+    return usage_error("unknown backend '" + a.backend + "' (choose cpu or cuda, or --peer torch-graph:fp16 ...)");
+  if (a.backend == "cpu" && a.peer.empty() && a.precision != "fp32")
+    return usage_error("--precision " + a.precision + ": the CPU reference computes in fp32 only");
   KILN_RETURN_IF_ERROR(bench::validate_runner_options(a.runner));
   KILN_ASSIGN_OR_RETURN(auto percentiles, bench::parse_percentile_list(a.percentiles));
   std::vector<int64_t> batches;
@@ -107,18 +157,32 @@ Status bench_model(const BenchArgs& a) {
     KILN_ASSIGN_OR_RETURN(batches, bench::parse_int_list(a.batches, "--batches"));
   }
   KILN_ASSIGN_OR_RETURN(auto overrides, parse_shape_overrides(a.shapes));
+  if (!a.peer.empty()) return bench_peer(a, percentiles, batches, overrides);
   const std::string command_line = bench::process_command_line();
   const bench::Nvml nvml;
+  auto engines = make_engine_cache();
+  if (a.backend == "cuda")
+    std::cout << "CUDA graph: on (kiln sessions always replay a captured CUDA graph"
+              << (a.use_cuda_graph ? "; --useCudaGraph changes nothing" : "") << "); data transfers: "
+              << (a.no_data_transfers ? "off (--noDataTransfers: compute only)" : "on (H2D + compute + D2H timed)")
+              << "; latency: CUDA events around each iteration\n";
   std::vector<bench::BenchCase> cases;
   for (int64_t b : batches.empty() ? std::vector<int64_t>{0} : batches) {
-    KILN_ASSIGN_OR_RETURN(auto c, bench_one(a, overrides, percentiles, b, nvml));
+    KILN_ASSIGN_OR_RETURN(auto c, bench_one(a, overrides, percentiles, b, nvml, *engines));
     std::cout << bench::summary_text(c) << std::flush;
+    if (c.extra.contains("layers") && c.extra["layers"].is_array()) {
+      std::cout << "Per-layer GPU time (one profiled run):\n";
+      for (const auto& l : c.extra["layers"])
+        std::cout << fmt::format("  {:>9.4f} ms  {:<18} {}\n", l.value("ms", 0.0), l.value("op", ""),
+                                 l.value("name", ""));
+    }
     cases.push_back(std::move(c));
   }
   if (cases.size() > 1) print_sweep_table(cases);
   if (!a.json.empty()) {
-    const auto doc =
-        bench::bench_json(a.model, options_json(a, percentiles, batches), bench::environment_json(command_line), cases);
+    auto env = bench::environment_json(command_line);
+    if (a.backend == "cuda") env["backend_versions"] = cuda_versions_json();
+    const auto doc = bench::bench_json(a.model, options_json(a, percentiles, batches), env, cases);
     KILN_RETURN_IF_ERROR(bench::write_file_atomic(a.json, doc.dump(2) + "\n"));
     std::cout << "results written to " << a.json << "\n";
   }
@@ -137,8 +201,24 @@ KILN_SUBCOMMAND(
         "bench", "Time a model on a backend (trtexec-style flags); print a summary, write JSON",
         [](CLI::App& app) -> std::function<int()> {
           auto a = std::make_shared<BenchArgs>();
-          app.add_option("MODEL", a->model, "The .onnx model file")->required();
-          app.add_option("--backend", a->backend, "cpu (the reference) or cuda (not built yet)")->capture_default_str();
+          app.add_option("MODEL", a->model,
+                         "The .onnx model file (cuda: or a .plan; torch peer: or a torchvision name)")
+              ->required();
+          app.add_option("--backend", a->backend, "cpu (the reference) or cuda (the kiln engine)")
+              ->capture_default_str();
+          app.add_option("--peer", a->peer,
+                         "Measure a peer instead: torch-eager|torch-graph|torch-compile[:fp32|fp16][:channels_last] "
+                         "or ort (runs peers/*_runner.py through python3)");
+          app.add_option("--precision", a->precision, "cuda: fp32, tf32, fp16 or bf16 engine (cpu: fp32 only)")
+              ->capture_default_str();
+          app.add_flag("--noDataTransfers", a->no_data_transfers,
+                       "cuda/torch: time compute only (no host<->device copies in the timed region)");
+          app.add_flag("--useCudaGraph", a->use_cuda_graph,
+                       "Accepted for trtexec parity: kiln sessions always replay a captured CUDA graph");
+          app.add_flag("--dumpProfile", a->dump_profile, "cuda: print per-layer GPU time of one profiled run");
+          app.add_flag("--separateProfileRun", a->separate_profile_run,
+                       "Accepted: the --dumpProfile run is always separate from the timed iterations");
+          app.add_option("--saveEngine", a->save_engine, "cuda: write the built engine (plan) here");
           app.add_option("--shapes", a->shapes,
                          "Concrete input shapes: NAME:DIMS[,NAME:DIMS...] (e.g. input:1x3x224x224)");
           app.add_option("--warmUp", a->runner.warmup_ms,
@@ -163,7 +243,9 @@ KILN_SUBCOMMAND(
               "Examples:\n"
               "  kiln bench model.onnx --backend cpu\n"
               "  kiln bench resnet50.onnx --shapes input:1x3x224x224 --iterations 50 --json r.json\n"
-              "  kiln bench model.onnx --batches 1,8,32 --duration 2 --exportTimes times.json\n");
+              "  kiln bench model.onnx --batches 1,8,32 --duration 2 --exportTimes times.json\n"
+              "  kiln bench r50.onnx --backend cuda --precision fp16 --batches 1,8,32 --noDataTransfers\n"
+              "  kiln bench r50.onnx --peer torch-graph:fp16 --batches 1,8 --json torch.json\n");
           return [a] {
             Status s = bench_model(*a);
             return s.ok() ? 0 : fail("bench", s);

@@ -8,7 +8,6 @@
 #include <set>
 
 #include "core/npy.h"
-#include "core/random.h"
 #include "cpu/executor.h"
 #include "engine/builder.h"
 #include "engine/plan.h"
@@ -17,6 +16,7 @@
 #include "tools/kiln/build_args.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
+#include "tools/kiln/feeds.h"
 
 namespace kiln::cli {
 namespace {
@@ -72,59 +72,6 @@ Expected<ModelIO> engine_io(const EngineSummary& s, const std::map<std::string, 
       return invalid_input("--shapes names '" + name + "' but the engine has no such input");
   for (const EngineIO& e : s.outputs) io.outputs.push_back(e.name);
   return io;
-}
-
-// A feed read from a file, checked against the graph input it is meant for (message names the file).
-Status check_file_feed(const Value& in, const Tensor& t, const std::string& source) {
-  if (in.dtype != DType::kUndefined && t.dtype() != in.dtype)
-    return invalid_input("input '" + in.name + "' expects dtype " + dtype_name(in.dtype) + " but " + source +
-                         " holds " + dtype_name(t.dtype()));
-  if (!in.shape.accepts(t.shape()))
-    return invalid_input("input '" + in.name + "' expects shape " + in.shape.to_string() + " but " + source +
-                         " holds " + shape_to_string(t.shape()));
-  return Status::Ok();
-}
-
-Status read_feeds(const RunArgs& args, const ModelIO& g, TensorMap& feeds, std::map<std::string, std::string>& origin) {
-  auto find_input = [&](const std::string& name, const std::string& source) -> Expected<const Value*> {
-    for (const Value* v : g.inputs)
-      if (v->name == name) return v;
-    std::string names;
-    for (const Value* v : g.inputs) names += (names.empty() ? "" : ", ") + v->name;
-    return invalid_input(source + " feeds '" + name + "' but the model has no such input (its inputs: " + names + ")");
-  };
-  if (!args.inputs_npz.empty()) {
-    KILN_ASSIGN_OR_RETURN(NamedTensors all, read_npz(args.inputs_npz));
-    for (auto& [name, t] : all) {
-      const std::string source = args.inputs_npz + " member '" + name + "'";
-      KILN_ASSIGN_OR_RETURN(const Value* in, find_input(name, args.inputs_npz));
-      KILN_RETURN_IF_ERROR(check_file_feed(*in, t, source));
-      origin[name] = args.inputs_npz;
-      feeds[name] = std::move(t);
-    }
-  }
-  for (const auto& spec : args.inputs) {
-    const size_t eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-      return usage_error("--input '" + spec + "' is not NAME=FILE.npy (e.g. --input input=image.npy)");
-    const std::string name = spec.substr(0, eq), path = spec.substr(eq + 1);
-    KILN_ASSIGN_OR_RETURN(const Value* in, find_input(name, "--input " + spec));
-    KILN_ASSIGN_OR_RETURN(Tensor t, read_npy(path));
-    KILN_RETURN_IF_ERROR(check_file_feed(*in, t, path));
-    origin[name] = path;
-    feeds[name] = std::move(t);
-  }
-  // Seeded random data for the rest; input i's stream depends only on the seed and i.
-  for (size_t i = 0; i < g.inputs.size(); ++i) {
-    const Value* in = g.inputs[i];
-    if (feeds.count(in->name)) continue;
-    KILN_RETURN_IF_ERROR(require_static_input(*in, "or feed it with --input " + in->name + "=FILE.npy"));
-    const Shape shape = *in->shape.to_static();
-    KILN_ASSIGN_OR_RETURN(Tensor t, random_tensor(in->dtype, shape, splitmix64(args.seed ^ splitmix64(i))));
-    origin[in->name] = "random (seed " + std::to_string(args.seed) + ")";
-    feeds[in->name] = std::move(t);
-  }
-  return Status::Ok();
 }
 
 // Unique, safe file names for the outputs.
@@ -203,7 +150,7 @@ Status run_cuda(const RunArgs& args, bool plan, const std::map<std::string, Shap
     if (!cuda_available()) KILN_RETURN_IF_ERROR(read_plan(args.model).status());
     KILN_ASSIGN_OR_RETURN(engine, Engine::load(args.model));
     KILN_ASSIGN_OR_RETURN(io, engine_io(engine->summary(), overrides));
-    KILN_RETURN_IF_ERROR(read_feeds(args, io, feeds, origin));
+    KILN_RETURN_IF_ERROR(read_feeds(FeedSources{args.inputs_npz, args.inputs, args.seed}, io.inputs, feeds, origin));
   } else {
     // With a profile, --shapes gives the run's shapes only; without one it also fixes the static engine's.
     BuildFlags flags = args.build;
@@ -213,7 +160,7 @@ Status run_cuda(const RunArgs& args, bool plan, const std::map<std::string, Shap
     KILN_ASSIGN_OR_RETURN(auto graph, load_onnx(args.model));
     KILN_RETURN_IF_ERROR(apply_input_shapes(*graph, overrides));
     io = graph_io(*graph);
-    KILN_RETURN_IF_ERROR(read_feeds(args, io, feeds, origin));
+    KILN_RETURN_IF_ERROR(read_feeds(FeedSources{args.inputs_npz, args.inputs, args.seed}, io.inputs, feeds, origin));
     const auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN_OR_RETURN(engine, Engine::build(args.model, options));
     std::printf("built a %s CUDA engine in %.2f s\n", engine->summary().precision.c_str(), ms_since(start) / 1000);
@@ -246,7 +193,7 @@ Status run_model(const RunArgs& args) {
   const ModelIO io = graph_io(*graph);
   TensorMap feeds;
   std::map<std::string, std::string> origin;
-  KILN_RETURN_IF_ERROR(read_feeds(args, io, feeds, origin));
+  KILN_RETURN_IF_ERROR(read_feeds(FeedSources{args.inputs_npz, args.inputs, args.seed}, io.inputs, feeds, origin));
   print_feeds(io, feeds, origin);
   const auto start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(TensorMap outputs, run_cpu(*graph, feeds));

@@ -69,7 +69,10 @@ Expected<LayerPtr> combine_layer(LowerContext& ctx, const std::vector<size_t>& i
     prog.combine = spec.op;
     prog.mean = spec.mean;
     return LayerPtr(new ElementwiseLayer(
-        what, idx, [prog, in, out](const Operands& ops, void* y, cudaStream_t s) { return launch_float(ops, prog, in, out, y, s); },
+        what, idx,
+        [prog, in, out](const Operands& ops, void* y, cudaStream_t s) {
+          return launch_float(ops, prog, in, out, y, s);
+        },
         fix));
   }
   const DType in = ctx.inputs[idx[0]].dtype, out = spec.compare ? DType::kBool : in;
@@ -77,7 +80,8 @@ Expected<LayerPtr> combine_layer(LowerContext& ctx, const std::vector<size_t>& i
   IntProgram prog;
   prog.combine = spec.op;
   return LayerPtr(new ElementwiseLayer(
-      what, idx, [prog, in, out](const Operands& ops, void* y, cudaStream_t s) { return launch_int(ops, prog, in, out, y, s); },
+      what, idx,
+      [prog, in, out](const Operands& ops, void* y, cudaStream_t s) { return launch_int(ops, prog, in, out, y, s); },
       fix));
 }
 
@@ -113,15 +117,18 @@ Expected<LayerPtr> lower_mod(LowerContext& ctx) {
   return combine_layer(ctx, {0, 1}, BinarySpec{fmod ? Combine::kModFmod : Combine::kModFloor, kFloat | kInt}, nullptr);
 }
 
-// Pow: float base; an integer exponent is converted to the float storage dtype first (exact for the small
-// integer exponents models use). Integer bases are refused.
+// Pow: float base; a constant integer exponent is converted to the float storage dtype first (exact for
+// the small integer exponents models use). Integer bases are refused.
 Expected<LayerPtr> lower_pow(LowerContext& ctx) {
   KILN_RETURN_IF_ERROR(need_inputs(ctx, 2));
   if (!is_float_storage(ctx.inputs[0].dtype))
     return ctx.unsupported_here(std::string("Pow with a ") + dtype_name(ctx.inputs[0].dtype) + " base");
   const DType e = ctx.inputs[1].dtype;
-  if (e == DType::kInt32 || e == DType::kInt64)
-    KILN_RETURN_IF_ERROR(ctx.require_input(1, ctx.float_dtype(), ctx.inputs[1].layout));
+  if (e == DType::kInt32 || e == DType::kInt64) {
+    // The builder converts constants on the host; its run-time conversion layer does not take integers.
+    if (!ctx.constant(1)) return ctx.unsupported_here("an integer exponent computed at run time");
+    KILN_RETURN_IF_ERROR(ctx.require_input(1, ctx.float_dtype(), Layout::kRowMajor));
+  }
   ElementwiseLayer::FixShapesFn fix;
   KILN_ASSIGN_OR_RETURN(fix, legacy_broadcast(ctx));
   return combine_layer(ctx, {0, 1}, BinarySpec{Combine::kPow, kFloat}, fix);
@@ -163,30 +170,38 @@ Expected<LayerPtr> lower_where(LowerContext& ctx) {
   if (size != 1 && size != 2 && size != 4 && size != 8)
     return ctx.unsupported_here(std::string("Where on ") + dtype_name(value));
   KILN_RETURN_IF_ERROR(set_output(ctx, {0, 1, 2}, value));
-  return LayerPtr(new ElementwiseLayer(ctx.node.describe(), {0, 1, 2},
-                                       [value](const Operands& ops, void* y, cudaStream_t s) { return launch_where(ops, value, y, s); }));
+  return LayerPtr(new ElementwiseLayer(
+      ctx.node.describe(), {0, 1, 2},
+      [value](const Operands& ops, void* y, cudaStream_t s) { return launch_where(ops, value, y, s); }));
 }
 
 }  // namespace
 
 Status launch_where(const Operands& ops, DType value, void* y, cudaStream_t stream) {
   switch (dtype_size(value)) {
-    case 1: return run_where<uint8_t>(ops, y, stream);
-    case 2: return run_where<uint16_t>(ops, y, stream);
-    case 4: return run_where<uint32_t>(ops, y, stream);
-    case 8: return run_where<uint64_t>(ops, y, stream);
-    default: return unsupported(std::string("Where on ") + dtype_name(value));
+    case 1:
+      return run_where<uint8_t>(ops, y, stream);
+    case 2:
+      return run_where<uint16_t>(ops, y, stream);
+    case 4:
+      return run_where<uint32_t>(ops, y, stream);
+    case 8:
+      return run_where<uint64_t>(ops, y, stream);
+    default:
+      return unsupported(std::string("Where on ") + dtype_name(value));
   }
 }
 
 KILN_REGISTER_CUDA_LOWERINGS(
-    binary, binary_def("Add", {Combine::kAdd, kFloat | kInt}, true), binary_def("Sub", {Combine::kSub, kFloat | kInt}, true),
-    binary_def("Mul", {Combine::kMul, kFloat | kInt}, true), binary_def("Div", {Combine::kDiv, kFloat | kInt}, true),
-    CudaLoweringDef{"Pow", "", lower_pow}, CudaLoweringDef{"Mod", "", lower_mod}, CudaLoweringDef{"PRelu", "", lower_prelu},
+    binary, binary_def("Add", {Combine::kAdd, kFloat | kInt}, true),
+    binary_def("Sub", {Combine::kSub, kFloat | kInt}, true), binary_def("Mul", {Combine::kMul, kFloat | kInt}, true),
+    binary_def("Div", {Combine::kDiv, kFloat | kInt}, true), CudaLoweringDef{"Pow", "", lower_pow},
+    CudaLoweringDef{"Mod", "", lower_mod}, CudaLoweringDef{"PRelu", "", lower_prelu},
     variadic_def("Max", {Combine::kMax, kFloat | kInt}), variadic_def("Min", {Combine::kMin, kFloat | kInt}),
     variadic_def("Sum", {Combine::kAdd, kFloat}), variadic_def("Mean", {Combine::kAdd, kFloat, false, true}),
     binary_def("Equal", {Combine::kEqual, kFloat | kInt | kBool, true}),
-    binary_def("Less", {Combine::kLess, kFloat | kInt, true}), binary_def("Greater", {Combine::kGreater, kFloat | kInt, true}),
+    binary_def("Less", {Combine::kLess, kFloat | kInt, true}),
+    binary_def("Greater", {Combine::kGreater, kFloat | kInt, true}),
     binary_def("LessOrEqual", {Combine::kLessOrEqual, kFloat | kInt, true}),
     binary_def("GreaterOrEqual", {Combine::kGreaterOrEqual, kFloat | kInt, true}),
     binary_def("And", {Combine::kAnd, kBool}), binary_def("Or", {Combine::kOr, kBool}),

@@ -76,14 +76,21 @@ __global__ void cast_kernel(const Operands ops, bool to_bool, int round_through,
 template <typename F>
 Status visit_storage(DType t, F&& f) {
   switch (t) {
-    case DType::kFloat32: return f(float{});
-    case DType::kFloat16: return f(__half{});
-    case DType::kBFloat16: return f(__nv_bfloat16{});
-    case DType::kInt32: return f(int32_t{});
-    case DType::kInt64: return f(int64_t{});
+    case DType::kFloat32:
+      return f(float{});
+    case DType::kFloat16:
+      return f(__half{});
+    case DType::kBFloat16:
+      return f(__nv_bfloat16{});
+    case DType::kInt32:
+      return f(int32_t{});
+    case DType::kInt64:
+      return f(int64_t{});
     case DType::kUint8:
-    case DType::kBool: return f(uint8_t{});
-    default: return unsupported(std::string("Cast: dtype ") + dtype_name(t) + " is not supported on the GPU");
+    case DType::kBool:
+      return f(uint8_t{});
+    default:
+      return unsupported(std::string("Cast: dtype ") + dtype_name(t) + " is not supported on the GPU");
   }
 }
 
@@ -106,9 +113,10 @@ Expected<LayerPtr> cast_layer(LowerContext& ctx, DType to) {
     ctx.alias_output_to_input();  // same bytes: a view
     return LayerPtr(new FunctionLayer("alias", nullptr));
   }
-  return LayerPtr(new ElementwiseLayer(ctx.node.describe(), {0}, [from, out, round](const Operands& ops, void* y, cudaStream_t s) {
-    return launch_cast(ops, from, out, round, y, s);
-  }));
+  return LayerPtr(
+      new ElementwiseLayer(ctx.node.describe(), {0}, [from, out, round](const Operands& ops, void* y, cudaStream_t s) {
+        return launch_cast(ops, from, out, round, y, s);
+      }));
 }
 
 Expected<LayerPtr> lower_cast(LowerContext& ctx) {

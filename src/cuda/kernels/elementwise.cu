@@ -21,65 +21,110 @@ __device__ __forceinline__ float clamp01(float v) {
 
 __device__ float unary_math(Unary op, float x, float a, float b) {
   switch (op) {
-    case Unary::kIdentity: return x;
-    case Unary::kRelu: return x > 0.f ? x : 0.f;
-    case Unary::kLeakyRelu: return x < 0.f ? a * x : x;
+    case Unary::kIdentity:
+      return x;
+    case Unary::kRelu:
+      return x > 0.f ? x : 0.f;
+    case Unary::kLeakyRelu:
+      return x < 0.f ? a * x : x;
     case Unary::kClip: {
       const float m = x < a ? a : x;
       return b < m ? b : m;
     }
-    case Unary::kSigmoid: return 1.f / (1.f + expf(-x));
-    case Unary::kHardSigmoid: return clamp01(a * x + b);
-    case Unary::kHardSwish: return x * clamp01(x / 6.f + 0.5f);
-    case Unary::kSiLU: return x / (1.f + expf(-x));
-    case Unary::kTanh: return tanhf(x);
-    case Unary::kExp: return expf(x);
-    case Unary::kLog: return logf(x);
-    case Unary::kSqrt: return sqrtf(x);
-    case Unary::kReciprocal: return 1.f / x;
-    case Unary::kNeg: return -x;
-    case Unary::kAbs: return fabsf(x);
-    case Unary::kErf: return erff(x);
-    case Unary::kFloor: return floorf(x);
-    case Unary::kCeil: return ceilf(x);
-    case Unary::kRound: return rintf(x);  // halves to even, as ONNX Round
-    case Unary::kSin: return sinf(x);
-    case Unary::kCos: return cosf(x);
-    case Unary::kSoftplus: return softplus(x);
-    case Unary::kElu: return x < 0.f ? a * expm1f(x) : x;
-    case Unary::kSelu: return b * (x <= 0.f ? a * expm1f(x) : x);
-    case Unary::kGelu: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
-    case Unary::kGeluTanh: return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-    case Unary::kMish: return x * tanhf(softplus(x));
-    case Unary::kSign: return isnan(x) ? x : static_cast<float>((0.f < x) - (x < 0.f));
+    case Unary::kSigmoid:
+      return 1.f / (1.f + expf(-x));
+    case Unary::kHardSigmoid:
+      return clamp01(a * x + b);
+    case Unary::kHardSwish:
+      return x * clamp01(x / 6.f + 0.5f);
+    case Unary::kSiLU:
+      return x / (1.f + expf(-x));
+    case Unary::kTanh:
+      return tanhf(x);
+    case Unary::kExp:
+      return expf(x);
+    case Unary::kLog:
+      return logf(x);
+    case Unary::kSqrt:
+      return sqrtf(x);
+    case Unary::kReciprocal:
+      return 1.f / x;
+    case Unary::kNeg:
+      return -x;
+    case Unary::kAbs:
+      return fabsf(x);
+    case Unary::kErf:
+      return erff(x);
+    case Unary::kFloor:
+      return floorf(x);
+    case Unary::kCeil:
+      return ceilf(x);
+    case Unary::kRound:
+      return rintf(x);  // halves to even, as ONNX Round
+    case Unary::kSin:
+      return sinf(x);
+    case Unary::kCos:
+      return cosf(x);
+    case Unary::kSoftplus:
+      return softplus(x);
+    case Unary::kElu:
+      return x < 0.f ? a * expm1f(x) : x;
+    case Unary::kSelu:
+      return b * (x <= 0.f ? a * expm1f(x) : x);
+    case Unary::kGelu:
+      return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    case Unary::kGeluTanh:
+      return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case Unary::kMish:
+      return x * tanhf(softplus(x));
+    case Unary::kSign:
+      return isnan(x) ? x : static_cast<float>((0.f < x) - (x < 0.f));
   }
   return x;
 }
 
 __device__ __forceinline__ float combine_math(Combine op, float a, float b) {
   switch (op) {
-    case Combine::kNone: return a;
-    case Combine::kAdd: return a + b;
-    case Combine::kSub: return a - b;
-    case Combine::kMul: return a * b;
-    case Combine::kDiv: return a / b;
-    case Combine::kPow: return powf(a, b);
-    case Combine::kMax: return (isnan(a) || isnan(b)) ? nanf("") : (a < b ? b : a);
-    case Combine::kMin: return (isnan(a) || isnan(b)) ? nanf("") : (b < a ? b : a);
-    case Combine::kModFmod: return fmodf(a, b);
+    case Combine::kNone:
+      return a;
+    case Combine::kAdd:
+      return a + b;
+    case Combine::kSub:
+      return a - b;
+    case Combine::kMul:
+      return a * b;
+    case Combine::kDiv:
+      return a / b;
+    case Combine::kPow:
+      return powf(a, b);
+    case Combine::kMax:
+      return (isnan(a) || isnan(b)) ? nanf("") : (a < b ? b : a);
+    case Combine::kMin:
+      return (isnan(a) || isnan(b)) ? nanf("") : (b < a ? b : a);
+    case Combine::kModFmod:
+      return fmodf(a, b);
     case Combine::kModFloor: {
       const float r = fmodf(a, b);
       return (r != 0.f && ((r < 0.f) != (b < 0.f))) ? r + b : r;
     }
-    case Combine::kPRelu: return a < 0.f ? b * a : a;
-    case Combine::kEqual: return a == b ? 1.f : 0.f;
-    case Combine::kLess: return a < b ? 1.f : 0.f;
-    case Combine::kGreater: return a > b ? 1.f : 0.f;
-    case Combine::kLessOrEqual: return a <= b ? 1.f : 0.f;
-    case Combine::kGreaterOrEqual: return a >= b ? 1.f : 0.f;
-    case Combine::kAnd: return (a != 0.f && b != 0.f) ? 1.f : 0.f;
-    case Combine::kOr: return (a != 0.f || b != 0.f) ? 1.f : 0.f;
-    case Combine::kXor: return ((a != 0.f) != (b != 0.f)) ? 1.f : 0.f;
+    case Combine::kPRelu:
+      return a < 0.f ? b * a : a;
+    case Combine::kEqual:
+      return a == b ? 1.f : 0.f;
+    case Combine::kLess:
+      return a < b ? 1.f : 0.f;
+    case Combine::kGreater:
+      return a > b ? 1.f : 0.f;
+    case Combine::kLessOrEqual:
+      return a <= b ? 1.f : 0.f;
+    case Combine::kGreaterOrEqual:
+      return a >= b ? 1.f : 0.f;
+    case Combine::kAnd:
+      return (a != 0.f && b != 0.f) ? 1.f : 0.f;
+    case Combine::kOr:
+      return (a != 0.f || b != 0.f) ? 1.f : 0.f;
+    case Combine::kXor:
+      return ((a != 0.f) != (b != 0.f)) ? 1.f : 0.f;
   }
   return a;
 }
@@ -118,10 +163,14 @@ template <typename T>
 __device__ T int_combine(Combine op, T a, T b) {
   using U = Unsigned<T>;
   switch (op) {
-    case Combine::kNone: return a;
-    case Combine::kAdd: return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
-    case Combine::kSub: return static_cast<T>(static_cast<U>(a) - static_cast<U>(b));
-    case Combine::kMul: return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
+    case Combine::kNone:
+      return a;
+    case Combine::kAdd:
+      return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
+    case Combine::kSub:
+      return static_cast<T>(static_cast<U>(a) - static_cast<U>(b));
+    case Combine::kMul:
+      return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
     case Combine::kDiv:
       if (b == T(0)) return T(0);
       if constexpr (std::is_signed_v<T>)
@@ -137,21 +186,31 @@ __device__ T int_combine(Combine op, T a, T b) {
       }
       return static_cast<T>(a % b);
     }
-    case Combine::kMax: return a < b ? b : a;
-    case Combine::kMin: return b < a ? b : a;
+    case Combine::kMax:
+      return a < b ? b : a;
+    case Combine::kMin:
+      return b < a ? b : a;
     case Combine::kPRelu:
-      if constexpr (std::is_signed_v<T>)
-        return a < T(0) ? static_cast<T>(static_cast<U>(b) * static_cast<U>(a)) : a;
+      if constexpr (std::is_signed_v<T>) return a < T(0) ? static_cast<T>(static_cast<U>(b) * static_cast<U>(a)) : a;
       return a;
-    case Combine::kEqual: return a == b ? T(1) : T(0);
-    case Combine::kLess: return a < b ? T(1) : T(0);
-    case Combine::kGreater: return a > b ? T(1) : T(0);
-    case Combine::kLessOrEqual: return a <= b ? T(1) : T(0);
-    case Combine::kGreaterOrEqual: return a >= b ? T(1) : T(0);
-    case Combine::kAnd: return (a != T(0) && b != T(0)) ? T(1) : T(0);
-    case Combine::kOr: return (a != T(0) || b != T(0)) ? T(1) : T(0);
-    case Combine::kXor: return ((a != T(0)) != (b != T(0))) ? T(1) : T(0);
-    case Combine::kPow: return a;  // refused at lowering
+    case Combine::kEqual:
+      return a == b ? T(1) : T(0);
+    case Combine::kLess:
+      return a < b ? T(1) : T(0);
+    case Combine::kGreater:
+      return a > b ? T(1) : T(0);
+    case Combine::kLessOrEqual:
+      return a <= b ? T(1) : T(0);
+    case Combine::kGreaterOrEqual:
+      return a >= b ? T(1) : T(0);
+    case Combine::kAnd:
+      return (a != T(0) && b != T(0)) ? T(1) : T(0);
+    case Combine::kOr:
+      return (a != T(0) || b != T(0)) ? T(1) : T(0);
+    case Combine::kXor:
+      return ((a != T(0)) != (b != T(0))) ? T(1) : T(0);
+    case Combine::kPow:
+      return a;  // refused at lowering
   }
   return a;
 }
@@ -159,16 +218,20 @@ __device__ T int_combine(Combine op, T a, T b) {
 template <typename T>
 __device__ __forceinline__ T int_unary(const IntProgram& p, T v) {
   switch (p.unary) {
-    case IntUnary::kIdentity: return v;
-    case IntUnary::kRelu: return v > T(0) ? v : T(0);
-    case IntUnary::kNeg: return wrap_neg(v);
+    case IntUnary::kIdentity:
+      return v;
+    case IntUnary::kRelu:
+      return v > T(0) ? v : T(0);
+    case IntUnary::kNeg:
+      return wrap_neg(v);
     case IntUnary::kAbs:
       if constexpr (std::is_signed_v<T>) return v < T(0) ? wrap_neg(v) : v;
       return v;
     case IntUnary::kSign:
       if constexpr (std::is_signed_v<T>) return static_cast<T>((T(0) < v) - (v < T(0)));
       return v ? T(1) : T(0);
-    case IntUnary::kNot: return v ? T(0) : T(1);
+    case IntUnary::kNot:
+      return v ? T(0) : T(1);
     case IntUnary::kClip: {
       const T lo = static_cast<T>(p.lo), hi = static_cast<T>(p.hi);
       const T m = v < lo ? lo : v;
@@ -237,16 +300,19 @@ bool is_int_storage(DType t) {
   return t == DType::kInt32 || t == DType::kInt64 || t == DType::kUint8 || t == DType::kBool;
 }
 
-Status launch_float(const Operands& ops, const FloatProgram& prog, DType in, DType out, void* y,
-                    cudaStream_t stream) {
+Status launch_float(const Operands& ops, const FloatProgram& prog, DType in, DType out, void* y, cudaStream_t stream) {
   if (out != in && out != DType::kBool)
     return unsupported(std::string("elementwise: float kernel cannot write ") + dtype_name(out) + " from " +
                        dtype_name(in));
   switch (in) {
-    case DType::kFloat32: return run_float_to<float>(ops, prog, out, y, stream);
-    case DType::kFloat16: return run_float_to<__half>(ops, prog, out, y, stream);
-    case DType::kBFloat16: return run_float_to<__nv_bfloat16>(ops, prog, out, y, stream);
-    default: return unsupported(std::string("elementwise: float kernel got dtype ") + dtype_name(in));
+    case DType::kFloat32:
+      return run_float_to<float>(ops, prog, out, y, stream);
+    case DType::kFloat16:
+      return run_float_to<__half>(ops, prog, out, y, stream);
+    case DType::kBFloat16:
+      return run_float_to<__nv_bfloat16>(ops, prog, out, y, stream);
+    default:
+      return unsupported(std::string("elementwise: float kernel got dtype ") + dtype_name(in));
   }
 }
 
@@ -255,11 +321,15 @@ Status launch_int(const Operands& ops, const IntProgram& prog, DType in, DType o
     return unsupported(std::string("elementwise: integer kernel cannot write ") + dtype_name(out) + " from " +
                        dtype_name(in));
   switch (in) {
-    case DType::kInt32: return run_int_to<int32_t>(ops, prog, out, y, stream);
-    case DType::kInt64: return run_int_to<int64_t>(ops, prog, out, y, stream);
+    case DType::kInt32:
+      return run_int_to<int32_t>(ops, prog, out, y, stream);
+    case DType::kInt64:
+      return run_int_to<int64_t>(ops, prog, out, y, stream);
     case DType::kUint8:
-    case DType::kBool: return run_int<uint8_t, uint8_t>(ops, prog, y, stream);
-    default: return unsupported(std::string("elementwise: integer kernel got dtype ") + dtype_name(in));
+    case DType::kBool:
+      return run_int<uint8_t, uint8_t>(ops, prog, y, stream);
+    default:
+      return unsupported(std::string("elementwise: integer kernel got dtype ") + dtype_name(in));
   }
 }
 

@@ -9,22 +9,72 @@
 
 #include "cuda/kernels/common.cuh"
 
+// operand_offsets below is also compiled as host code by the planning unit test (no nvcc there).
+#ifdef __CUDACC__
+#define KILN_EW_UNROLL _Pragma("unroll")
+#else
+#define KILN_EW_UNROLL
+#endif
+
 namespace kiln::cuda::ew {
 
 constexpr int kMaxOperands = 8;  // variadic Sum/Mean/Max/Min with more inputs are refused
 constexpr int kMaxChain = 16;    // longest kiln.FusedElementwise chain
 
-// Float activations / math, evaluated in float32 registers (alpha/beta: see unary.cu's table).
+// Float activations / math, evaluated in float32 registers. alpha/beta: LeakyRelu and Elu alpha, Clip
+// min/max, HardSigmoid alpha/beta, Selu alpha/gamma.
 enum class Unary : int32_t {
-  kIdentity, kRelu, kLeakyRelu, kClip, kSigmoid, kHardSigmoid, kHardSwish, kSiLU, kTanh, kExp, kLog,
-  kSqrt, kReciprocal, kNeg, kAbs, kErf, kFloor, kCeil, kRound, kSin, kCos, kSoftplus, kElu, kSelu,
-  kGelu, kGeluTanh, kMish, kSign
+  kIdentity,
+  kRelu,
+  kLeakyRelu,
+  kClip,
+  kSigmoid,
+  kHardSigmoid,
+  kHardSwish,
+  kSiLU,
+  kTanh,
+  kExp,
+  kLog,
+  kSqrt,
+  kReciprocal,
+  kNeg,
+  kAbs,
+  kErf,
+  kFloor,
+  kCeil,
+  kRound,
+  kSin,
+  kCos,
+  kSoftplus,
+  kElu,
+  kSelu,
+  kGelu,
+  kGeluTanh,
+  kMish,
+  kSign
 };
 
 // How operand k > 0 is folded into the running value (left to right); comparisons give 0/1.
 enum class Combine : int32_t {
-  kNone, kAdd, kSub, kMul, kDiv, kPow, kMax, kMin, kModFmod, kModFloor, kPRelu,
-  kEqual, kLess, kGreater, kLessOrEqual, kGreaterOrEqual, kAnd, kOr, kXor
+  kNone,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kPow,
+  kMax,
+  kMin,
+  kModFmod,
+  kModFloor,
+  kPRelu,
+  kEqual,
+  kLess,
+  kGreater,
+  kLessOrEqual,
+  kGreaterOrEqual,
+  kAnd,
+  kOr,
+  kXor
 };
 
 struct Chain {
@@ -66,13 +116,13 @@ struct Operands {
 template <bool kFlat>
 __device__ __forceinline__ void operand_offsets(const Operands& ops, int64_t i, int64_t (&off)[kMaxOperands]) {
   if constexpr (kFlat) {
-#pragma unroll
+    KILN_EW_UNROLL
     for (int k = 0; k < kMaxOperands; ++k) off[k] = ops.rank ? i * ops.strides[k][0] : 0;
   } else {
-#pragma unroll
+    KILN_EW_UNROLL
     for (int k = 0; k < kMaxOperands; ++k) off[k] = 0;
     int64_t rem = i;
-#pragma unroll
+    KILN_EW_UNROLL
     for (int d = kMaxRank - 1; d >= 0; --d) {
       if (d >= ops.rank) continue;
       int64_t c = rem;
@@ -84,7 +134,7 @@ __device__ __forceinline__ void operand_offsets(const Operands& ops, int64_t i, 
         c = rem - q * ops.dims[d];
         rem = q;
       }
-#pragma unroll
+      KILN_EW_UNROLL
       for (int k = 0; k < kMaxOperands; ++k) off[k] += c * ops.strides[k][d];
     }
   }
@@ -92,13 +142,11 @@ __device__ __forceinline__ void operand_offsets(const Operands& ops, int64_t i, 
 
 // Fills ops from the operand descs (each must broadcast to out.shape) and out's layout; `what` names the
 // node in errors.
-Status plan_operands(const std::vector<TensorDesc>& ins, const TensorDesc& out, const std::string& what,
-                     Operands* ops);
+Status plan_operands(const std::vector<TensorDesc>& ins, const TensorDesc& out, const std::string& what, Operands* ops);
 
 // `in` is the operands' storage dtype (float32/float16/bfloat16 for launch_float; int32/int64/uint8/bool
 // for launch_int), `out` the output's (the same, or bool for comparisons).
-Status launch_float(const Operands& ops, const FloatProgram& prog, DType in, DType out, void* y,
-                    cudaStream_t stream);
+Status launch_float(const Operands& ops, const FloatProgram& prog, DType in, DType out, void* y, cudaStream_t stream);
 Status launch_int(const Operands& ops, const IntProgram& prog, DType in, DType out, void* y, cudaStream_t stream);
 // Operands: bool condition, X, Y (X and Y of `value` dtype; any dtype of 1, 2, 4 or 8 bytes).
 Status launch_where(const Operands& ops, DType value, void* y, cudaStream_t stream);
@@ -117,7 +165,9 @@ class ElementwiseLayer : public Layer {
   using FixShapesFn = std::function<Status(std::vector<TensorDesc>&)>;
   ElementwiseLayer(std::string what, std::vector<size_t> operand_inputs, LaunchFn launch,
                    FixShapesFn fix_shapes = nullptr)
-      : what_(std::move(what)), operand_inputs_(std::move(operand_inputs)), launch_(std::move(launch)),
+      : what_(std::move(what)),
+        operand_inputs_(std::move(operand_inputs)),
+        launch_(std::move(launch)),
         fix_shapes_(std::move(fix_shapes)) {}
   Status configure(ConfigureContext& ctx) override;
   Status enqueue(const RunContext& rc, const std::vector<DeviceTensor>& inputs,

@@ -11,8 +11,7 @@ namespace {
 Status check_operand(const TensorDesc& in, const Shape& space, const std::string& what) {
   bool ok = in.shape.size() <= space.size() && (in.layout == Layout::kRowMajor || in.shape.size() == 4);
   const size_t lead = space.size() - std::min(space.size(), in.shape.size());
-  for (size_t d = 0; ok && d < in.shape.size(); ++d)
-    ok = in.shape[d] == 1 || in.shape[d] == space[lead + d];
+  for (size_t d = 0; ok && d < in.shape.size(); ++d) ok = in.shape[d] == 1 || in.shape[d] == space[lead + d];
   if (ok) return Status::Ok();
   return invalid_input(what + ": input " + in.describe() + " does not broadcast to the output shape " +
                        shape_to_string(space));
@@ -30,7 +29,8 @@ Status plan_operands(const std::vector<TensorDesc>& ins, const TensorDesc& out, 
   if (ins.empty() || ins.size() > static_cast<size_t>(kMaxOperands))
     return unsupported(what + ": " + std::to_string(ins.size()) + " operands (the kernels take 1 to " +
                        std::to_string(kMaxOperands) + ")");
-  if (out.layout == Layout::kNHWC && rank != 4) return invalid_input(what + ": NHWC output of rank " + std::to_string(rank));
+  if (out.layout == Layout::kNHWC && rank != 4)
+    return invalid_input(what + ": NHWC output of rank " + std::to_string(rank));
   for (const TensorDesc& in : ins) KILN_RETURN_IF_ERROR(check_operand(in, space, what));
 
   // The output is dense in its own layout, so iterating in its memory order makes the output offset the

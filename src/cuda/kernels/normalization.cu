@@ -9,6 +9,8 @@
 namespace kiln::cuda {
 namespace {
 
+using namespace fp32math;  // NOLINT: block reductions, dtype dispatch
+
 Expected<DeviceBuffer> upload_floats(const std::vector<float>& v, const char* what) {
   return DeviceBuffer::upload(v.data(), v.size() * sizeof(float), what);
 }
@@ -93,8 +95,8 @@ Expected<std::unique_ptr<Layer>> make_batch_norm(LowerContext& ctx) {
 }
 
 // One block per normalized row of `inner` contiguous values: mean, then the (two-pass) variance, then
-// y = (x - mean) * inv_std * scale[j] + bias[j] with j = (row % param_rows) * inner + i for instance norm
-// (per-channel parameters, inner = spatial) or j = i for layer norm (per-element parameters).
+// y = (x - mean) * inv_std * scale[j] + bias[j] with j = row % param_rows (the channel) for instance norm
+// or j = i (per normalized element) for layer norm.
 template <typename T>
 __global__ void normalize_rows_kernel(const T* x, T* y, int64_t rows, int64_t inner, float eps, const float* scale,
                                       const float* bias, bool per_row_params, int64_t param_rows, float* mean_out,

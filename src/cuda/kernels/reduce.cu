@@ -9,6 +9,8 @@
 namespace kiln::cuda {
 namespace {
 
+using namespace fp32math;  // NOLINT: block reductions, dtype dispatch
+
 enum class Kind { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kSumSquare, kLogSum, kLogSumExp };
 
 // Output element o reads the input at kept.offset(o) + reduced.offset(r) for r in [0, count).

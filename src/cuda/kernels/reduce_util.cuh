@@ -6,7 +6,8 @@
 
 #include "cuda/kernels/common.cuh"
 
-namespace kiln::cuda {
+// Own namespace so that other kernel families' helpers of the same names cannot collide.
+namespace kiln::cuda::fp32math {
 
 enum class ReduceOp { kSum, kMax };
 
@@ -68,4 +69,4 @@ inline Status require_float_input(LowerContext& ctx, size_t i, Layout layout) {
   return ctx.require_input(i, ctx.float_dtype(), layout);
 }
 
-}  // namespace kiln::cuda
+}  // namespace kiln::cuda::fp32math

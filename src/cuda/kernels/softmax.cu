@@ -8,6 +8,8 @@
 namespace kiln::cuda {
 namespace {
 
+using namespace fp32math;  // NOLINT: block reductions, dtype dispatch
+
 struct SoftmaxShape {
   int64_t outer = 1, n = 1, inner = 1;
 };

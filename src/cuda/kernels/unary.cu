@@ -24,17 +24,17 @@ Expected<LayerPtr> float_chain_layer(LowerContext& ctx, const Chain& chain) {
   KILN_RETURN_IF_ERROR(set_output(ctx, {0}, dt));
   FloatProgram prog;
   prog.chain = chain;
-  return LayerPtr(new ElementwiseLayer(ctx.node.describe(), {0}, [prog, dt](const Operands& ops, void* y, cudaStream_t s) {
-    return launch_float(ops, prog, dt, dt, y, s);
-  }));
+  return LayerPtr(new ElementwiseLayer(
+      ctx.node.describe(), {0},
+      [prog, dt](const Operands& ops, void* y, cudaStream_t s) { return launch_float(ops, prog, dt, dt, y, s); }));
 }
 
 Expected<LayerPtr> int_layer(LowerContext& ctx, const IntProgram& prog) {
   const DType dt = ctx.inputs[0].dtype;
   KILN_RETURN_IF_ERROR(set_output(ctx, {0}, dt));
-  return LayerPtr(new ElementwiseLayer(ctx.node.describe(), {0}, [prog, dt](const Operands& ops, void* y, cudaStream_t s) {
-    return launch_int(ops, prog, dt, dt, y, s);
-  }));
+  return LayerPtr(new ElementwiseLayer(
+      ctx.node.describe(), {0},
+      [prog, dt](const Operands& ops, void* y, cudaStream_t s) { return launch_int(ops, prog, dt, dt, y, s); }));
 }
 
 Chain single(Unary op, float alpha = 0.f, float beta = 0.f) {
@@ -107,8 +107,10 @@ Status clip_limits(LowerContext& ctx, double* lo, double* hi) {
   for (size_t i = 1; i < 3 && i < ctx.inputs.size(); ++i) {
     if (ctx.inputs[i].dtype == DType::kUndefined) continue;
     const Tensor* t = ctx.constant(i);
-    if (!t) return ctx.unsupported_here(std::string(i == 1 ? "min" : "max") + " computed at run time (must be a constant)");
-    if (t->numel() != 1) return ctx.invalid(std::string(i == 1 ? "min" : "max") + " must be a scalar, got " + t->describe());
+    if (!t)
+      return ctx.unsupported_here(std::string(i == 1 ? "min" : "max") + " computed at run time (must be a constant)");
+    if (t->numel() != 1)
+      return ctx.invalid(std::string(i == 1 ? "min" : "max") + " must be a scalar, got " + t->describe());
     (i == 1 ? *lo : *hi) = t->get_as_double(0);
     ctx.take_constant(i);
   }
@@ -134,7 +136,8 @@ Expected<LayerPtr> lower_clip(LowerContext& ctx) {
     p.hi = t == DType::kInt32 ? clamp_to<int32_t>(hi) : clamp_to<int64_t>(hi);
     return int_layer(ctx, p);
   }
-  if (!is_float_storage(t) && t != DType::kFloat64) return ctx.unsupported_here(std::string("Clip on ") + dtype_name(t));
+  if (!is_float_storage(t) && t != DType::kFloat64)
+    return ctx.unsupported_here(std::string("Clip on ") + dtype_name(t));
   // float32 range as the CPU reference's default (numeric_limits<float>::lowest / max).
   const float flo = lo < -FLT_MAX ? -FLT_MAX : static_cast<float>(lo);
   const float fhi = hi > FLT_MAX ? FLT_MAX : static_cast<float>(hi);
@@ -152,15 +155,33 @@ Expected<LayerPtr> lower_not(LowerContext& ctx) {
 
 bool to_unary(FusedActivation a, Unary* u) {
   switch (a) {
-    case FusedActivation::kNone: *u = Unary::kIdentity; return true;
-    case FusedActivation::kRelu: *u = Unary::kRelu; return true;
-    case FusedActivation::kClip: *u = Unary::kClip; return true;
-    case FusedActivation::kSigmoid: *u = Unary::kSigmoid; return true;
-    case FusedActivation::kSiLU: *u = Unary::kSiLU; return true;
-    case FusedActivation::kHardSwish: *u = Unary::kHardSwish; return true;
-    case FusedActivation::kLeakyRelu: *u = Unary::kLeakyRelu; return true;
-    case FusedActivation::kTanh: *u = Unary::kTanh; return true;
-    case FusedActivation::kHardSigmoid: *u = Unary::kHardSigmoid; return true;
+    case FusedActivation::kNone:
+      *u = Unary::kIdentity;
+      return true;
+    case FusedActivation::kRelu:
+      *u = Unary::kRelu;
+      return true;
+    case FusedActivation::kClip:
+      *u = Unary::kClip;
+      return true;
+    case FusedActivation::kSigmoid:
+      *u = Unary::kSigmoid;
+      return true;
+    case FusedActivation::kSiLU:
+      *u = Unary::kSiLU;
+      return true;
+    case FusedActivation::kHardSwish:
+      *u = Unary::kHardSwish;
+      return true;
+    case FusedActivation::kLeakyRelu:
+      *u = Unary::kLeakyRelu;
+      return true;
+    case FusedActivation::kTanh:
+      *u = Unary::kTanh;
+      return true;
+    case FusedActivation::kHardSigmoid:
+      *u = Unary::kHardSigmoid;
+      return true;
   }
   return false;
 }
@@ -215,7 +236,8 @@ class DropoutWithMaskLayer : public Layer {
   }
   Status enqueue(const RunContext& rc, const std::vector<DeviceTensor>& in,
                  const std::vector<DeviceTensor>& out) override {
-    if (bytes_) KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out[0].data, in[0].data, bytes_, cudaMemcpyDeviceToDevice, rc.stream));
+    if (bytes_)
+      KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out[0].data, in[0].data, bytes_, cudaMemcpyDeviceToDevice, rc.stream));
     if (mask_bytes_) KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out[1].data, 1, mask_bytes_, rc.stream));
     return Status::Ok();
   }
@@ -237,8 +259,9 @@ Expected<LayerPtr> lower_dropout(LowerContext& ctx) {
       return ctx.unsupported_here("ratio must be a constant scalar when training_mode is given");
     const double r = ratio ? ratio->get_as_double(0) : 0.5;
     if (training->get_as_double(0) != 0 && r != 0)
-      return ctx.unsupported_here("Dropout with training_mode=true (random masking) is not supported; "
-                                  "export the model in inference mode");
+      return ctx.unsupported_here(
+          "Dropout with training_mode=true (random masking) is not supported; "
+          "export the model in inference mode");
   }
   if (!ctx.node.output(1)) return alias_layer(ctx);
   if (ctx.node.opset < 10) return ctx.unsupported_here("the mask output before opset 10 (data-typed mask)");

@@ -89,6 +89,7 @@ class GemmLayer : public Layer {
                  const std::vector<DeviceTensor>& outputs) override;
   std::string tactic() const override;
   Status set_tactic(const std::string& tactic) override;
+  size_t weight_bytes() const override { return weight_.bytes() + c_const_.bytes(); }
 
  private:
   Status fail(StatusCode code, const std::string& m) const { return Status(code, name_ + ": " + m); }
@@ -340,7 +341,10 @@ Status GemmLayer::choose_algo(ConfigureContext& ctx) {
   if (count == 0)
     return fail(StatusCode::kUnsupported, "cuBLASLt has no algorithm for this product (M=" + std::to_string(geo_.m) +
                                               " N=" + std::to_string(geo_.n) + " K=" + std::to_string(geo_.k) + ")");
-  if (ctx.tune && !ctx.sample_outputs.empty()) return tune(ctx, cands, count);
+  const bool samples = !ctx.sample_outputs.empty() && ctx.sample_outputs[0].data && !ctx.sample_inputs.empty() &&
+                       ctx.sample_inputs[0].data && (weight_.get() || ctx.sample_inputs[1].data) &&
+                       (!has_c_ || c_const_.get() || ctx.sample_inputs[2].data);
+  if (ctx.tune && samples) return tune(ctx, cands, count);
   algo_ = cands[0].algo;
   workspace_ = cands[0].workspaceSize;
   have_algo_ = true;

@@ -1,6 +1,6 @@
 // `kiln bench` end to end through the built binary (skipped when kiln_cli is not built): a batch sweep on
 // zoo tiny_cnn with --json and --exportTimes (each case's median recomputed from the times file), the
-// CUDA backend's kUnsupported exit and the fixed-batch error.
+// CUDA backend's kUnsupported exit without CUDA, --peer without torch, and the fixed-batch error.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,7 +101,22 @@ TEST_F(BenchCliTest, CudaBackendIsUnsupported) {
   const Cli r = kiln(dir_, "bench " + model + " --backend cuda");
   EXPECT_EQ(r.code, 3) << r.err;
   EXPECT_NE(r.err.find("kiln bench: error:"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("not built yet"), std::string::npos) << r.err;
+#ifndef KILN_WITH_CUDA
+  EXPECT_NE(r.err.find("built without CUDA"), std::string::npos) << r.err;
+#endif
+  EXPECT_NE(r.err.find("use --backend cpu"), std::string::npos) << r.err;
+}
+
+// Without torch (this machine's python3), --peer exits 3 with the runner's own reason.
+TEST_F(BenchCliTest, PeerWithoutTorchIsUnsupported) {
+  if (std::system("python3 -c 'import torch' >/dev/null 2>&1") == 0) GTEST_SKIP() << "torch is importable here";
+  const std::string model = write_model(Dim::sym("batch"));
+  const Cli r = kiln(dir_, "bench " + model + " --peer torch-graph:fp16 --iterations 1");
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("peer torch-graph:fp16 is not available here"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("PyTorch is not available"), std::string::npos) << r.err;
+  const Cli bad = kiln(dir_, "bench " + model + " --peer torch-fast:fp16");
+  EXPECT_EQ(bad.code, 1) << bad.err;
 }
 
 TEST_F(BenchCliTest, FixedBatchCannotBeSwept) {

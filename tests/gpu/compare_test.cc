@@ -1,0 +1,67 @@
+// `kiln compare` on the GPU: zoo models, CPU reference vs cuda:fp32 and cuda:fp16 through run_compare with
+// the documented default tolerances (docs/CLI.md: fp32 atol 1e-4 rtol 1e-3, fp16 atol 2e-2 rtol 2e-2,
+// element-wise) and a cosine floor; the table is printed when a pair fails.
+#include "compare/compare.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/random.h"
+#include "models/zoo.h"
+#include "onnx/importer.h"
+
+namespace kiln {
+namespace {
+
+class CompareOnGpu : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CompareOnGpu, CudaFp32AndFp16PassAtDefaultTolerances) {
+  models::ZooOptions o;
+  o.height = o.width = 64;
+  o.seed = 11;
+  auto g = models::build_zoo_model(GetParam(), o);
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  const std::string path =
+      ::testing::TempDir() + "kiln_gpu_compare_" + std::to_string(getpid()) + "_" + GetParam() + ".onnx";
+  ASSERT_TRUE(write_onnx(**g, path).ok());
+
+  CompareOptions options;
+  options.model = path;
+  for (const char* b : {"cpu", "cuda:fp32", "cuda:fp16"}) {
+    auto spec = parse_backend(b);
+    ASSERT_TRUE(spec.ok());
+    options.backends.push_back(*spec);
+  }
+  options.load_graph = [](const std::string& p) { return load_onnx(p); };
+  std::vector<TensorMap> sets;
+  std::vector<std::string> outputs;
+  for (const Value* v : (*g)->outputs) outputs.push_back(v->name);
+  for (uint64_t s = 0; s < 2; ++s) {
+    TensorMap feeds;
+    for (size_t i = 0; i < (*g)->inputs.size(); ++i) {
+      const Value* in = (*g)->inputs[i];
+      auto t = random_tensor(in->dtype, *in->shape.to_static(), splitmix64(s ^ splitmix64(i)));
+      ASSERT_TRUE(t.ok());
+      feeds[in->name] = *t;
+    }
+    sets.push_back(std::move(feeds));
+  }
+  auto report = run_compare(options, sets, outputs, InputsInfo{"random (seed 0..1)", {}});
+  std::filesystem::remove(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_TRUE(report->passed) << compare_table(*report);
+  for (const PairComparison& p : report->pairs)
+    for (const OutputComparison& oc : p.outputs) {
+      EXPECT_TRUE(oc.compared) << p.backend << " " << oc.name << ": " << oc.metrics.reason;
+      EXPECT_GT(oc.metrics.cosine, p.backend == "cuda:fp32" ? 0.99999 : 0.999) << p.backend << " " << oc.name;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Zoo, CompareOnGpu,
+                         ::testing::Values("tiny_cnn", "resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace kiln

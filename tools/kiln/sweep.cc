@@ -1,0 +1,193 @@
+// `kiln sweep CONFIG.yaml -o results/`: every cell of a model config's sweep block (cpu, cuda, peers), one
+// JSON per cell (a rerun skips the complete ones) and summary.csv.
+#include "bench/sweep.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "bench/env.h"
+#include "bench/peer.h"
+#include "models/zoo.h"
+#include "onnx/importer.h"
+#include "tools/kiln/bench_backends.h"
+#include "tools/kiln/cli_util.h"
+#include "tools/kiln/command.h"
+
+namespace kiln::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SweepArgs {
+  std::string config;
+  std::string out = "results";
+  bool force = false;
+  bool list = false;
+  std::string only;  // run only cells whose id contains this
+};
+
+std::string dims_text(const std::vector<int64_t>& d) {
+  std::string s;
+  for (int64_t v : d) s += (s.empty() ? "" : "x") + std::to_string(v);
+  return s;
+}
+
+// "zoo:NAME" -> writes the zoo model (dynamic batch, H/W from the first cell) into the results folder once.
+Expected<std::string> resolve_model(const bench::SweepConfig& c, const std::vector<bench::SweepCell>& cells,
+                                    const std::string& out_dir) {
+  if (c.model.rfind("zoo:", 0) != 0) {
+    if (!fs::exists(c.model))
+      return invalid_input(c.path + ": model '" + c.model +
+                           "' not found (set sweep.model to an .onnx path relative to the config, or zoo:NAME)");
+    return c.model;
+  }
+  const std::string name = c.model.substr(4);
+  models::ZooOptions o;
+  o.batch = Dim::sym("batch");
+  if (!cells.empty() && cells.front().rest.size() == 3) {
+    o.height = cells.front().rest[1];
+    o.width = cells.front().rest[2];
+  }
+  const std::string path = out_dir + "/" + sanitize_file_name(name) + ".onnx";
+  if (fs::exists(path)) return path;
+  KILN_ASSIGN_OR_RETURN(auto g, models::build_zoo_model(name, o));
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  KILN_RETURN_IF_ERROR(write_onnx(*g, path));
+  std::cout << "sweep: made zoo model " << name << " -> " << path << "\n";
+  return path;
+}
+
+class Runner {
+ public:
+  Runner(const bench::SweepConfig& c, std::string model, std::string out_dir)
+      : c_(c), model_(std::move(model)), out_dir_(std::move(out_dir)), engines_(make_engine_cache()) {}
+
+  Expected<std::vector<nlohmann::json>> operator()(const bench::SweepCell& cell) {
+    bench::RunnerOptions runner = c_.runner;
+    runner.iterations = cell.iterations;
+    if (bench::is_peer_backend(cell.backend)) return peer(cell, runner);
+    CaseRequest r;
+    r.model = model_;
+    for (const auto& [name, d] : cell.shapes) r.shapes[name] = d;
+    r.batch = cell.batch;
+    r.random_min = cell.random_min;
+    r.random_max = cell.random_max;
+    r.profile_min = cell.profile_min;
+    r.profile_opt = cell.profile_opt;
+    r.profile_max = cell.profile_max;
+    r.precision = cell.precision;
+    r.transfers = c_.data_transfers;
+    r.dump_profile = c_.profile_layers;
+    r.seed = c_.seed;
+    r.runner = runner;
+    r.percentiles = c_.percentiles;
+    bench::BenchCase bc;
+    if (cell.backend == "cpu") {
+      KILN_ASSIGN_OR_RETURN(bc, bench_cpu_case(r, nvml_));
+    } else {
+      KILN_ASSIGN_OR_RETURN(bc, bench_cuda_case(r, nvml_, *engines_));
+    }
+    bc.extra["cell"] = cell.id;
+    return std::vector<nlohmann::json>{bench::case_json(bc)};
+  }
+
+ private:
+  Expected<std::vector<nlohmann::json>> peer(const bench::SweepCell& cell, const bench::RunnerOptions& runner) {
+    KILN_ASSIGN_OR_RETURN(bench::PeerSpec spec, bench::parse_peer_spec(cell.backend + ":" + cell.precision));
+    bench::PeerRequest r;
+    r.model = model_;
+    if (cell.batch > 0) r.batches = {cell.batch};
+    r.random_min = cell.random_min;
+    r.random_max = cell.random_max;
+    r.shape = dims_text(cell.rest);
+    r.runner = runner;
+    r.percentiles = c_.percentiles;
+    r.seed = c_.seed;
+    r.transfers = c_.data_transfers;
+    KILN_ASSIGN_OR_RETURN(nlohmann::json doc, bench::run_peer(spec, r, out_dir_));
+    std::vector<nlohmann::json> cases;
+    for (auto& c : doc["cases"]) {
+      c["backend"] = cell.backend;  // torch-graph etc., so cells and charts keep the modes apart
+      c["cell"] = cell.id;
+      c["peer_environment"] = doc["environment"];
+      cases.push_back(c);
+    }
+    return cases;
+  }
+
+  const bench::SweepConfig& c_;
+  std::string model_, out_dir_;
+  bench::Nvml nvml_;
+  std::shared_ptr<EngineCache> engines_;
+};
+
+Status run(const SweepArgs& a) {
+  KILN_ASSIGN_OR_RETURN(bench::SweepConfig cfg, bench::load_sweep_config(a.config));
+  std::vector<std::string> skipped;
+  KILN_ASSIGN_OR_RETURN(auto cells, bench::sweep_cells(cfg, &skipped));
+  for (const auto& s : skipped) std::cout << "sweep: not measured: " << s << "\n";
+  if (!a.only.empty())
+    cells.erase(std::remove_if(cells.begin(), cells.end(),
+                               [&](const bench::SweepCell& c) { return c.id.find(a.only) == std::string::npos; }),
+                cells.end());
+  if (a.list) {
+    for (const auto& c : cells)
+      std::cout << fmt::format(
+          "{}  backend={} precision={} batch={} shape={} iterations>={}\n", c.id, c.backend, c.precision,
+          c.batch ? std::to_string(c.batch) : fmt::format("random {}..{}", c.random_min, c.random_max),
+          dims_text(c.rest), c.iterations);
+    return Status::Ok();
+  }
+  if (std::find(cfg.backends.begin(), cfg.backends.end(), "cuda") != cfg.backends.end()) {
+    const bench::Nvml probe;
+    if (!probe.available()) std::cout << "sweep: no GPU was found (" << probe.why() << "): the cuda cells will fail\n";
+  }
+  KILN_ASSIGN_OR_RETURN(std::string model, resolve_model(cfg, cells, a.out));
+  cfg.model = model;
+  Runner runner(cfg, model, a.out);
+  bench::SweepOptions o;
+  o.out_dir = a.out;
+  o.force = a.force;
+  o.progress_bar = isatty(STDOUT_FILENO) != 0;
+  o.command_line = bench::process_command_line();
+  KILN_ASSIGN_OR_RETURN(bench::SweepTotals t,
+                        bench::run_sweep(
+                            cfg, cells, [&](const bench::SweepCell& c) { return runner(c); }, o, std::cout));
+  if (t.failed > 0)
+    return Status(StatusCode::kRuntime,
+                  fmt::format("{} of {} cells failed (see above); rerun to retry only those", t.failed, cells.size()));
+  return Status::Ok();
+}
+
+}  // namespace
+
+KILN_SUBCOMMAND(
+    sweep,
+    Subcommand{
+        "sweep", "Run a benchmark sweep from a model config (YAML): one JSON per cell, summary.csv, resumable",
+        [](CLI::App& app) -> std::function<int()> {
+          auto a = std::make_shared<SweepArgs>();
+          app.add_option("CONFIG", a->config, "Model config YAML (seed-003 format) with a sweep: block")->required();
+          app.add_option("-o,--output", a->out, "Results folder")->capture_default_str();
+          app.add_flag("--force", a->force, "Rerun cells whose JSON is already complete");
+          app.add_flag("--list", a->list, "Print the cells and exit");
+          app.add_option("--only", a->only, "Run only the cells whose id contains this text");
+          app.footer(
+              "A rerun skips every cell whose JSON is complete, so an interrupted sweep resumes.\n"
+              "Examples:\n"
+              "  kiln sweep bench/configs/tiny_cnn.yaml -o results/\n"
+              "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --list\n"
+              "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --only cuda_fp16\n");
+          return [a] {
+            Status s = run(*a);
+            return s.ok() ? 0 : fail("sweep", s);
+          };
+        }});
+
+}  // namespace kiln::cli
