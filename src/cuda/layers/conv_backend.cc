@@ -159,8 +159,8 @@ class BackendGraph {
   static Expected<std::shared_ptr<BackendGraph>> build(cudnnHandle_t h, const BackendConvProblem& p);
   Expected<std::vector<Desc>> heuristics(cudnnBackendHeurMode_t mode, int64_t max_count) const;
   Expected<std::shared_ptr<BackendConvPlan>> plan(cudnnHandle_t h, const std::shared_ptr<BackendGraph>& self,
-                                                   const Desc& cfg, const BackendConvProblem& p,
-                                                   size_t max_workspace) const;
+                                                  const Desc& cfg, const BackendConvProblem& p,
+                                                  size_t max_workspace) const;
   Expected<Desc> config(const BackendEngineChoice& c) const;
   const Desc& graph() const { return graph_; }
 
@@ -233,7 +233,8 @@ Expected<std::shared_ptr<BackendGraph>> BackendGraph::build(cudnnHandle_t h, con
   g->keep_.reserve(32);
   const cudnnDataType_t dt = data_type(p.dtype);
   const int64_t k = p.y.c, c = p.in_c_per_group, r = p.kernel[0], s = p.kernel[1];
-  const Dims4 wd = p.x.nhwc ? Dims4{{k, c, r, s}, {r * s * c, 1, s * c, c}} : Dims4{{k, c, r, s}, {c * r * s, r * s, s, 1}};
+  const Dims4 wd =
+      p.x.nhwc ? Dims4{{k, c, r, s}, {r * s * c, 1, s * c, c}} : Dims4{{k, c, r, s}, {c * r * s, r * s, s, 1}};
   const bool epilogue = p.fuse && (p.has_bias || p.has_residual || p.act != FusedActivation::kNone);
   KILN_ASSIGN_OR_RETURN(Desc x, tensor(kUidX, dt, activation_dims(p.x), false));
   KILN_ASSIGN_OR_RETURN(Desc w, tensor(kUidW, dt, wd, false));
@@ -273,8 +274,8 @@ Expected<std::vector<Desc>> BackendGraph::heuristics(cudnnBackendHeurMode_t mode
   KILN_RETURN_IF_ERROR(set(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode));
   KILN_RETURN_IF_ERROR(finalize(heur));
   int64_t count = 0;
-  KILN_CUDNN_RETURN_IF_ERROR(
-      cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr));
+  KILN_CUDNN_RETURN_IF_ERROR(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                                      CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr));
   count = std::min(count, max_count);
   std::vector<Desc> cfgs;
   std::vector<cudnnBackendDescriptor_t> raw;
@@ -306,8 +307,8 @@ Status describe_config(const Desc& cfg, const BackendConvProblem& p, BackendEngi
   allowed = true;
   if (!p.tensor_cores) {
     cudnnBackendNumericalNote_t notes[32];
-    KILN_CUDNN_RETURN_IF_ERROR(
-        cudnnBackendGetAttribute(eng.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE, 32, &n, notes));
+    KILN_CUDNN_RETURN_IF_ERROR(cudnnBackendGetAttribute(eng.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
+                                                        CUDNN_TYPE_NUMERICAL_NOTE, 32, &n, notes));
     for (int64_t i = 0; i < std::min<int64_t>(n, 32); ++i)
       if (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE || notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS)
         allowed = false;
@@ -363,9 +364,10 @@ Expected<Desc> BackendGraph::config(const BackendEngineChoice& c) const {
   return cfg;
 }
 
-Expected<std::shared_ptr<BackendConvPlan>> BackendGraph::plan(cudnnHandle_t h, const std::shared_ptr<BackendGraph>& self,
-                                                               const Desc& cfg, const BackendConvProblem& p,
-                                                               size_t max_workspace) const {
+Expected<std::shared_ptr<BackendConvPlan>> BackendGraph::plan(cudnnHandle_t h,
+                                                              const std::shared_ptr<BackendGraph>& self,
+                                                              const Desc& cfg, const BackendConvProblem& p,
+                                                              size_t max_workspace) const {
   BackendEngineChoice choice;
   bool allowed = true;
   KILN_RETURN_IF_ERROR(describe_config(cfg, p, choice, allowed));
@@ -395,9 +397,9 @@ BackendConvPlan::~BackendConvPlan() {
 }
 
 Expected<std::vector<std::shared_ptr<BackendConvPlan>>> BackendConvPlan::candidates(cudnnHandle_t h,
-                                                                                   const BackendConvProblem& p,
-                                                                                   size_t max_workspace,
-                                                                                   int max_plans) {
+                                                                                    const BackendConvProblem& p,
+                                                                                    size_t max_workspace,
+                                                                                    int max_plans) {
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<BackendGraph> g, BackendGraph::build(h, p));
   std::vector<std::shared_ptr<BackendConvPlan>> out;
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
@@ -415,8 +417,8 @@ Expected<std::vector<std::shared_ptr<BackendConvPlan>>> BackendConvPlan::candida
 }
 
 Expected<std::shared_ptr<BackendConvPlan>> BackendConvPlan::rebuild(cudnnHandle_t h, const BackendConvProblem& p,
-                                                                   const BackendEngineChoice& want,
-                                                                   size_t max_workspace, bool* exact) {
+                                                                    const BackendEngineChoice& want,
+                                                                    size_t max_workspace, bool* exact) {
   *exact = false;
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<BackendGraph> g, BackendGraph::build(h, p));
   Expected<Desc> cfg = g->config(want);
@@ -435,8 +437,8 @@ Expected<std::shared_ptr<BackendConvPlan>> BackendConvPlan::rebuild(cudnnHandle_
   return all.front();
 }
 
-Status BackendConvPlan::execute(cudnnHandle_t h, const void* x, const void* w, const void* bias, const void* z,
-                                void* y, void* workspace) const {
+Status BackendConvPlan::execute(cudnnHandle_t h, const void* x, const void* w, const void* bias, const void* z, void* y,
+                                void* workspace) const {
   int64_t uids[5] = {kUidX, kUidW, kUidY, 0, 0};
   void* ptrs[5] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr};
   int64_t n = 3;

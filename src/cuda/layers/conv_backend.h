@@ -55,13 +55,13 @@ class BackendConvPlan {
   // Up to `max_plans` plans from heuristics mode A (FALLBACK when A has none) that finalize and need at
   // most `max_workspace` bytes. Configs that fail are skipped; an empty list is not an error.
   static Expected<std::vector<std::shared_ptr<BackendConvPlan>>> candidates(cudnnHandle_t h,
-                                                                           const BackendConvProblem& p,
-                                                                           size_t max_workspace, int max_plans);
+                                                                            const BackendConvProblem& p,
+                                                                            size_t max_workspace, int max_plans);
   // The plan of `want` (engine + knobs) for this problem; when that engine no longer finalizes, the
   // heuristics' first config with the same engine, else their first usable one (`*exact` says which).
   static Expected<std::shared_ptr<BackendConvPlan>> rebuild(cudnnHandle_t h, const BackendConvProblem& p,
-                                                           const BackendEngineChoice& want, size_t max_workspace,
-                                                           bool* exact);
+                                                            const BackendEngineChoice& want, size_t max_workspace,
+                                                            bool* exact);
 
   size_t workspace() const { return workspace_; }
   const BackendEngineChoice& choice() const { return choice_; }

@@ -219,8 +219,9 @@ Status ConvLayer::configure(ConfigureContext& ctx) {
     KILN_ASSIGN_OR_RETURN(algos, usable_algos(ctx.handles.cudnn, ctx.max_workspace_bytes));
   }
   const std::string none = "cuDNN has no forward algorithm for input " + geom_string(geom_.xp) + " -> " +
-                           geom_string(geom_.y) + " (group " + std::to_string(spec_.group) + ") within a workspace of " +
-                           std::to_string(ctx.max_workspace_bytes >> 20) + " MiB (raise --memPoolSize=workspace:N)";
+                           geom_string(geom_.y) + " (group " + std::to_string(spec_.group) +
+                           ") within a workspace of " + std::to_string(ctx.max_workspace_bytes >> 20) +
+                           " MiB (raise --memPoolSize=workspace:N)";
   const bool can_time = !ctx.sample_inputs.empty() && !ctx.sample_outputs.empty() && ctx.sample_workspace;
   if (ctx.tune && can_time) {
     if (which != ConvCandidates::kLegacyOnly)
@@ -310,8 +311,8 @@ bool ConvLayer::configure_backend_untuned(const ConfigureContext& ctx) {
     const bool fuse = choice_.path == ConvPath::kFused;
     if (fuse && !can_fuse) return false;
     bool exact = false;
-    auto plan = BackendConvPlan::rebuild(ctx.handles.cudnn, backend_problem(fuse), choice_.be,
-                                         ctx.max_workspace_bytes, &exact);
+    auto plan =
+        BackendConvPlan::rebuild(ctx.handles.cudnn, backend_problem(fuse), choice_.be, ctx.max_workspace_bytes, &exact);
     if (!plan.ok()) return false;
     be_fallback_ = be_fallback_ || !exact;
     choice_.be = (*plan)->choice();
@@ -483,7 +484,8 @@ Status ConvLayer::parse_tactic(const std::string& tactic, ConvChoice& out) {
   for (size_t p = plus; p != std::string::npos;) {
     const size_t next = rest.find('+', p + 1);
     const std::string suffix = rest.substr(p + 1, next == std::string::npos ? std::string::npos : next - p - 1);
-    if (suffix != "pad" && suffix != "epilogue" && suffix != "fallback") return bad("has an unknown part '+" + suffix + "'");
+    if (suffix != "pad" && suffix != "epilogue" && suffix != "fallback")
+      return bad("has an unknown part '+" + suffix + "'");
     p = next;
   }
   ConvChoice c;
@@ -527,8 +529,9 @@ Status ConvLayer::set_tactic(const std::string& tactic) {
     return error(StatusCode::kInvalidInput,
                  "tactic '" + tactic + "' uses the fused cuDNN call, which this node's epilogue cannot use");
   if (c.path == ConvPath::kFused && c.backend && !(spec_.backend_fusable() && (!spec_.has_bias || bias_act_.get())))
-    return error(StatusCode::kInvalidInput,
-                 "tactic '" + tactic + "' fuses the epilogue in a cuDNN graph, which this node's activation cannot use");
+    return error(
+        StatusCode::kInvalidInput,
+        "tactic '" + tactic + "' fuses the epilogue in a cuDNN graph, which this node's activation cannot use");
   choice_ = c;
   be_fallback_ = false;
   return Status::Ok();

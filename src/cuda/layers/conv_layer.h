@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "cuda/kernels/conv_epilogue.h"
-#include "cuda/layers/conv_backend.h"
 #include "cuda/layer.h"
+#include "cuda/layers/conv_backend.h"
 #include "ops/fused.h"
 
 namespace kiln::cuda {
@@ -45,8 +45,8 @@ struct ConvChoice {
   int algo = -1;
   size_t cudnn_workspace = 0;
   bool backend = false;
-  BackendEngineChoice be;                  // backend: what the tactic string records
-  std::shared_ptr<BackendConvPlan> plan;   // backend: the finalized plan for the current shapes
+  BackendEngineChoice be;                 // backend: what the tactic string records
+  std::shared_ptr<BackendConvPlan> plan;  // backend: the finalized plan for the current shapes
   bool chosen() const { return backend ? be.engine >= 0 : algo >= 0; }
 };
 
@@ -107,9 +107,9 @@ class ConvLayer : public Layer {
   Geometry geom_;
   size_t pad_region_ = 0;  // bytes of workspace holding the padded input (0 without explicit padding)
   bool configured_ = false;
-  ConvChoice choice_;     // unchosen until configured or given by set_tactic()
+  ConvChoice choice_;         // unchosen until configured or given by set_tactic()
   bool be_fallback_ = false;  // a backend tactic could not be rebuilt exactly: the heuristics' choice runs
-  Status create_status_;  // descriptor creation failure, reported by configure()
+  Status create_status_;      // descriptor creation failure, reported by configure()
 
   cudnnTensorDescriptor_t x_desc_ = nullptr, y_desc_ = nullptr, bias_desc_ = nullptr;
   cudnnFilterDescriptor_t w_desc_ = nullptr;
