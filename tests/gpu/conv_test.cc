@@ -296,5 +296,101 @@ TEST(GpuConv, TacticStrings) {
   }
 }
 
+// Every kind of conv through the cuDNN graph API alone (the legacy algorithms are not candidates), tuned,
+// against the CPU reference; each conv's tactic must name a graph-API engine.
+class GpuConvGraphApi : public ::testing::Test {
+ protected:
+  void SetUp() override { cuda::ConvLayer::set_candidates_for_testing(cuda::ConvCandidates::kBackendOnly); }
+  void TearDown() override { cuda::ConvLayer::set_candidates_for_testing(cuda::ConvCandidates::kAll); }
+
+  static void expect_graph_api(const ConvCase& c, const std::string& precision) {
+    SCOPED_TRACE(precision);
+    TensorMap feeds;
+    auto g = conv_graph(c, feeds);
+    ASSERT_TRUE(infer_shapes(*g).ok());
+    auto want = run_cpu(*g, feeds);
+    ASSERT_TRUE(want.ok()) << want.status().to_string();
+    BuildOptions opt;
+    opt.precision = precision;
+    auto engine = build_engine(std::move(g), opt);
+    ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+    auto got = run_engine(*engine, feeds);
+    ASSERT_TRUE(got.ok()) << got.status().to_string();
+    const bool fp32 = precision == "fp32";
+    Diff d = diff(got->at("y"), want->at("y"), fp32 ? kFp32Atol : kFp16Atol, fp32 ? kFp32Rtol : kFp16Rtol);
+    EXPECT_EQ(d.bad, 0) << d.bad << "/" << d.n << " off, max |diff| " << d.max_abs;
+    bool seen = false;
+    for (const EngineLayer& l : (*engine)->summary().layers)
+      if (l.name == "conv") {
+        seen = true;
+        EXPECT_EQ(l.tactic.rfind("cudnn-be:", 0), 0u) << l.tactic;
+      }
+    EXPECT_TRUE(seen);
+  }
+  static void expect_both(const ConvCase& c) {
+    for (const char* p : {"fp32", "fp16"}) expect_graph_api(c, p);
+  }
+};
+
+TEST_F(GpuConvGraphApi, PlainStridedDilatedAsymmetric) {
+  expect_both({{3, 5, 13, 13}, {7, 5, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}}});
+  expect_both({{2, 3, 11, 9}, {5, 3, 3, 5}, false, {}});
+  expect_both({{2, 8, 15, 15}, {16, 8, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}, {"strides", ints({2, 2})}}});
+  expect_both({{2, 8, 15, 15}, {8, 8, 3, 3}, true, {{"pads", ints({2, 2, 2, 2})}, {"dilations", ints({2, 2})}}});
+  expect_both({{3, 5, 13, 12}, {7, 5, 3, 3}, true, {{"pads", ints({0, 1, 2, 3})}}});
+  expect_both({{3, 16, 9, 9}, {32, 16, 1, 1}, true, {}});
+}
+
+TEST_F(GpuConvGraphApi, DepthwiseAndGrouped) {
+  expect_both(
+      {{2, 32, 14, 14}, {32, 1, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}, {"group", Attribute::make_int(32)}}});
+  expect_both({{2, 16, 15, 15},
+               {16, 1, 3, 3},
+               true,
+               {{"pads", ints({1, 1, 1, 1})}, {"strides", ints({2, 2})}, {"group", Attribute::make_int(16)}}});
+  expect_both({{2, 16, 9, 9}, {24, 4, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}, {"group", Attribute::make_int(4)}}});
+}
+
+TEST_F(GpuConvGraphApi, FusedEpilogues) {
+  for (const char* act : {"Relu", "Clip", "Sigmoid", "SiLU", "HardSwish", "LeakyRelu"}) {
+    SCOPED_TRACE(act);
+    ConvCase c{{2, 16, 11, 11}, {32, 16, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}}};
+    c.activation = act;
+    if (std::string(act) == "Clip") c.alpha = 0.f, c.beta = 6.f;
+    if (std::string(act) == "LeakyRelu") c.alpha = 0.1f;
+    expect_both(c);
+  }
+  ConvCase r{{2, 16, 11, 11}, {16, 16, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}}};
+  r.activation = "Relu";
+  r.z = {2, 16, 11, 11};
+  expect_both(r);
+  ConvCase nb{{2, 16, 11, 11}, {16, 16, 1, 1}, false, {}};
+  nb.z = {2, 16, 11, 11};
+  expect_both(nb);
+}
+
+TEST(GpuConv, GraphApiTacticStrings) {
+  using cuda::ConvChoice;
+  using cuda::ConvLayer;
+  using cuda::ConvPath;
+  ConvChoice c;
+  ASSERT_TRUE(ConvLayer::parse_tactic("cudnn-be:fused,engine=12,heur=0,knobs=3:1;7:0", c).ok());
+  EXPECT_TRUE(c.backend);
+  EXPECT_EQ(c.path, ConvPath::kFused);
+  EXPECT_EQ(c.be.engine, 12);
+  ASSERT_EQ(c.be.knobs.size(), 2u);
+  EXPECT_EQ(c.be.knobs[0].first, 3);
+  EXPECT_EQ(c.be.knobs[0].second, 1);
+  EXPECT_EQ(cuda::format_engine_choice(c.be), "engine=12,heur=0,knobs=3:1;7:0");
+  ASSERT_TRUE(ConvLayer::parse_tactic("cudnn-be:conv,engine=0,heur=1001+epilogue+fallback", c).ok());
+  EXPECT_EQ(c.path, ConvPath::kConv);
+  EXPECT_TRUE(c.be.knobs.empty());
+  for (const char* bad : {"cudnn-be:conv", "cudnn-be:conv,heur=1", "cudnn-be:conv,engine=x",
+                          "cudnn-be:conv,engine=1,knobs=3", "cudnn-be:conv,engine=1,speed=3"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_EQ(ConvLayer::parse_tactic(bad, c).code(), StatusCode::kInvalidInput);
+  }
+}
+
 }  // namespace
 }  // namespace kiln::gputest

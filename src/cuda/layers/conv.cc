@@ -112,7 +112,9 @@ Expected<std::unique_ptr<Layer>> make_conv(LowerContext& ctx, bool fused) {
   if (spec.has_bias) {
     KILN_ASSIGN_OR_RETURN(bias_f32, upload_floats(bias, DType::kFloat32, "conv bias"));
   }
-  if (spec.fusable()) {
+  // In the storage dtype for the fused calls: the legacy one (zeros without a bias) and the graph API's
+  // bias ADD.
+  if (spec.fusable() || spec.has_bias) {
     KILN_ASSIGN_OR_RETURN(bias_act, upload_floats(bias, spec.dtype, "conv bias (fused call)"));
   }
   return std::unique_ptr<Layer>(

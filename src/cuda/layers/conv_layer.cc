@@ -1,5 +1,6 @@
-// ConvLayer: shapes -> pads and cuDNN descriptors, the forward-algorithm choice (heuristics, a kept or
-// given tactic, or timing under tune), and the run (optional pad kernel, cuDNN, optional epilogue).
+// ConvLayer: shapes -> pads and cuDNN descriptors, the tactic choice among legacy forward algorithms and
+// graph-API plans (heuristics, a kept or given tactic, or timing under tune), and the run (legacy: optional
+// pad kernel, cuDNN, optional epilogue; graph API: one plan, optional epilogue).
 #include "cuda/layers/conv_layer.h"
 
 #include <algorithm>
@@ -14,6 +15,8 @@ namespace {
 
 constexpr size_t kAlign = 256;
 constexpr const char* kUnconfigured = "cudnn:unconfigured";
+constexpr int kMaxBackendPlans = 8;  // per graph (fused and conv-only), best of the heuristics first
+ConvCandidates g_candidates = ConvCandidates::kAll;
 size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
 cudnnDataType_t cudnn_dtype(DType t) {
@@ -126,6 +129,8 @@ Status ConvLayer::set_geometry(const ConfigureContext& ctx) {
     g.extra_begin[d] = b - g.sym_pad[d];
     padded[d] = in[d] + (b - g.sym_pad[d]) + (e - g.sym_pad[d]);
     g.explicit_pad = g.explicit_pad || b != e;
+    g.pad_begin[d] = b;
+    g.pad_end[d] = e;
   }
   g.xp = g.x;
   g.xp.h = padded[0];
@@ -200,27 +205,47 @@ Expected<std::vector<ConvChoice>> ConvLayer::usable_algos(cudnnHandle_t handle, 
   return out;
 }
 
+void ConvLayer::set_candidates_for_testing(ConvCandidates c) { g_candidates = c; }
+
 Status ConvLayer::configure(ConfigureContext& ctx) {
   configured_ = false;
   KILN_RETURN_IF_ERROR(create_status_);
   KILN_RETURN_IF_ERROR(set_geometry(ctx));
   KILN_RETURN_IF_ERROR(set_descriptors());
   KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(ctx.handles.cudnn, ctx.stream));
-  KILN_ASSIGN_OR_RETURN(std::vector<ConvChoice> algos, usable_algos(ctx.handles.cudnn, ctx.max_workspace_bytes));
-  if (algos.empty())
-    return error(StatusCode::kUnsupported,
-                 "cuDNN has no forward algorithm for input " + geom_string(geom_.xp) + " -> " + geom_string(geom_.y) +
-                     " (group " + std::to_string(spec_.group) + ") within a workspace of " +
-                     std::to_string(ctx.max_workspace_bytes >> 20) + " MiB (raise --memPoolSize=workspace:N)");
+  const ConvCandidates which = g_candidates;
+  std::vector<ConvChoice> algos;
+  if (which != ConvCandidates::kBackendOnly) {
+    KILN_ASSIGN_OR_RETURN(algos, usable_algos(ctx.handles.cudnn, ctx.max_workspace_bytes));
+  }
+  const std::string none = "cuDNN has no forward algorithm for input " + geom_string(geom_.xp) + " -> " +
+                           geom_string(geom_.y) + " (group " + std::to_string(spec_.group) +
+                           ") within a workspace of " + std::to_string(ctx.max_workspace_bytes >> 20) +
+                           " MiB (raise --memPoolSize=workspace:N)";
   const bool can_time = !ctx.sample_inputs.empty() && !ctx.sample_outputs.empty() && ctx.sample_workspace;
   if (ctx.tune && can_time) {
+    if (which != ConvCandidates::kLegacyOnly)
+      for (ConvChoice& c : backend_candidates(ctx)) algos.push_back(std::move(c));
+    if (algos.empty()) return error(StatusCode::kUnsupported, none);
     KILN_RETURN_IF_ERROR(tune(ctx, algos));
     configured_ = true;
     return Status::Ok();
   }
+  // A graph-API tactic (given or kept) is rebuilt for these shapes; when cuDNN no longer has any plan for
+  // it, the legacy heuristic's choice runs and tactic() says "+fallback".
+  if ((choice_.backend || which == ConvCandidates::kBackendOnly) && which != ConvCandidates::kLegacyOnly &&
+      configure_backend_untuned(ctx)) {
+    configured_ = true;
+    return Status::Ok();
+  }
+  if (choice_.backend) {
+    be_fallback_ = true;
+    choice_ = ConvChoice{};
+  }
+  if (algos.empty()) return error(StatusCode::kUnsupported, none);
   configured_ = true;
-  // A tactic from set_tactic() or an earlier configure() stays while cuDNN still offers its algorithm for
-  // the new shape; otherwise the heuristic's best plain conv.
+  // A legacy tactic from set_tactic() or an earlier configure() stays while cuDNN still offers its algorithm
+  // for the new shape; otherwise the heuristic's best plain conv.
   if (choice_.algo >= 0) {
     auto it = std::find_if(algos.begin(), algos.end(), [&](const ConvChoice& c) { return c.algo == choice_.algo; });
     if (it != algos.end() && (choice_.path == ConvPath::kConv || bias_act_.get())) {
@@ -232,14 +257,94 @@ Status ConvLayer::configure(ConfigureContext& ctx) {
   return Status::Ok();
 }
 
-// Times every candidate on the sample tensors; the first one that runs is the reference, and a candidate
-// whose output differs from it beyond tactic_tolerance() is rejected however fast it is.
+BackendConvProblem ConvLayer::backend_problem(bool fuse) const {
+  BackendConvProblem p;
+  p.x = geom_.x;
+  p.y = geom_.y;
+  p.dtype = spec_.dtype;
+  p.in_c_per_group = spec_.in_c_per_group;
+  for (int d = 0; d < 2; ++d) {
+    p.kernel[d] = spec_.kernel[d];
+    p.strides[d] = spec_.strides[d];
+    p.dilations[d] = spec_.dilations[d];
+    p.pad_begin[d] = geom_.pad_begin[d];
+    p.pad_end[d] = geom_.pad_end[d];
+  }
+  p.tensor_cores = spec_.precision != Precision::kFP32;
+  p.fuse = fuse;
+  p.has_bias = spec_.has_bias;
+  p.has_residual = spec_.has_residual;
+  p.act = spec_.act;
+  p.alpha = spec_.alpha;
+  p.beta = spec_.beta;
+  return p;
+}
+
+// Graph-API plans for this shape: with the epilogue fused when cuDNN has its activation, and of the conv
+// alone (our epilogue kernel after it). Any failure only means fewer candidates.
+std::vector<ConvChoice> ConvLayer::backend_candidates(const ConfigureContext& ctx) const {
+  std::vector<ConvChoice> out;
+  for (bool fuse : {true, false}) {
+    if (fuse && !spec_.backend_fusable()) continue;
+    if (fuse && spec_.has_bias && !bias_act_.get()) continue;
+    auto plans = BackendConvPlan::candidates(ctx.handles.cudnn, backend_problem(fuse), ctx.max_workspace_bytes,
+                                             kMaxBackendPlans);
+    if (!plans.ok()) continue;
+    for (std::shared_ptr<BackendConvPlan>& p : *plans) {
+      ConvChoice c;
+      c.backend = true;
+      c.path = fuse ? ConvPath::kFused : ConvPath::kConv;
+      c.be = p->choice();
+      c.cudnn_workspace = p->workspace();
+      c.plan = std::move(p);
+      out.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
+// Without timing: the given/kept graph-API tactic rebuilt for the current shapes (or, when only the graph
+// API may run, the heuristics' first plan, fused when possible). False when no plan could be made.
+bool ConvLayer::configure_backend_untuned(const ConfigureContext& ctx) {
+  const bool can_fuse = spec_.backend_fusable() && (!spec_.has_bias || bias_act_.get());
+  if (choice_.backend) {
+    const bool fuse = choice_.path == ConvPath::kFused;
+    if (fuse && !can_fuse) return false;
+    bool exact = false;
+    auto plan =
+        BackendConvPlan::rebuild(ctx.handles.cudnn, backend_problem(fuse), choice_.be, ctx.max_workspace_bytes, &exact);
+    if (!plan.ok()) return false;
+    be_fallback_ = be_fallback_ || !exact;
+    choice_.be = (*plan)->choice();
+    choice_.cudnn_workspace = (*plan)->workspace();
+    choice_.plan = std::move(*plan);
+    return true;
+  }
+  for (bool fuse : {can_fuse, false}) {
+    auto plans = BackendConvPlan::candidates(ctx.handles.cudnn, backend_problem(fuse), ctx.max_workspace_bytes, 1);
+    if (!plans.ok() || plans->empty()) continue;
+    ConvChoice c;
+    c.backend = true;
+    c.path = fuse ? ConvPath::kFused : ConvPath::kConv;
+    c.be = plans->front()->choice();
+    c.cudnn_workspace = plans->front()->workspace();
+    c.plan = plans->front();
+    choice_ = std::move(c);
+    return true;
+  }
+  return false;
+}
+
+// Times every candidate on the sample tensors; the first one that runs is the reference (a legacy plain
+// conv when there is one: they come first), and a candidate whose output differs from it beyond
+// tactic_tolerance() is rejected however fast it is.
 Status ConvLayer::tune(ConfigureContext& ctx, const std::vector<ConvChoice>& algos) {
   std::vector<ConvChoice> cands = algos;
   if (spec_.fusable() && bias_act_.get())
     for (ConvChoice c : algos)
       // cuDNN documents identity-activation fusion for IMPLICIT_PRECOMP_GEMM only.
-      if (spec_.act == FusedActivation::kRelu || c.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) {
+      if (!c.backend &&
+          (spec_.act == FusedActivation::kRelu || c.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
         c.path = ConvPath::kFused;
         cands.push_back(c);
       }
@@ -281,6 +386,7 @@ Status ConvLayer::tune(ConfigureContext& ctx, const std::vector<ConvChoice>& alg
     if (*ms < best_ms) {
       best_ms = *ms;
       choice_ = c;
+      be_fallback_ = false;
       have_best = true;
     }
   }
@@ -290,11 +396,18 @@ Status ConvLayer::tune(ConfigureContext& ctx, const std::vector<ConvChoice>& alg
 }
 
 Status ConvLayer::run(const RunContext& rc, const ConvChoice& c, const void* x, const void* z, void* y) const {
-  if (rc.workspace_bytes < pad_region_ + c.cudnn_workspace)
+  if (rc.workspace_bytes < workspace_for(c))
     return error(StatusCode::kRuntime, "workspace of " + std::to_string(rc.workspace_bytes) + " bytes, need " +
-                                           std::to_string(pad_region_ + c.cudnn_workspace));
+                                           std::to_string(workspace_for(c)));
   cudnnHandle_t h = rc.handles.cudnn;
   KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(h, rc.stream));
+  if (c.backend) {
+    if (!c.plan) return error(StatusCode::kRuntime, "graph-API tactic without an execution plan (not configured)");
+    KILN_RETURN_IF_ERROR(
+        c.plan->execute(h, x, weights_.get(), bias_act_.get(), z, y, rc.workspace).with_context(spec_.where + ": "));
+    if (c.path == ConvPath::kFused) return Status::Ok();
+    return run_epilogue(rc, z, y);
+  }
   char* ws = static_cast<char*>(rc.workspace);
   const void* src = x;
   if (geom_.explicit_pad) {
@@ -316,6 +429,11 @@ Status ConvLayer::run(const RunContext& rc, const ConvChoice& c, const void* x, 
   }
   KILN_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(h, &one, x_desc_, src, w_desc_, weights_.get(), conv_desc_, algo,
                                                      cudnn_ws, c.cudnn_workspace, &zero, y_desc_, y));
+  return run_epilogue(rc, z, y);
+}
+
+// Bias, residual and activation in place on the conv output, when the node has any.
+Status ConvLayer::run_epilogue(const RunContext& rc, const void* z, void* y) const {
   if (!spec_.needs_epilogue()) return Status::Ok();
   ConvEpilogue e;
   e.act = spec_.act;
@@ -328,7 +446,7 @@ Status ConvLayer::run(const RunContext& rc, const ConvChoice& c, const void* x, 
 
 Status ConvLayer::enqueue(const RunContext& rc, const std::vector<DeviceTensor>& inputs,
                           const std::vector<DeviceTensor>& outputs) {
-  if (!configured_ || choice_.algo < 0) return error(StatusCode::kRuntime, "enqueue() before configure()");
+  if (!configured_ || !choice_.chosen()) return error(StatusCode::kRuntime, "enqueue() before configure()");
   if (inputs.empty() || outputs.empty() || !inputs[0].data || !outputs[0].data)
     return error(StatusCode::kRuntime, "enqueue() without input X or output Y buffers");
   const void* z = nullptr;
@@ -341,41 +459,55 @@ Status ConvLayer::enqueue(const RunContext& rc, const std::vector<DeviceTensor>&
 }
 
 std::string ConvLayer::tactic() const {
-  if (choice_.algo < 0) return kUnconfigured;
-  std::string s = std::string("cudnn:") + (choice_.path == ConvPath::kFused ? "fused" : "conv") +
-                  ",algo=" + std::to_string(choice_.algo);
-  if (geom_.explicit_pad) s += "+pad";
+  if (!choice_.chosen()) return kUnconfigured;
+  const char* path = choice_.path == ConvPath::kFused ? "fused" : "conv";
+  std::string s = choice_.backend ? std::string("cudnn-be:") + path + "," + format_engine_choice(choice_.be)
+                                  : std::string("cudnn:") + path + ",algo=" + std::to_string(choice_.algo);
+  if (!choice_.backend && geom_.explicit_pad) s += "+pad";
   if (choice_.path == ConvPath::kConv && spec_.needs_epilogue()) s += "+epilogue";
+  if (be_fallback_) s += "+fallback";
   return s;
 }
 
 Status ConvLayer::parse_tactic(const std::string& tactic, ConvChoice& out) {
   auto bad = [&](const std::string& why) {
     return invalid_input("conv tactic '" + tactic + "' " + why +
-                         " (expected cudnn:<conv|fused>,algo=<n>[+pad][+epilogue])");
+                         " (expected cudnn:<conv|fused>,algo=<n>[+pad][+epilogue] or "
+                         "cudnn-be:<conv|fused>,engine=<n>,heur=<i>[,knobs=<t>:<v>;...][+epilogue])");
   };
-  const std::string prefix = "cudnn:";
-  if (tactic.compare(0, prefix.size(), prefix) != 0) return bad("does not start with cudnn:");
-  std::string rest = tactic.substr(prefix.size());
+  const std::string legacy = "cudnn:", backend = "cudnn-be:";
+  const bool is_backend = tactic.compare(0, backend.size(), backend) == 0;
+  if (!is_backend && tactic.compare(0, legacy.size(), legacy) != 0) return bad("does not start with cudnn:");
+  std::string rest = tactic.substr(is_backend ? backend.size() : legacy.size());
   const size_t plus = rest.find('+');
   std::string head = rest.substr(0, plus);
   for (size_t p = plus; p != std::string::npos;) {
     const size_t next = rest.find('+', p + 1);
     const std::string suffix = rest.substr(p + 1, next == std::string::npos ? std::string::npos : next - p - 1);
-    if (suffix != "pad" && suffix != "epilogue") return bad("has an unknown part '+" + suffix + "'");
+    if (suffix != "pad" && suffix != "epilogue" && suffix != "fallback")
+      return bad("has an unknown part '+" + suffix + "'");
     p = next;
   }
   ConvChoice c;
-  std::string algo_text;
-  if (head.rfind("conv,algo=", 0) == 0) {
+  std::string args;
+  if (head.rfind("conv,", 0) == 0) {
     c.path = ConvPath::kConv;
-    algo_text = head.substr(10);
-  } else if (head.rfind("fused,algo=", 0) == 0) {
+    args = head.substr(5);
+  } else if (head.rfind("fused,", 0) == 0) {
     c.path = ConvPath::kFused;
-    algo_text = head.substr(11);
+    args = head.substr(6);
   } else {
     return bad("names no known path");
   }
+  if (is_backend) {
+    c.backend = true;
+    Status s = parse_engine_choice(args, c.be);
+    if (!s.ok()) return bad(s.message());
+    out = c;
+    return Status::Ok();
+  }
+  if (args.rfind("algo=", 0) != 0) return bad("has no algo=<n>");
+  const std::string algo_text = args.substr(5);
   char* end = nullptr;
   const long algo = algo_text.empty() ? -1 : std::strtol(algo_text.c_str(), &end, 10);
   if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT || (end && *end != '\0'))
@@ -388,14 +520,20 @@ Status ConvLayer::parse_tactic(const std::string& tactic, ConvChoice& out) {
 Status ConvLayer::set_tactic(const std::string& tactic) {
   if (tactic == kUnconfigured) {  // what tactic() said before any configure(): no preference
     choice_ = ConvChoice{};
+    be_fallback_ = false;
     return Status::Ok();
   }
   ConvChoice c;
   KILN_RETURN_IF_ERROR(parse_tactic(tactic, c));  // the lowering prefixes the node
-  if (c.path == ConvPath::kFused && !(spec_.fusable() && bias_act_.get()))
+  if (c.path == ConvPath::kFused && !c.backend && !(spec_.fusable() && bias_act_.get()))
     return error(StatusCode::kInvalidInput,
                  "tactic '" + tactic + "' uses the fused cuDNN call, which this node's epilogue cannot use");
+  if (c.path == ConvPath::kFused && c.backend && !(spec_.backend_fusable() && (!spec_.has_bias || bias_act_.get())))
+    return error(
+        StatusCode::kInvalidInput,
+        "tactic '" + tactic + "' fuses the epilogue in a cuDNN graph, which this node's activation cannot use");
   choice_ = c;
+  be_fallback_ = false;
   return Status::Ok();
 }
 

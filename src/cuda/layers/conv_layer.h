@@ -1,12 +1,14 @@
 // The cuDNN convolution layer behind the Conv and kiln.FusedConv lowerings (conv.cc makes it): geometry
-// from the node's attributes, cuDNN legacy-API descriptors, tactic choice and the run itself.
+// from the node's attributes, cuDNN legacy-API descriptors and graph-API plans, tactic choice and the run.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cuda/kernels/conv_epilogue.h"
 #include "cuda/layer.h"
+#include "cuda/layers/conv_backend.h"
 #include "ops/fused.h"
 
 namespace kiln::cuda {
@@ -30,42 +32,58 @@ struct ConvSpec {
   bool needs_epilogue() const { return has_bias || has_residual || act != FusedActivation::kNone; }
   // cudnnConvolutionBiasActivationForward fuses only Relu and identity.
   bool fusable() const { return (act == FusedActivation::kNone || act == FusedActivation::kRelu) && needs_epilogue(); }
+  // The graph API fuses the epilogue as pointwise ops when cuDNN has the exact activation.
+  bool backend_fusable() const { return needs_epilogue() && backend_activation_supported(act, alpha, beta); }
 };
 
-// One way to run the conv: plain cudnnConvolutionForward (+ our epilogue kernel when the node needs one),
-// or cudnnConvolutionBiasActivationForward; with a cuDNN forward algorithm.
+// One way to run the conv. Legacy API: plain cudnnConvolutionForward (+ our epilogue kernel when the node
+// needs one) or cudnnConvolutionBiasActivationForward, with a forward algorithm. Graph API (`backend`): an
+// execution plan of the conv alone (kConv, + our epilogue kernel) or with the epilogue fused (kFused).
 enum class ConvPath { kConv, kFused };
 struct ConvChoice {
   ConvPath path = ConvPath::kConv;
   int algo = -1;
   size_t cudnn_workspace = 0;
+  bool backend = false;
+  BackendEngineChoice be;                 // backend: what the tactic string records
+  std::shared_ptr<BackendConvPlan> plan;  // backend: the finalized plan for the current shapes
+  bool chosen() const { return backend ? be.engine >= 0 : algo >= 0; }
 };
+
+// Which candidates tune() and the heuristic choice consider; tests force one API with it.
+enum class ConvCandidates { kAll, kLegacyOnly, kBackendOnly };
 
 class ConvLayer : public Layer {
  public:
   // `weights`: filter in spec.dtype, KCRS (row-major) or KRSC (NHWC). `bias_f32`: out_c floats (empty
-  // when absent). `bias_act`: the bias (zeros when absent) in spec.dtype for the fused cuDNN call, empty
-  // when the node cannot take that path.
+  // when absent). `bias_act`: the bias (zeros when absent) in spec.dtype for the fused cuDNN calls, empty
+  // when the node has no bias and cannot take the legacy fused call.
   ConvLayer(ConvSpec spec, DeviceBuffer weights, DeviceBuffer bias_f32, DeviceBuffer bias_act);
   ~ConvLayer() override;
   ConvLayer(const ConvLayer&) = delete;
   ConvLayer& operator=(const ConvLayer&) = delete;
 
   Status configure(ConfigureContext& ctx) override;
-  size_t workspace_bytes() const override { return pad_region_ + choice_.cudnn_workspace; }
+  size_t workspace_bytes() const override { return workspace_for(choice_); }
   Status enqueue(const RunContext& rc, const std::vector<DeviceTensor>& inputs,
                  const std::vector<DeviceTensor>& outputs) override;
   std::string tactic() const override;
   Status set_tactic(const std::string& tactic) override;
+  size_t weight_bytes() const override { return weights_.bytes() + bias_f32_.bytes() + bias_act_.bytes(); }
 
-  // "cudnn:<conv|fused>,algo=<n>[+pad][+epilogue]" -> choice; the suffixes only describe.
+  // "cudnn:<conv|fused>,algo=<n>[+pad][+epilogue]" or
+  // "cudnn-be:<conv|fused>,engine=<n>,heur=<i>[,knobs=<t>:<v>;..][+epilogue][+fallback]" -> choice; the
+  // suffixes only describe.
   static Status parse_tactic(const std::string& tactic, ConvChoice& out);
+  // Process-wide, for tests: restrict the candidates of layers configured afterwards.
+  static void set_candidates_for_testing(ConvCandidates c);
 
  private:
   struct Geometry {
     ConvTensorGeom x, xp, y;          // input, input as cuDNN reads it (padded), output
     int64_t sym_pad[2] = {0, 0};      // the symmetric part of the pads, given to cuDNN
     int64_t extra_begin[2] = {0, 0};  // what the pad kernel adds before (after: xp minus x minus this)
+    int64_t pad_begin[2] = {0, 0}, pad_end[2] = {0, 0};  // the real pads (the graph API takes them as they are)
     bool explicit_pad = false;
   };
 
@@ -75,7 +93,13 @@ class ConvLayer : public Layer {
   Status set_descriptors();
   Expected<std::vector<ConvChoice>> usable_algos(cudnnHandle_t handle, size_t max_workspace) const;
   Status tune(ConfigureContext& ctx, const std::vector<ConvChoice>& algos);
+  BackendConvProblem backend_problem(bool fuse) const;
+  std::vector<ConvChoice> backend_candidates(const ConfigureContext& ctx) const;
+  bool configure_backend_untuned(const ConfigureContext& ctx);
   Status run(const RunContext& rc, const ConvChoice& c, const void* x, const void* z, void* y) const;
+  Status run_epilogue(const RunContext& rc, const void* z, void* y) const;
+  // Graph-API plans take asymmetric pads themselves: no padded copy of the input in the workspace.
+  size_t workspace_for(const ConvChoice& c) const { return (c.backend ? 0 : pad_region_) + c.cudnn_workspace; }
   Status create_descriptors();
 
   ConvSpec spec_;
@@ -83,8 +107,9 @@ class ConvLayer : public Layer {
   Geometry geom_;
   size_t pad_region_ = 0;  // bytes of workspace holding the padded input (0 without explicit padding)
   bool configured_ = false;
-  ConvChoice choice_;     // algo -1 until configured or given by set_tactic()
-  Status create_status_;  // descriptor creation failure, reported by configure()
+  ConvChoice choice_;         // unchosen until configured or given by set_tactic()
+  bool be_fallback_ = false;  // a backend tactic could not be rebuilt exactly: the heuristics' choice runs
+  Status create_status_;      // descriptor creation failure, reported by configure()
 
   cudnnTensorDescriptor_t x_desc_ = nullptr, y_desc_ = nullptr, bias_desc_ = nullptr;
   cudnnFilterDescriptor_t w_desc_ = nullptr;

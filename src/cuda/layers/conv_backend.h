@@ -1,0 +1,82 @@
+// The conv layer's cuDNN backend (graph API) candidates: an operation graph of CONVOLUTION_FORWARD plus the
+// fused epilogue as pointwise ops, engine configs from the heuristics, and finalized execution plans.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cuda/kernels/conv_epilogue.h"
+#include "cuda/layer.h"
+#include "ops/fused.h"
+
+namespace kiln::cuda {
+
+// One conv as the graph API sees it: real pads (asymmetric pads are native), no pad kernel.
+struct BackendConvProblem {
+  ConvTensorGeom x, y;  // unpadded input and the output (same layout)
+  DType dtype = DType::kFloat32;
+  int64_t in_c_per_group = 0;
+  int64_t kernel[2] = {1, 1}, strides[2] = {1, 1}, dilations[2] = {1, 1};
+  int64_t pad_begin[2] = {0, 0}, pad_end[2] = {0, 0};
+  bool tensor_cores = true;  // false for fp32 engines: TF32 engines are skipped
+  // The epilogue in the graph (bias ADD, residual ADD, activation); false: the graph is the conv alone.
+  bool fuse = false;
+  bool has_bias = false, has_residual = false;
+  FusedActivation act = FusedActivation::kNone;
+  float alpha = 0.f, beta = 0.f;
+};
+
+// True when cuDNN's pointwise activation computes exactly what apply_fused_activation() does.
+bool backend_activation_supported(FusedActivation act, float alpha, float beta);
+
+// What identifies an engine config across builds: the engine's global index and its knob choices.
+struct BackendEngineChoice {
+  int64_t engine = -1;
+  int heur = -1;  // position in the heuristics' list when it was chosen (informational)
+  std::vector<std::pair<int64_t, int64_t>> knobs;  // (cudnnBackendKnobType_t, value)
+};
+
+// "engine=<n>,heur=<i>[,knobs=<t>:<v>;<t>:<v>]" and back.
+std::string format_engine_choice(const BackendEngineChoice& c);
+Status parse_engine_choice(const std::string& text, BackendEngineChoice& out);
+
+class BackendGraph;
+
+// A finalized execution plan (shape-specific) and the graph it runs.
+class BackendConvPlan {
+ public:
+  ~BackendConvPlan();
+  BackendConvPlan(const BackendConvPlan&) = delete;
+  BackendConvPlan& operator=(const BackendConvPlan&) = delete;
+
+  // Up to `max_plans` plans from heuristics mode A (FALLBACK when A has none) that finalize and need at
+  // most `max_workspace` bytes. Configs that fail are skipped; an empty list is not an error.
+  static Expected<std::vector<std::shared_ptr<BackendConvPlan>>> candidates(cudnnHandle_t h,
+                                                                            const BackendConvProblem& p,
+                                                                            size_t max_workspace, int max_plans);
+  // The plan of `want` (engine + knobs) for this problem; when that engine no longer finalizes, the
+  // heuristics' first config with the same engine, else their first usable one (`*exact` says which).
+  static Expected<std::shared_ptr<BackendConvPlan>> rebuild(cudnnHandle_t h, const BackendConvProblem& p,
+                                                            const BackendEngineChoice& want, size_t max_workspace,
+                                                            bool* exact);
+
+  size_t workspace() const { return workspace_; }
+  const BackendEngineChoice& choice() const { return choice_; }
+  // Runs on the stream already set on `h`. `bias`/`z` are ignored unless the graph has them.
+  Status execute(cudnnHandle_t h, const void* x, const void* w, const void* bias, const void* z, void* y,
+                 void* workspace) const;
+
+ private:
+  BackendConvPlan() = default;
+  friend class BackendGraph;
+  std::shared_ptr<BackendGraph> graph_;
+  cudnnBackendDescriptor_t plan_ = nullptr;
+  size_t workspace_ = 0;
+  BackendEngineChoice choice_;
+  bool has_bias_ = false, has_residual_ = false;
+};
+
+}  // namespace kiln::cuda
