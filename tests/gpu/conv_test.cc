@@ -1,6 +1,8 @@
 // GPU Conv / kiln.FusedConv (cuDNN + epilogue kernel) against the CPU reference: odd sizes, strides,
 // dilations, groups, asymmetric and automatic pads, every fused activation, residual inputs, fp32 (NCHW,
 // true fp32) and the NHWC tensor-core precisions; plus tactic strings and refusals.
+#include <cstring>
+
 #include "cuda/layers/conv_layer.h"
 #include "gpu/gpu_test_util.h"
 
@@ -254,6 +256,47 @@ TEST(GpuConv, UntunedAndDynamicBatch) {
       if (l.name == "conv") {
         EXPECT_EQ(l.tactic.rfind("cudnn:conv,algo=", 0), 0u) << l.tactic;
       }
+  }
+}
+
+// A dynamic fp16 engine, tuned (graph-API plans are candidates), run by one DynamicSession at batches that
+// come back: the graphs captured for earlier batches are replayed after the layers were configured for other
+// batches, so everything they launch (cuDNN plans included) must outlive those reconfigurations.
+TEST(GpuConv, DynamicSessionReplaysEarlierShapes) {
+  ConvCase c{{4, 16, 13, 13}, {32, 16, 3, 3}, true, {{"pads", ints({1, 1, 1, 1})}}};
+  c.activation = "Relu";
+  TensorMap unused;
+  auto g = conv_graph(c, unused);
+  g->inputs[0]->shape = SymShape({Dim::sym("N"), 16, 13, 13});
+  ASSERT_TRUE(infer_shapes(*g).ok());
+  auto ref_graph = conv_graph(c, unused);
+  ref_graph->inputs[0]->shape = SymShape({Dim::sym("N"), 16, 13, 13});
+  ASSERT_TRUE(infer_shapes(*ref_graph).ok());
+  BuildOptions opt;
+  opt.precision = "fp16";
+  opt.profiles = {ShapeProfile{{{"x", {1, 16, 13, 13}}}, {{"x", {4, 16, 13, 13}}}, {{"x", {5, 16, 13, 13}}}}};
+  auto engine = build_engine(std::move(g), opt);
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  auto session = DynamicSession::create(*engine, nullptr);
+  ASSERT_TRUE(session.ok()) << session.status().to_string();
+  uint64_t seed = 500;
+  for (int64_t batch : {3, 1, 5, 3, 1, 5, 3}) {
+    SCOPED_TRACE(batch);
+    TensorMap feeds{{"x", random_floats({batch, 16, 13, 13}, seed++)}};
+    auto want = run_cpu(*ref_graph, feeds);
+    ASSERT_TRUE(want.ok()) << want.status().to_string();
+    ASSERT_TRUE((*session)->set_input_shape("x", {batch, 16, 13, 13}).ok());
+    auto in = (*session)->host_input("x");
+    ASSERT_TRUE(in.ok()) << in.status().to_string();
+    std::memcpy(*in, feeds["x"].data<float>(), feeds["x"].numel() * sizeof(float));
+    Status st = (*session)->run();
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    auto out = (*session)->host_output("y");
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+    Tensor got = Tensor::create(DType::kFloat32, want->at("y").shape()).value();
+    std::memcpy(got.data<float>(), *out, got.numel() * sizeof(float));
+    Diff d = diff(got, want->at("y"), kFp16Atol, kFp16Rtol);
+    EXPECT_EQ(d.bad, 0) << d.bad << "/" << d.n << " off, max |diff| " << d.max_abs;
   }
 }
 

@@ -303,6 +303,22 @@ std::vector<ConvChoice> ConvLayer::backend_candidates(const ConfigureContext& ct
   return out;
 }
 
+// A plan's cache key: the input geometry (the output follows from it and the attributes), fused or not,
+// and the engine with its knobs (the heuristics' position is informational).
+std::string ConvLayer::plan_key(bool fuse, const BackendEngineChoice& be) const {
+  BackendEngineChoice k = be;
+  k.heur = -1;
+  return geom_string(geom_.x) + (fuse ? "|fused|" : "|conv|") + format_engine_choice(k);
+}
+
+// The chosen graph-API plan stays alive as long as the layer: CUDA graphs captured for earlier shapes
+// replay its kernels (cuDNN's runtime-compiled engines are owned by the plan), and a later configure() for
+// the same shapes reuses it instead of finalizing again.
+void ConvLayer::keep_plan() {
+  if (!choice_.backend || !choice_.plan) return;
+  plans_.emplace(plan_key(choice_.path == ConvPath::kFused, choice_.be), CachedPlan{choice_.plan, true});
+}
+
 // Without timing: the given/kept graph-API tactic rebuilt for the current shapes (or, when only the graph
 // API may run, the heuristics' first plan, fused when possible). False when no plan could be made.
 bool ConvLayer::configure_backend_untuned(const ConfigureContext& ctx) {
@@ -310,14 +326,20 @@ bool ConvLayer::configure_backend_untuned(const ConfigureContext& ctx) {
   if (choice_.backend) {
     const bool fuse = choice_.path == ConvPath::kFused;
     if (fuse && !can_fuse) return false;
-    bool exact = false;
-    auto plan =
-        BackendConvPlan::rebuild(ctx.handles.cudnn, backend_problem(fuse), choice_.be, ctx.max_workspace_bytes, &exact);
-    if (!plan.ok()) return false;
-    be_fallback_ = be_fallback_ || !exact;
-    choice_.be = (*plan)->choice();
-    choice_.cudnn_workspace = (*plan)->workspace();
-    choice_.plan = std::move(*plan);
+    const std::string key = plan_key(fuse, choice_.be);
+    auto cached = plans_.find(key);
+    if (cached == plans_.end()) {
+      bool exact = false;
+      auto plan = BackendConvPlan::rebuild(ctx.handles.cudnn, backend_problem(fuse), choice_.be,
+                                           ctx.max_workspace_bytes, &exact);
+      if (!plan.ok()) return false;
+      cached = plans_.emplace(key, CachedPlan{std::move(*plan), exact}).first;
+    }
+    const CachedPlan& cp = cached->second;
+    be_fallback_ = be_fallback_ || !cp.exact;
+    choice_.be = cp.plan->choice();
+    choice_.cudnn_workspace = cp.plan->workspace();
+    choice_.plan = cp.plan;
     return true;
   }
   for (bool fuse : {can_fuse, false}) {
@@ -330,6 +352,7 @@ bool ConvLayer::configure_backend_untuned(const ConfigureContext& ctx) {
     c.cudnn_workspace = plans->front()->workspace();
     c.plan = plans->front();
     choice_ = std::move(c);
+    keep_plan();
     return true;
   }
   return false;
@@ -392,6 +415,7 @@ Status ConvLayer::tune(ConfigureContext& ctx, const std::vector<ConvChoice>& alg
   }
   KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream));  // `ref` is freed on return
   if (!have_best) return error(StatusCode::kRuntime, "no cuDNN candidate ran: " + last.to_string());
+  keep_plan();
   return Status::Ok();
 }
 

@@ -2,6 +2,7 @@
 // from the node's attributes, cuDNN legacy-API descriptors and graph-API plans, tactic choice and the run.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -96,6 +97,8 @@ class ConvLayer : public Layer {
   BackendConvProblem backend_problem(bool fuse) const;
   std::vector<ConvChoice> backend_candidates(const ConfigureContext& ctx) const;
   bool configure_backend_untuned(const ConfigureContext& ctx);
+  std::string plan_key(bool fuse, const BackendEngineChoice& be) const;
+  void keep_plan();
   Status run(const RunContext& rc, const ConvChoice& c, const void* x, const void* z, void* y) const;
   Status run_epilogue(const RunContext& rc, const void* z, void* y) const;
   // Graph-API plans take asymmetric pads themselves: no padded copy of the input in the workspace.
@@ -107,7 +110,13 @@ class ConvLayer : public Layer {
   Geometry geom_;
   size_t pad_region_ = 0;  // bytes of workspace holding the padded input (0 without explicit padding)
   bool configured_ = false;
-  ConvChoice choice_;         // unchosen until configured or given by set_tactic()
+  ConvChoice choice_;  // unchosen until configured or given by set_tactic()
+  // Every graph-API plan this layer has run, by plan_key(): never freed before the layer (see keep_plan()).
+  struct CachedPlan {
+    std::shared_ptr<BackendConvPlan> plan;
+    bool exact = true;  // the requested engine and knobs (false: the heuristics' substitute)
+  };
+  std::map<std::string, CachedPlan> plans_;
   bool be_fallback_ = false;  // a backend tactic could not be rebuilt exactly: the heuristics' choice runs
   Status create_status_;      // descriptor creation failure, reported by configure()
 
