@@ -159,6 +159,10 @@ def main(argv=None):
         dims = a.dims
     if not dims or any(d <= 0 for d in dims):
         bc.die(TOOL, bc.EXIT_INPUT, f"input dims after the batch are not all known ({dims}); give --shape 3x224x224")
+    # fp32 means fp32, as kiln's --fp32 does: PyTorch's default lets cuDNN convolutions use TF32.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
     dtype = torch.float16 if a.precision == "fp16" else torch.float32
     model = model.eval().to(device=device, dtype=dtype)
     if a.channels_last and len(dims) == 3:

@@ -100,6 +100,9 @@ class Runner {
  private:
   Expected<std::vector<nlohmann::json>> peer(const bench::SweepCell& cell, const bench::RunnerOptions& runner) {
     KILN_ASSIGN_OR_RETURN(bench::PeerSpec spec, bench::parse_peer_spec(cell.backend + ":" + cell.precision));
+    // PyTorch's fast layout for image models on tensor cores: the peer a user would deploy (the runner
+    // applies it only to 4-D image inputs).
+    if (spec.name.rfind("torch-", 0) == 0) spec.channels_last = true;
     bench::PeerRequest r;
     r.model = model_;
     if (cell.batch > 0) r.batches = {cell.batch};
