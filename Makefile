@@ -17,9 +17,11 @@ configure: setup
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# vega, vega-lite and vega-embed (pinned by report/package-lock.json) that `kiln report` inlines into its page.
+# vega, vega-lite and vega-embed (pinned by report/package-lock.json) that `kiln report` inlines into its page;
+# onnxruntime-node (pinned by tools/ort/package-lock.json), the ONNX Runtime oracle of `kiln compare --backends ort`.
 report-deps:
 	@if [ ! -f report/node_modules/vega/build/vega.min.js ]; then npm ci --prefix report --no-audit --no-fund; fi
+	@if [ ! -d tools/ort/node_modules/onnxruntime-node ]; then npm ci --prefix tools/ort --no-audit --no-fund; fi
 
 # All CPU tests, the ONNX conformance suite and the GPU tests (they skip visibly without a GPU), then a
 # bounded fuzz run of the importer.

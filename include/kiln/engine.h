@@ -36,6 +36,9 @@ struct BuildOptions {
   std::string timing_cache_file;                 // --timingCacheFile: read if present, written after
   bool tune = true;                              // time tactics (false: heuristics only)
   std::function<void(const std::string&)> progress;  // one line per stage; may be empty
+  // Test-only: this node's first output is made wrong (0.5 - y) after every run, to show that kiln compare
+  // catches a bad layer and --bisect names it. Not stored in plans.
+  std::string perturb_layer_for_testing;
 };
 
 struct EngineIO {

@@ -204,8 +204,13 @@ Expected<std::vector<TensorMap>> OrtBackend::run_model(const std::string& model,
 
 class CudaBackend : public BackendRunner {
  public:
-  CudaBackend(std::shared_ptr<Engine> engine, std::string precision)
-      : engine_(std::move(engine)), precision_(std::move(precision)) {}
+  CudaBackend(std::shared_ptr<Engine> engine, std::string precision, BuildOptions options, std::string model,
+              GraphLoader load_graph)
+      : engine_(std::move(engine)),
+        precision_(std::move(precision)),
+        options_(std::move(options)),
+        model_(std::move(model)),
+        load_graph_(std::move(load_graph)) {}
   std::string description() const override {
     return "kiln CUDA engine, " + precision_ + " (" + engine_->summary().gpu_name + ")";
   }
@@ -217,10 +222,29 @@ class CudaBackend : public BackendRunner {
     }
     return out;
   }
+  // A second engine, built with the same options from the model with every float value a graph output:
+  // the passes keep graph outputs, so nothing is fused away and every value keeps its IR name.
+  Expected<TensorMap> run_all_values(const TensorMap& feeds) override {
+    KILN_ASSIGN_OR_RETURN(auto graph, load_graph_(model_));
+    for (const auto& n : graph->nodes())
+      for (Value* v : n->outputs) {
+        const bool is_float =
+            v && (v->dtype == DType::kFloat32 || v->dtype == DType::kFloat16 || v->dtype == DType::kBFloat16);
+        if (!is_float || v->is_graph_output || v->is_constant()) continue;
+        v->is_graph_output = true;
+        graph->outputs.push_back(v);
+      }
+    auto engine = build_engine(std::move(graph), options_);
+    if (!engine.ok()) return engine.status().with_context("the engine with every value as an output: ");
+    return run_engine(*engine, feeds);
+  }
 
  private:
   std::shared_ptr<Engine> engine_;
   std::string precision_;
+  BuildOptions options_;
+  std::string model_;
+  GraphLoader load_graph_;
 };
 
 Status unavailable(const BackendSpec& spec, const Status& why) {
@@ -234,6 +258,7 @@ Expected<std::unique_ptr<BackendRunner>> make_cuda(const BackendSpec& spec, cons
   BuildOptions options;
   options.precision = spec.precision;
   options.layer_precisions = spec.layer_precisions;
+  options.perturb_layer_for_testing = spec.perturb_layer;
   // Without CUDA (at build time or on this machine) the engine layer says why; a node it cannot lower is
   // kUnsupported and keeps its code.
   auto engine = build_engine(std::move(graph), options);
@@ -241,7 +266,7 @@ Expected<std::unique_ptr<BackendRunner>> make_cuda(const BackendSpec& spec, cons
     if (engine.status().code() == StatusCode::kUnsupported) return engine.status().with_context(spec.name + ": ");
     return unavailable(spec, engine.status());
   }
-  return std::unique_ptr<BackendRunner>(new CudaBackend(*engine, spec.precision));
+  return std::unique_ptr<BackendRunner>(new CudaBackend(*engine, spec.precision, options, model, load_graph));
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ struct BackendSpec {
   bool optimized = false;                               // cpu:opt: the graph after kiln's passes
   std::string model;                                    // from "@...", empty: the compared model
   std::map<std::string, std::string> layer_precisions;  // cuda: node name -> fp32|fp16|bf16 (bisect's fix)
+  std::string perturb_layer;  // cuda, test-only: BuildOptions::perturb_layer_for_testing
 };
 
 // Unknown backend: kInvalidInput listing the known ones.

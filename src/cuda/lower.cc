@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "cuda/kernels/convert.h"
+#include "cuda/kernels/fill.h"
 #include "cuda/program.h"
 #include "ops/registry.h"
 
@@ -16,10 +17,31 @@ bool is_float_storage(DType t) { return t == DType::kFloat32 || t == DType::kFlo
 
 Expected<Shape> static_shape(const Value* v) {
   auto s = v->shape.to_static();
-  if (!s) return invalid_input(fmt::format("the shape of '{}' is {} at these input shapes; the GPU engine needs it known",
-                                           v->name, v->shape.to_string()));
+  if (!s)
+    return invalid_input(fmt::format("the shape of '{}' is {} at these input shapes; the GPU engine needs it known",
+                                     v->name, v->shape.to_string()));
   return *s;
 }
+
+// Test-only (LoweringOptions::perturb_layer): the wrapped layer's first output is made wrong after every run,
+// so that kiln compare and --bisect can be shown to catch and locate a bad layer.
+class PerturbedLayer : public Layer {
+ public:
+  explicit PerturbedLayer(std::unique_ptr<Layer> inner) : inner_(std::move(inner)) {}
+  Status configure(ConfigureContext& ctx) override { return inner_->configure(ctx); }
+  size_t workspace_bytes() const override { return inner_->workspace_bytes(); }
+  Status enqueue(const RunContext& rc, const std::vector<DeviceTensor>& inputs,
+                 const std::vector<DeviceTensor>& outputs) override {
+    KILN_RETURN_IF_ERROR(inner_->enqueue(rc, inputs, outputs));
+    return outputs.empty() ? Status::Ok() : perturb_for_testing(outputs[0], rc.stream);
+  }
+  std::string tactic() const override { return inner_->tactic(); }
+  Status set_tactic(const std::string& t) override { return inner_->set_tactic(t); }
+  size_t weight_bytes() const override { return inner_->weight_bytes(); }
+
+ private:
+  std::unique_ptr<Layer> inner_;
+};
 
 // Host-side NCHW -> NHWC copy of a constant (element size only matters).
 Tensor to_nhwc(const Tensor& t) {
@@ -52,6 +74,11 @@ class Lowerer {
     for (const auto& n : prog_.graph->nodes()) KILN_RETURN_IF_ERROR(lower_node(*n));
     for (Value* v : prog_.graph->outputs) KILN_RETURN_IF_ERROR(bind_output(v));
     prune_unused_conversions();
+    if (!opt_.perturb_layer.empty() && !perturbed_)
+      return usage_error(
+          fmt::format("the layer to perturb for testing, '{}', is not a layer of the optimized graph "
+                      "(or it is a view, which has no output of its own)",
+                      opt_.perturb_layer));
     return Status::Ok();
   }
 
@@ -140,7 +167,8 @@ class Lowerer {
         continue;
       }
       auto it = slot_of_.find(v);
-      if (it == slot_of_.end()) return n.error(StatusCode::kInvalidInput, fmt::format("input '{}' has no producer", v->name));
+      if (it == slot_of_.end())
+        return n.error(StatusCode::kInvalidInput, fmt::format("input '{}' has no producer", v->name));
       int s = it->second;
       // Every float activation reaches a layer in the layer's float storage dtype.
       if (is_float_storage(prog_.slots[s].desc.dtype) && prog_.slots[s].desc.dtype != ctx.float_dtype()) {
@@ -166,6 +194,10 @@ class Lowerer {
     };
     ctx.outputs.resize(n.outputs.size());
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Layer> layer, def->make(ctx));
+    if (!opt_.perturb_layer.empty() && n.name == opt_.perturb_layer && !ctx.output_aliases_input()) {
+      layer = std::make_unique<PerturbedLayer>(std::move(layer));
+      perturbed_ = true;
+    }
     // Constants the factory neither took nor asked for in another form become ordinary inputs.
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const Value* v = n.inputs[i];
@@ -258,6 +290,7 @@ class Lowerer {
   std::map<const Value*, int> slot_of_;
   std::map<std::tuple<const Value*, DType, Layout>, int> const_slots_;
   std::map<std::tuple<int, DType, Layout>, int> conversions_;
+  bool perturbed_ = false;
 };
 
 }  // namespace

@@ -41,6 +41,7 @@ struct LoweringOptions {
   std::map<std::string, Precision> layer_precisions;  // node name -> precision
   std::map<std::string, std::string> tactics;         // layer key -> tactic (plan or timing cache)
   ShapeMap opt_shapes;  // input shapes the layers are first configured for (symbolic inputs must be named)
+  std::string perturb_layer;  // test-only: this node's first output is made wrong after it runs
 };
 
 class Program {

@@ -29,6 +29,7 @@ struct CompareArgs {
   int topk = 5;
   std::string json;
   bool bisect = false;
+  std::string perturb_layer;  // test-only (--perturbLayerForTesting)
 };
 
 Expected<std::vector<BackendSpec>> parse_backends(const std::string& list) {
@@ -97,6 +98,15 @@ int run_compare_command(const CompareArgs& a) {
   if (a.topk < 1) return fail_with(usage_error("--topk must be at least 1"));
   auto specs = parse_backends(a.backends);
   if (!specs.ok()) return fail_with(specs.status());
+  if (!a.perturb_layer.empty()) {
+    bool any_cuda = false;
+    for (BackendSpec& s : *specs)
+      if (s.kind == "cuda") {
+        s.perturb_layer = a.perturb_layer;
+        any_cuda = true;
+      }
+    if (!any_cuda) return fail_with(usage_error("--perturbLayerForTesting applies to cuda backends; none is listed"));
+  }
   auto checks = parse_checks(a.checks);
   if (!checks.ok()) return fail_with(checks.status());
   auto overrides = parse_shape_overrides(a.shapes);
@@ -184,6 +194,9 @@ KILN_SUBCOMMAND(
                        "Also compare every intermediate value of the first feed set (reference: cpu) and name the "
                        "first layer that leaves the tolerance");
           app.add_option("--json", a->json, "Write the report as JSON (schema kiln.compare/1, docs/COMPARE_JSON.md)");
+          // Test-only, not in --help: makes one layer of every cuda engine wrong (0.5 - y) so that the verdict
+          // and --bisect can be checked against a known culprit.
+          app.add_option("--perturbLayerForTesting", a->perturb_layer)->group("");
           app.footer(
               "An element passes when |value - ref| <= atol + rtol * |ref| (numpy.allclose, NaN equal to NaN).\n"
               "Exit codes: 0 all outputs pass, 4 some differ, 2 bad input (files, shapes, unknown backend),\n"

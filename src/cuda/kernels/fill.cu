@@ -1,7 +1,6 @@
 // Seeded device-side fill (a splitmix64 hash of the element index): tuning inputs for the builder.
-#include "cuda/kernels/fill.h"
-
 #include "cuda/kernels/common.cuh"
+#include "cuda/kernels/fill.h"
 
 namespace kiln::cuda {
 namespace {
@@ -20,16 +19,49 @@ __global__ void fill_kernel(T* out, int64_t n, uint64_t seed) {
     out[i] = from_float<T>(hash_uniform(seed * 0x100000001b3ull + static_cast<uint64_t>(i)));
 }
 
+template <typename T>
+__global__ void perturb_kernel(T* data, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    data[i] = from_float<T>(0.5f - to_float(data[i]));
+}
+
 }  // namespace
+
+Status perturb_for_testing(const DeviceTensor& t, cudaStream_t stream) {
+  const int64_t n = t.desc.numel();
+  if (n == 0 || !t.data) return Status::Ok();
+  switch (t.desc.dtype) {
+    case DType::kFloat32:
+      perturb_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<float>(), n);
+      break;
+    case DType::kFloat16:
+      perturb_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<__half>(), n);
+      break;
+    case DType::kBFloat16:
+      perturb_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<__nv_bfloat16>(), n);
+      break;
+    default:
+      return unsupported("perturbing a layer for testing needs a float output");
+  }
+  return check_launch("perturb_kernel");
+}
 
 Status fill_random(const DeviceTensor& t, uint64_t seed, cudaStream_t stream) {
   const int64_t n = t.desc.numel();
   if (n == 0 || !t.data) return Status::Ok();
   switch (t.desc.dtype) {
-    case DType::kFloat32: fill_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<float>(), n, seed); break;
-    case DType::kFloat16: fill_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<__half>(), n, seed); break;
-    case DType::kBFloat16: fill_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<__nv_bfloat16>(), n, seed); break;
-    default: KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t.data, 0, t.desc.bytes(), stream)); return Status::Ok();
+    case DType::kFloat32:
+      fill_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<float>(), n, seed);
+      break;
+    case DType::kFloat16:
+      fill_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<__half>(), n, seed);
+      break;
+    case DType::kBFloat16:
+      fill_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<__nv_bfloat16>(), n, seed);
+      break;
+    default:
+      KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t.data, 0, t.desc.bytes(), stream));
+      return Status::Ok();
   }
   return check_launch("fill_kernel");
 }

@@ -201,6 +201,13 @@ TEST_F(CompareCliTest, BisectNamesThePerturbedLayer) {
   }
 }
 
+TEST_F(CompareCliTest, PerturbOptionNeedsACudaBackend) {
+  const Cli r = kiln("compare " + tiny() + " --backends cpu,cpu:opt --perturbLayerForTesting conv0");
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("--perturbLayerForTesting applies to cuda backends"), std::string::npos) << r.err;
+  EXPECT_EQ(kiln("compare --help").out.find("perturb"), std::string::npos);  // test-only: not advertised
+}
+
 TEST_F(CompareCliTest, BisectOfAgreeingBackendsFindsNothing) {
   const Cli r = kiln("compare " + tiny() + " --backends cpu,cpu:opt --bisect --json " + dir_ + "/r.json");
   ASSERT_EQ(r.code, 0) << r.out << r.err;
