@@ -336,3 +336,55 @@ TEST_F(CompareCliTest, BadInputsGetExitCodesAndMessages) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// kiln accuracy against scikit-learn: tests/data/accuracy holds a seeded labelled set, the zoo model it is
+// scored with, and the metrics scikit-learn computed from ONNX Runtime's logits on the GPU machine
+// (make_expected.py beside them made all four). The model here must be the zoo's own, byte for byte, and
+// every metric of every backend present (cpu, and ort when onnxruntime-node is installed) must match.
+TEST_F(CompareCliTest, AccuracyMatchesScikitLearn) {
+  const std::string d = std::string(KILN_TEST_DATA_DIR) + "/accuracy";
+  const nlohmann::json want = nlohmann::json::parse(slurp(d + "/expected.json"));
+  models::ZooOptions o;
+  o.batch = Dim::sym("batch");
+  o.height = o.width = 16;
+  o.classes = 6;
+  o.seed = 3;
+  const std::string regenerated = write_zoo("tiny_cnn", o, "regenerated.onnx");
+  ASSERT_EQ(slurp(regenerated), slurp(d + "/model.onnx")) << "the zoo's tiny_cnn changed: rerun make_expected.py";
+  std::string backends = "cpu";
+  if (find_ort_runner().ok()) backends += ",ort";
+  const Cli r = kiln("accuracy " + d + "/model.onnx --dataset " + d + "/data.npz --labels " + d +
+                     "/labels.txt --topk 3 --backends " + backends + " --json " + dir_ + "/r.json");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const auto doc = report();
+  ASSERT_EQ(doc["backends"].size(), backends == "cpu" ? 1u : 2u);
+  const double tol = 1e-12;
+  for (const auto& b : doc["backends"]) {
+    SCOPED_TRACE(b["name"].get<std::string>());
+    EXPECT_NEAR(b["top1"].get<double>(), want["top1"].get<double>(), tol);
+    EXPECT_NEAR(b["topk"].get<double>(), want["topk"].get<double>(), tol);
+    EXPECT_EQ(b["confusion"], want["confusion"]);
+    for (const char* avg : {"macro", "micro"})
+      for (const char* m : {"precision", "recall", "f1"})
+        EXPECT_NEAR(b[avg][m].get<double>(), want[avg][m].get<double>(), tol) << avg << " " << m;
+    // ROC-AUC ranks probabilities: ties within float rounding could differ between backends, so 1e-9.
+    EXPECT_NEAR(b["macro"]["roc_auc"].get<double>(), want["macro"]["roc_auc"].get<double>(), 1e-9);
+    ASSERT_EQ(b["per_class"].size(), want["per_class"].size());
+    for (size_t c = 0; c < want["per_class"].size(); ++c) {
+      const auto& g = b["per_class"][c];
+      const auto& w = want["per_class"][c];
+      EXPECT_EQ(g["support"], w["support"]) << "class " << c;
+      for (const char* m : {"precision", "recall", "f1"}) EXPECT_NEAR(g[m].get<double>(), w[m].get<double>(), tol) << c;
+      if (w["roc_auc"].is_null())
+        EXPECT_TRUE(g["roc_auc"].is_null()) << "class " << c;
+      else
+        EXPECT_NEAR(g["roc_auc"].get<double>(), w["roc_auc"].get<double>(), 1e-9) << "class " << c;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kiln
