@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "cpu/executor.h"
+#include "engine/builder.h"
 #include "onnx/importer.h"
 
 namespace kiln {
@@ -180,7 +181,24 @@ Expected<Tensor> reinterpret_bfloat16_bits(Tensor t, DType wanted) {
 
 }  // namespace
 
-Status run_case(const ConformanceCase& c, const Tolerance& tol) {
+namespace {
+
+// One data set through a kiln CUDA engine built for its shapes (a fresh import: the build takes the graph).
+Expected<TensorMap> run_on_cuda(const fs::path& dir, const std::string& precision, const TensorMap& feeds) {
+  KILN_ASSIGN_OR_RETURN(auto graph, load_onnx((dir / "model.onnx").string()));
+  BuildOptions options;
+  options.precision = precision;
+  for (const auto& [name, t] : feeds) options.shapes[name] = t.shape();
+  KILN_ASSIGN_OR_RETURN(auto engine, build_engine(std::move(graph), options));
+  return run_engine(engine, feeds);
+}
+
+}  // namespace
+
+Status run_case(const ConformanceCase& c, const Tolerance& tol, const std::string& backend) {
+  const bool cuda = backend.rfind("cuda", 0) == 0;
+  const std::string precision = cuda && backend.size() > 5 ? backend.substr(5) : "fp32";
+  if (!cuda && backend != "cpu") return invalid_input("unknown conformance backend '" + backend + "'");
   const fs::path dir(c.dir);
   KILN_ASSIGN_OR_RETURN(auto graph, load_onnx((dir / "model.onnx").string()));
   const auto sets = data_sets(dir);
@@ -201,7 +219,12 @@ Status run_case(const ConformanceCase& c, const Tolerance& tol) {
       KILN_ASSIGN_OR_RETURN(t, reinterpret_bfloat16_bits(std::move(t), graph->inputs[i]->dtype));
       feeds[graph->inputs[i]->name] = std::move(t);
     }
-    KILN_ASSIGN_OR_RETURN(TensorMap got, run_cpu(*graph, feeds));
+    TensorMap got;
+    if (cuda) {
+      KILN_ASSIGN_OR_RETURN(got, run_on_cuda(dir, precision, feeds));
+    } else {
+      KILN_ASSIGN_OR_RETURN(got, run_cpu(*graph, feeds));
+    }
     for (size_t i = 0; i < outputs.size(); ++i) {
       KILN_ASSIGN_OR_RETURN(Tensor expected, load_tensor_pb(outputs[i].string()));
       const std::string& name = graph->outputs[i]->name;
@@ -226,19 +249,22 @@ CaseResult from_status(const ConformanceCase& c, const Status& s) {
 }
 
 // Child side: limits, run, write "<code>\n<message>" to the pipe, exit without running destructors twice.
-[[noreturn]] void child_main(int fd, const ConformanceCase& c, const Tolerance& tol, const IsolationLimits& lim) {
+[[noreturn]] void child_main(int fd, const ConformanceCase& c, const Tolerance& tol, const IsolationLimits& lim,
+                             const std::string& backend) {
   const rlim_t bytes = static_cast<rlim_t>(lim.memory_limit_mb) << 20;
   // AddressSanitizer reserves terabytes of shadow address space, so an address-space limit would make
   // every sanitized child fail at start-up; sanitized builds rely on the tensor-size cap below instead.
 #if !defined(__SANITIZE_ADDRESS__)
-  struct rlimit rl = {bytes, bytes};
-  setrlimit(RLIMIT_AS, &rl);
+  if (backend == "cpu") {
+    struct rlimit rl = {bytes, bytes};
+    setrlimit(RLIMIT_AS, &rl);
+  }
 #endif
   // Oversized tensors then fail as a clean Status before malloc fails.
   set_max_tensor_bytes(std::min(max_tensor_bytes(), static_cast<size_t>(bytes / 2)));
   Status s;
   try {
-    s = run_case(c, tol);
+    s = run_case(c, tol, backend);
   } catch (const std::bad_alloc&) {
     s = runtime_error("out of memory (limit " + std::to_string(lim.memory_limit_mb) + " MiB)");
   } catch (const std::exception& e) {
@@ -257,7 +283,8 @@ CaseResult from_status(const ConformanceCase& c, const Status& s) {
 
 }  // namespace
 
-CaseResult run_case_isolated(const ConformanceCase& c, const Tolerance& tol, const IsolationLimits& limits) {
+CaseResult run_case_isolated(const ConformanceCase& c, const Tolerance& tol, const IsolationLimits& limits,
+                             const std::string& backend) {
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   int fds[2];
@@ -271,7 +298,7 @@ CaseResult run_case_isolated(const ConformanceCase& c, const Tolerance& tol, con
   }
   if (pid == 0) {
     close(fds[0]);
-    child_main(fds[1], c, tol, limits);
+    child_main(fds[1], c, tol, limits, backend);
   }
   close(fds[1]);
   std::string data;
@@ -323,7 +350,29 @@ Expected<std::vector<CaseResult>> run_conformance(const ConformanceOptions& opti
   std::vector<CaseResult> results;
   results.reserve(cases.size());
   for (const auto& c : cases) {
-    results.push_back(run_case_isolated(c, options.tolerance, options.limits));
+    if (options.backend != "cpu") {  // no process (and no CUDA context) for a case the GPU cannot lower
+      auto graph = load_onnx((fs::path(c.dir) / "model.onnx").string());
+      const Status lowerable = graph.ok() ? check_cuda_lowerings(std::move(*graph)) : graph.status();
+      if (lowerable.code() == StatusCode::kUnsupported) {  // other errors: the case's own run reports them
+        results.push_back(from_status(c, lowerable));
+        if (options.on_result) options.on_result(results.back());
+        continue;
+      }
+    }
+    if (options.in_process) {
+      const auto start = std::chrono::steady_clock::now();
+      Status s;
+      try {
+        s = run_case(c, options.tolerance, options.backend);
+      } catch (const std::exception& e) {
+        s = runtime_error(std::string("exception: ") + e.what());
+      }
+      CaseResult r = from_status(c, s);
+      r.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      results.push_back(std::move(r));
+    } else {
+      results.push_back(run_case_isolated(c, options.tolerance, options.limits, options.backend));
+    }
     if (options.on_result) options.on_result(results.back());
   }
   return results;

@@ -50,20 +50,29 @@ Expected<std::vector<ConformanceCase>> discover_cases(const std::string& root, c
 
 // Runs one case in this process: import, feed every data set, compare every output. Ok = passed;
 // kUnsupported = skip; anything else = failure with the reason in the message.
-Status run_case(const ConformanceCase& c, const Tolerance& tol);
+// `backend`: "cpu" (the reference) or "cuda:<precision>" (a kiln engine built for each data set's shapes).
+Status run_case(const ConformanceCase& c, const Tolerance& tol, const std::string& backend = "cpu");
 
 struct IsolationLimits {
   int timeout_s = 60;
   size_t memory_limit_mb = 4096;  // address-space limit of the child process
 };
 // Runs one case in a forked child with time and memory limits; a crash or timeout is a failure.
-CaseResult run_case_isolated(const ConformanceCase& c, const Tolerance& tol, const IsolationLimits& limits);
+// On cuda, no address-space limit applies (a CUDA context reserves far more than it uses).
+CaseResult run_case_isolated(const ConformanceCase& c, const Tolerance& tol, const IsolationLimits& limits,
+                             const std::string& backend = "cpu");
 
 struct ConformanceOptions {
   std::string root = kDefaultConformanceDir;
   std::string filter;
   Tolerance tolerance;
   IsolationLimits limits;
+  // "cpu" or "cuda:fp32|tf32|fp16|bf16". On cuda, cases with an op that has no GPU lowering (after the graph
+  // passes) are skipped without starting a process.
+  std::string backend = "cpu";
+  // Every case in this process (no fork, no limits): much faster on cuda (one CUDA context for all), but a
+  // crash ends the run.
+  bool in_process = false;
   std::function<void(const CaseResult&)> on_result;  // progress callback, called after each case
 };
 Expected<std::vector<CaseResult>> run_conformance(const ConformanceOptions& options);

@@ -19,6 +19,10 @@ struct EngineRunOptions {
   std::vector<std::string> extra_outputs;
 };
 
+// Without touching the GPU: runs the graph passes on `graph` (taken over) and checks that every remaining
+// node has a CUDA lowering. kUnsupported names the first op that has none (or says CUDA is not built in).
+Status check_cuda_lowerings(std::unique_ptr<Graph> graph);
+
 // One inference on host tensors: a StaticSession at the feeds' shapes (static engine) or a DynamicSession
 // (dynamic engine). Outputs are host tensors in the engine's I/O dtypes, by name.
 Expected<TensorMap> run_engine(const std::shared_ptr<Engine>& engine, const TensorMap& feeds);

@@ -159,7 +159,8 @@ Expected<std::map<std::string, cuda::Precision>> parse_layer_precisions(const st
   for (const auto& [name, p] : m) {
     cuda::Precision q;
     if (!cuda::parse_precision(p, &q))
-      return usage_error(fmt::format("--layerPrecisions: '{}' for layer '{}' is not fp32, tf32, fp16 or bf16", p, name));
+      return usage_error(
+          fmt::format("--layerPrecisions: '{}' for layer '{}' is not fp32, tf32, fp16 or bf16", p, name));
     out[name] = q;
   }
   return out;
@@ -174,6 +175,15 @@ struct StreamGuard {
 
 }  // namespace
 
+Status check_cuda_lowerings(std::unique_ptr<Graph> graph) {
+  KILN_RETURN_IF_ERROR(optimize_graph(*graph).status());
+  for (const auto& n : graph->nodes())
+    if (!cuda::CudaLoweringRegistry::instance().find(n->op_type, n->domain))
+      return unsupported(fmt::format("op {} has no GPU lowering in kiln's CUDA backend",
+                                     n->domain.empty() ? n->op_type : n->domain + "." + n->op_type));
+  return Status::Ok();
+}
+
 Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, const BuildOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   std::string why;
@@ -185,7 +195,8 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
   for (const auto& [name, p] : o.layer_precisions) {
     bool found = false;
     for (const auto& n : graph->nodes()) found |= n->name == name;
-    if (!found) return usage_error(fmt::format("--layerPrecisions names layer '{}', which the model does not have", name));
+    if (!found)
+      return usage_error(fmt::format("--layerPrecisions names layer '{}', which the model does not have", name));
   }
   impl->layer_precisions = o.layer_precisions;
   impl->workspace_limit = o.workspace_bytes;
@@ -284,8 +295,8 @@ Expected<std::shared_ptr<Engine>> Engine::load(const std::string& path) {
   for (const auto& l : plan.layers) lo.tactics[l.key] = l.tactic;
   KILN_ASSIGN_OR_RETURN(impl->program, cuda::lower_graph(std::move(graph), lo, impl->handles));
   if (impl->program->layers.size() != plan.layers.size())
-    return invalid_input(fmt::format("{}: the plan lists {} layers but its graph lowers to {}; rebuild the engine", path,
-                                     plan.layers.size(), impl->program->layers.size()));
+    return invalid_input(fmt::format("{}: the plan lists {} layers but its graph lowers to {}; rebuild the engine",
+                                     path, plan.layers.size(), impl->program->layers.size()));
   StreamGuard stream;
   KILN_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream.s, cudaStreamNonBlocking));
   KILN_RETURN_IF_ERROR(finish_program(*impl, false, stream.s, nullptr));

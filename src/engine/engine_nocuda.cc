@@ -4,7 +4,9 @@
 
 namespace kiln {
 namespace {
-Status no_cuda() { return runtime_error("this kiln was built without the CUDA backend (no CUDA toolkit at build time)"); }
+Status no_cuda() {
+  return runtime_error("this kiln was built without the CUDA backend (no CUDA toolkit at build time)");
+}
 }  // namespace
 
 class EngineImpl {};
@@ -15,6 +17,9 @@ bool cuda_available(std::string* why) {
   return false;
 }
 Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph>, const BuildOptions&) { return no_cuda(); }
+Status check_cuda_lowerings(std::unique_ptr<Graph>) {
+  return unsupported("this kiln was built without the CUDA backend");
+}
 Expected<std::shared_ptr<Engine>> Engine::build(const std::string&, const BuildOptions&) { return no_cuda(); }
 Expected<std::shared_ptr<Engine>> Engine::load(const std::string&) { return no_cuda(); }
 Status Engine::save(const std::string&) const { return no_cuda(); }
@@ -40,7 +45,9 @@ Expected<std::vector<std::pair<std::string, float>>> Session::profile_layers() {
 Expected<std::unique_ptr<StaticSession>> StaticSession::create(std::shared_ptr<Engine>, Stream, const ShapeMap&) {
   return no_cuda();
 }
-Expected<std::unique_ptr<DynamicSession>> DynamicSession::create(std::shared_ptr<Engine>, Stream, int) { return no_cuda(); }
+Expected<std::unique_ptr<DynamicSession>> DynamicSession::create(std::shared_ptr<Engine>, Stream, int) {
+  return no_cuda();
+}
 Status DynamicSession::set_input_shape(const std::string&, const Dims&) { return no_cuda(); }
 
 }  // namespace kiln

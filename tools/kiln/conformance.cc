@@ -19,6 +19,8 @@ struct ConformanceArgs {
   bool verbose = false;
   int timeout_s = 60;
   size_t memory_mb = 4096;
+  std::string backend = "cpu";
+  bool in_process = false;
 };
 
 std::string one_line(std::string s, size_t max_len) {
@@ -38,6 +40,10 @@ Status run_suite(const ConformanceArgs& args) {
   opt.filter = args.filter;
   opt.limits.timeout_s = args.timeout_s;
   opt.limits.memory_limit_mb = args.memory_mb;
+  if (args.backend != "cpu" && args.backend != "cuda" && args.backend.rfind("cuda:", 0) != 0)
+    return usage_error("--backend must be cpu or cuda[:fp32|tf32|fp16|bf16], not '" + args.backend + "'");
+  opt.backend = args.backend == "cuda" ? "cuda:fp32" : args.backend;
+  opt.in_process = args.in_process;
   opt.on_result = [&](const CaseResult& r) {
     if (args.verbose) {
       std::printf("%-7s %-60s %7.3f s  %s\n", case_status_name(r.status), r.test.id().c_str(), r.duration_s,
@@ -88,6 +94,13 @@ KILN_SUBCOMMAND(
                  app.add_option("--expect-pass", args->expect_pass,
                                 "File listing case ids (node/test_abs, one per line) that must pass; exit 4 if "
                                 "any does not");
+                 app.add_option("--backend", args->backend,
+                                "cpu (the reference) or cuda[:fp32|tf32|fp16|bf16] (a kiln engine per case; "
+                                "cases with an op that has no GPU lowering are skipped)")
+                     ->capture_default_str();
+                 app.add_flag("--in-process", args->in_process,
+                              "Run every case in this process (no crash isolation, no --timeout/--memory-limit): "
+                              "much faster with --backend cuda, which then starts CUDA once");
                  app.add_flag("-v,--verbose", args->verbose, "Print every case with its status, time and reason");
                  app.add_option("--timeout", args->timeout_s, "Seconds one case may run before it is killed")
                      ->capture_default_str();
@@ -100,6 +113,7 @@ KILN_SUBCOMMAND(
                      "Examples:\n"
                      "  kiln conformance\n"
                      "  kiln conformance --filter node/test_conv -v\n"
+                     "  kiln conformance --backend cuda --json gpu.json   # the GPU engine on the same cases\n"
                      "  kiln conformance --json report.json --expect-pass tests/conformance/passing.txt\n");
                  return [args] {
                    Status s = run_suite(*args);
