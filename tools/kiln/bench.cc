@@ -33,6 +33,7 @@ struct BenchArgs {
   bool use_cuda_graph = false;  // accepted for trtexec parity: sessions always replay a CUDA graph
   bool dump_profile = false;
   bool separate_profile_run = false;  // accepted: the profile is always its own run after the timed one
+  int streams = 1;
   uint64_t seed = 0;
 };
 
@@ -48,6 +49,7 @@ Expected<bench::BenchCase> bench_one(const BenchArgs& a, const std::map<std::str
   r.transfers = !a.no_data_transfers;
   r.dump_profile = a.dump_profile;
   r.save_engine = a.save_engine;
+  r.streams = a.streams;
   r.seed = a.seed;
   r.runner = a.runner;
   r.percentiles = percentiles;
@@ -72,6 +74,7 @@ nlohmann::json options_json(const BenchArgs& a, const std::vector<double>& perce
           {"noDataTransfers", a.no_data_transfers},
           {"useCudaGraph", a.backend == "cuda"},
           {"dumpProfile", a.dump_profile},
+          {"streams", a.streams},
           {"shapes", a.shapes},
           {"warmUp_ms", a.runner.warmup_ms},
           {"iterations", a.runner.iterations},
@@ -151,6 +154,9 @@ Status bench_model(const BenchArgs& a) {
   if (a.backend == "cpu" && a.peer.empty() && a.precision != "fp32")
     return usage_error("--precision " + a.precision + ": the CPU reference computes in fp32 only");
   KILN_RETURN_IF_ERROR(bench::validate_runner_options(a.runner));
+  if (a.streams < 1 || a.streams > 64) return usage_error("--streams must be between 1 and 64");
+  if (a.streams > 1 && (a.backend != "cuda" || !a.peer.empty()))
+    return usage_error("--streams applies to --backend cuda (the cpu reference and the peers run one stream)");
   KILN_ASSIGN_OR_RETURN(auto percentiles, bench::parse_percentile_list(a.percentiles));
   std::vector<int64_t> batches;
   if (!a.batches.empty()) {
@@ -215,6 +221,10 @@ KILN_SUBCOMMAND(
                        "cuda/torch: time compute only (no host<->device copies in the timed region)");
           app.add_flag("--useCudaGraph", a->use_cuda_graph,
                        "Accepted for trtexec parity: kiln sessions always replay a captured CUDA graph");
+          app.add_option("--streams", a->streams,
+                         "cuda: N inference streams, each with its own session and buffers, run concurrently; one "
+                         "iteration = N inferences (latency: until all N finish; throughput counts all N)")
+              ->capture_default_str();
           app.add_flag("--dumpProfile", a->dump_profile, "cuda: print per-layer GPU time of one profiled run");
           app.add_flag("--separateProfileRun", a->separate_profile_run,
                        "Accepted: the --dumpProfile run is always separate from the timed iterations");

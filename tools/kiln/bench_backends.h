@@ -26,6 +26,7 @@ struct CaseRequest {
   bool transfers = true;      // cuda: time host->device and device->host too (off: --noDataTransfers)
   bool dump_profile = false;  // cuda: per-layer times (Session::profile_layers) into extra["layers"]
   std::string save_engine;    // cuda: write the built engine here
+  int streams = 1;            // cuda, static shapes: N sessions on N streams run concurrently per iteration
   uint64_t seed = 0;
   bench::RunnerOptions runner;
   std::vector<double> percentiles;

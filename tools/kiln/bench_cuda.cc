@@ -158,6 +158,8 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
   KILN_RETURN_IF_ERROR(cuda_ok(cudaEventCreate(&ev.end), "cudaEventCreate"));
   const bool random = r.random_min > 0;
   const bool dynamic = profile_of(r).max > 0;
+  if (r.streams > 1 && dynamic)
+    return usage_error("--streams applies to static shapes (not to a dynamic profile or random batches)");
   std::unique_ptr<Session> session;
   DynamicSession* dyn = nullptr;
   ShapeMap shapes(r.shapes.begin(), r.shapes.end());
@@ -183,6 +185,22 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
       KILN_RETURN_IF_ERROR(fill_host_input(*session, io, dims, splitmix64(r.seed ^ io.name.size())));
     }
   }
+  // --streams N: N - 1 more sessions (own buffers and graph) on their own streams, started by the first
+  // stream's start event; the first stream waits for all of them before its end event.
+  std::vector<StreamHolder> more_streams(static_cast<size_t>(std::max(0, r.streams - 1)));
+  std::vector<std::unique_ptr<Session> > more_sessions;
+  std::vector<Events> done(more_streams.size());
+  for (size_t i = 0; i < more_streams.size(); ++i) {
+    KILN_RETURN_IF_ERROR(
+        cuda_ok(cudaStreamCreateWithFlags(&more_streams[i].s, cudaStreamNonBlocking), "cudaStreamCreate"));
+    KILN_RETURN_IF_ERROR(cuda_ok(cudaEventCreateWithFlags(&done[i].end, cudaEventDisableTiming), "cudaEventCreate"));
+    KILN_ASSIGN_OR_RETURN(auto s, StaticSession::create(engine, more_streams[i].s, shapes));
+    for (const auto& io : summary.inputs) {
+      const Dims dims = shapes.count(io.name) ? shapes.at(io.name) : io.dims;
+      KILN_RETURN_IF_ERROR(fill_host_input(*s, io, dims, splitmix64(r.seed ^ io.name.size() ^ (i + 1))));
+    }
+    more_sessions.push_back(std::move(s));
+  }
   std::vector<double> gpu_ms, enqueue_ms;
   std::vector<int64_t> drawn;
   std::map<int64_t, bool> filled;
@@ -204,6 +222,12 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
     KILN_RETURN_IF_ERROR(cuda_ok(cudaEventRecord(ev.start, stream.s), "cudaEventRecord"));
     const bench::Stopwatch host;
     KILN_RETURN_IF_ERROR(r.transfers ? session->enqueue() : session->enqueue_compute());
+    for (size_t i = 0; i < more_sessions.size(); ++i) {
+      KILN_RETURN_IF_ERROR(cuda_ok(cudaStreamWaitEvent(more_streams[i].s, ev.start, 0), "cudaStreamWaitEvent"));
+      KILN_RETURN_IF_ERROR(r.transfers ? more_sessions[i]->enqueue() : more_sessions[i]->enqueue_compute());
+      KILN_RETURN_IF_ERROR(cuda_ok(cudaEventRecord(done[i].end, more_streams[i].s), "cudaEventRecord"));
+      KILN_RETURN_IF_ERROR(cuda_ok(cudaStreamWaitEvent(stream.s, done[i].end, 0), "cudaStreamWaitEvent"));
+    }
     enqueue_ms.push_back(host.elapsed_ms());
     KILN_RETURN_IF_ERROR(cuda_ok(cudaEventRecord(ev.end, stream.s), "cudaEventRecord"));
     KILN_RETURN_IF_ERROR(cuda_ok(cudaEventSynchronize(ev.end), "cudaEventSynchronize"));
@@ -218,8 +242,9 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
     const Dims d = shapes.count(first.name) ? shapes.at(first.name) : first.dims;
     batch = d.empty() ? 1 : d[0];
   }
-  KILN_ASSIGN_OR_RETURN(bench::BenchCase c, bench::measure_case(infer, r.runner, r.percentiles, nvml,
-                                                                random ? 1 : std::max<int64_t>(1, batch)));
+  KILN_ASSIGN_OR_RETURN(bench::BenchCase c,
+                        bench::measure_case(infer, r.runner, r.percentiles, nvml,
+                                            random ? 1 : std::max<int64_t>(1, batch) * std::max(1, r.streams)));
   const size_t n = c.run.times.size();
   const std::vector<double> timed(gpu_ms.end() - static_cast<std::ptrdiff_t>(n), gpu_ms.end());
   KILN_RETURN_IF_ERROR(bench::replace_latencies(c, timed, r.percentiles, "cuda_events"));
@@ -229,6 +254,8 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
   c.extra["device_memory"] = memory_json(summary);
   c.extra["data_transfers"] = r.transfers;
   c.extra["cuda_graph"] = true;  // sessions always replay a captured CUDA graph
+  c.extra["streams"] = r.streams;
+  c.throughput.inferences_per_s *= std::max(1, r.streams);  // each timed iteration ran one inference per stream
   c.backend = "cuda";
   c.precision = summary.precision.empty() ? r.precision : summary.precision;
   c.mode = dynamic ? "dynamic" : "static";
