@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "compare/metrics.h"
 #include "cpu/executor.h"
 #include "engine/builder.h"
 #include "onnx/importer.h"
@@ -31,18 +32,6 @@ std::string format_value(double v) {
   o.precision(9);
   o << v;
   return o.str();
-}
-
-std::string index_string(const Shape& shape, int64_t flat) {
-  if (shape.empty()) return "[]";
-  std::vector<int64_t> idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    idx[d] = shape[d] ? flat % shape[d] : 0;
-    flat = shape[d] ? flat / shape[d] : 0;
-  }
-  std::string s = "[";
-  for (size_t d = 0; d < idx.size(); ++d) s += (d ? "," : "") + std::to_string(idx[d]);
-  return s + "]";
 }
 
 }  // namespace
@@ -95,7 +84,7 @@ Status compare_tensors(const Tensor& actual, const Tensor& expected, const Toler
   }
   std::string rule = is_float ? " beyond rtol " + format_value(tol.rtol) + ", atol " + format_value(tol.atol) : "";
   return accuracy_error(what + ": " + std::to_string(bad) + " of " + std::to_string(expected.numel()) +
-                        " elements differ" + rule + "; worst at " + index_string(expected.shape(), worst) + ": " +
+                        " elements differ" + rule + "; worst at " + flat_index_string(expected.shape(), worst) + ": " +
                         values);
 }
 

@@ -40,6 +40,17 @@ class Desc {
   cudnnBackendDescriptor_t d_ = nullptr;
 };
 
+// `n` fresh descriptors of `type` and their raw handles, for the attribute getters that fill them.
+Status make_descs(cudnnBackendDescriptorType_t type, int64_t n, std::vector<Desc>& owned,
+                  std::vector<cudnnBackendDescriptor_t>& raw) {
+  for (int64_t i = 0; i < n; ++i) {
+    KILN_ASSIGN_OR_RETURN(Desc d, Desc::make(type));
+    raw.push_back(d.get());
+    owned.push_back(std::move(d));
+  }
+  return Status::Ok();
+}
+
 Status set(const Desc& d, cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t n,
            const void* v) {
   KILN_CUDNN_RETURN_IF_ERROR(cudnnBackendSetAttribute(d.get(), name, type, n, v));
@@ -279,11 +290,7 @@ Expected<std::vector<Desc>> BackendGraph::heuristics(cudnnBackendHeurMode_t mode
   count = std::min(count, max_count);
   std::vector<Desc> cfgs;
   std::vector<cudnnBackendDescriptor_t> raw;
-  for (int64_t i = 0; i < count; ++i) {
-    KILN_ASSIGN_OR_RETURN(Desc c, Desc::make(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
-    raw.push_back(c.get());
-    cfgs.push_back(std::move(c));
-  }
+  KILN_RETURN_IF_ERROR(make_descs(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, count, cfgs, raw));
   int64_t got = 0;
   if (count > 0)
     KILN_CUDNN_RETURN_IF_ERROR(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
@@ -316,11 +323,7 @@ Status describe_config(const Desc& cfg, const BackendConvProblem& p, BackendEngi
   constexpr int64_t kMaxKnobs = 64;
   std::vector<Desc> knobs;
   std::vector<cudnnBackendDescriptor_t> kraw;
-  for (int64_t i = 0; i < kMaxKnobs; ++i) {
-    KILN_ASSIGN_OR_RETURN(Desc k, Desc::make(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR));
-    kraw.push_back(k.get());
-    knobs.push_back(std::move(k));
-  }
+  KILN_RETURN_IF_ERROR(make_descs(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, kMaxKnobs, knobs, kraw));
   KILN_CUDNN_RETURN_IF_ERROR(cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
                                                       CUDNN_TYPE_BACKEND_DESCRIPTOR, kMaxKnobs, &n, kraw.data()));
   out.knobs.clear();
