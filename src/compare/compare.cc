@@ -210,6 +210,9 @@ void append_output(std::string& s, const OutputComparison& oc, const PairCompari
                        num(pair.rtol, "%g") + " * |ref|"
                  : m.reason) +
        "\n";
+  if (m.vacuous)
+    s += "    WARN  every reference value is within atol of zero (max |ref| " + num(m.max_abs_ref, "%.3g") +
+         "): an all-zero output would pass too; give a smaller --atol for a meaningful check\n";
 }
 
 }  // namespace
@@ -255,6 +258,8 @@ nlohmann::json output_json(const OutputComparison& oc) {
   j["nan"] = {{"reference", m.ref_nan}, {"backend", m.nan}};
   j["inf"] = {{"reference", m.ref_inf}, {"backend", m.inf}};
   j["mismatched"] = m.mismatched;
+  j["max_abs_ref"] = m.max_abs_ref;
+  j["vacuous"] = m.vacuous;
   if (m.worst_index >= 0) {
     Shape idx(oc.shape.size());
     int64_t flat = m.worst_index;

@@ -70,6 +70,10 @@ struct OutputMetrics {
   int64_t worst_index = -1;  // flat index of the element furthest outside it (-1: none)
   double worst_ref = 0, worst_value = 0;
   std::vector<CheckResult> checks;
+  double max_abs_ref = 0;  // largest |reference| over finite elements
+  // Passed, but every finite reference value is within atol of zero: an all-zero output would pass as well,
+  // so the verdict says little (compare prints a warning).
+  bool vacuous = false;
   bool passed = true;
   std::string reason;  // why not, empty when passed
 };

@@ -71,6 +71,23 @@ TEST(Metrics, IdenticalOutputsPass) {
   EXPECT_EQ(m.worst_index, -1);
 }
 
+// References all within atol of zero (random-init logits ~1e-9): the pass is flagged vacuous, since zeros
+// would pass too; with one reference value beyond atol it is a real check again.
+TEST(Metrics, PassWithEveryReferenceWithinAtolIsVacuous) {
+  MetricsOptions o;
+  o.atol = 0.05;
+  o.rtol = 0.02;
+  const OutputMetrics tiny = compute_metrics({1e-9, -2e-9, 3e-9}, {0, 0, 0}, {3}, o);
+  EXPECT_TRUE(tiny.passed);
+  EXPECT_TRUE(tiny.vacuous);
+  EXPECT_DOUBLE_EQ(tiny.max_abs_ref, 3e-9);
+  const OutputMetrics real = compute_metrics({1e-9, -2e-9, 0.5}, {0, 0, 0.5}, {3}, o);
+  EXPECT_TRUE(real.passed);
+  EXPECT_FALSE(real.vacuous);
+  EXPECT_DOUBLE_EQ(real.max_abs_ref, 0.5);
+  EXPECT_FALSE(compute_metrics({1e-9}, {1.0}, {1}, o).vacuous);  // a failure is not "vacuous"
+}
+
 TEST(Metrics, AllcloseRuleIsRelativeToTheReference) {
   MetricsOptions o;
   o.atol = 0;
