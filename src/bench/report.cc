@@ -41,16 +41,6 @@ Expected<std::vector<json>> read_results(const std::string& dir) {
 
 namespace {
 
-const json& at(const json& j, std::initializer_list<const char*> keys) {
-  static const json null;
-  const json* p = &j;
-  for (const char* k : keys) {
-    if (!p->is_object() || !p->contains(k)) return null;
-    p = &(*p)[k];
-  }
-  return *p;
-}
-
 json number_or_null(const json& v) { return v.is_number() ? v : json(nullptr); }
 
 std::string str(const json& v, const std::string& fallback = "") {
@@ -59,9 +49,9 @@ std::string str(const json& v, const std::string& fallback = "") {
 
 // "torch-graph" for a torch case of mode "graph..." (kiln bench --peer writes backend "torch").
 std::string display_backend(const json& c) {
-  const std::string b = str(at(c, {"backend"}), "?");
+  const std::string b = str(json_at(c, {"backend"}), "?");
   if (b != "torch") return b;
-  const std::string mode = str(at(c, {"mode"}));
+  const std::string mode = str(json_at(c, {"mode"}));
   return mode.empty() ? b : "torch-" + mode.substr(0, mode.find('+'));
 }
 
@@ -86,32 +76,32 @@ std::vector<size_t> picks(size_t size, size_t n) {
 }
 
 json row_of(const json& doc, const json& c) {
-  const json& lat = at(c, {"latency_ms"});
+  const json& lat = json_at(c, {"latency_ms"});
   json r;
   r["backend"] = display_backend(c);
-  r["precision"] = str(at(c, {"precision"}), "fp32");
-  r["mode"] = str(at(c, {"mode"}));
+  r["precision"] = str(json_at(c, {"precision"}), "fp32");
+  r["mode"] = str(json_at(c, {"mode"}));
   r["label"] = r["backend"].get<std::string>() + " " + r["precision"].get<std::string>();
   r["batch"] = c.value("batch", int64_t{0});
   r["shape"] = shape_label(c);
-  const json& dyn = c.contains("dynamic") ? at(c, {"dynamic"}) : json();
+  const json& dyn = c.contains("dynamic") ? json_at(c, {"dynamic"}) : json();
   r["random"] = dyn.is_object() ? fmt::format("{}..{}", dyn.value("min", 0), dyn.value("max", 0)) : "";
-  r["kind"] = str(at(doc, {"cell", "kind"}), dyn.is_object() ? "dyn-random" : "static");
-  r["timing"] = str(at(c, {"timing"}), "wall");
-  for (const char* k : {"median", "mean", "min", "max", "std"}) r[k] = number_or_null(at(lat, {k}));
-  r["p99"] = number_or_null(at(lat, {"percentiles", "p99"}));
-  r["ci_low"] = number_or_null(at(lat, {"median_ci95", "low"}));
-  r["ci_high"] = number_or_null(at(lat, {"median_ci95", "high"}));
-  r["iterations"] = number_or_null(at(c, {"iterations"}));
-  r["samples_per_s"] = number_or_null(at(c, {"throughput", "samples_per_s"}));
-  r["inferences_per_s"] = number_or_null(at(c, {"throughput", "inferences_per_s"}));
-  const json& mem = at(c, {"gpu", "summary", "memory_used_bytes", "max"});
+  r["kind"] = str(json_at(doc, {"cell", "kind"}), dyn.is_object() ? "dyn-random" : "static");
+  r["timing"] = str(json_at(c, {"timing"}), "wall");
+  for (const char* k : {"median", "mean", "min", "max", "std"}) r[k] = number_or_null(json_at(lat, {k}));
+  r["p99"] = number_or_null(json_at(lat, {"percentiles", "p99"}));
+  r["ci_low"] = number_or_null(json_at(lat, {"median_ci95", "low"}));
+  r["ci_high"] = number_or_null(json_at(lat, {"median_ci95", "high"}));
+  r["iterations"] = number_or_null(json_at(c, {"iterations"}));
+  r["samples_per_s"] = number_or_null(json_at(c, {"throughput", "samples_per_s"}));
+  r["inferences_per_s"] = number_or_null(json_at(c, {"throughput", "inferences_per_s"}));
+  const json& mem = json_at(c, {"gpu", "summary", "memory_used_bytes", "max"});
   r["gpu_mem_max"] = number_or_null(mem);
   r["gpu_mem_max_mib"] = mem.is_number() ? json(mem.get<double>() / 1048576.0) : json(nullptr);
-  r["gpu_util"] = number_or_null(at(c, {"gpu", "summary", "utilisation_gpu_percent", "mean"}));
-  r["power_w"] = number_or_null(at(c, {"gpu", "summary", "power_w", "mean"}));
-  r["cpu_util"] = number_or_null(at(c, {"process", "cpu_utilisation_percent"}));
-  const json& rss = at(c, {"process", "peak_rss_bytes"});
+  r["gpu_util"] = number_or_null(json_at(c, {"gpu", "summary", "utilisation_gpu_percent", "mean"}));
+  r["power_w"] = number_or_null(json_at(c, {"gpu", "summary", "power_w", "mean"}));
+  r["cpu_util"] = number_or_null(json_at(c, {"process", "cpu_utilisation_percent"}));
+  const json& rss = json_at(c, {"process", "peak_rss_bytes"});
   r["rss_mib"] = rss.is_number() ? json(rss.get<double>() / 1048576.0) : json(nullptr);
   r["file"] = str(doc["_file"]);
   r["speedup"] = nullptr;
@@ -133,24 +123,27 @@ std::string pick_baseline(const json& rows, const std::string& wanted) {
 
 json environment_rows(const std::vector<json>& docs) {
   json rows = json::array();
-  const json& e = at(docs.front(), {"environment"});
+  const json& e = json_at(docs.front(), {"environment"});
   auto add = [&](const std::string& k, const json& v) {
     if (v.is_null()) return;
     rows.push_back({k, v.is_string() ? v.get<std::string>() : v.dump()});
   };
-  add("host", at(e, {"host"}));
-  add("os", at(e, {"os"}));
-  add("cpu", json(fmt::format("{} ({} cores)", str(at(e, {"cpu", "model"}), "?"), at(e, {"cpu", "cores"}).dump())));
-  add("kiln", json(fmt::format("{} ({})", str(at(e, {"kiln", "version"}), "?"), str(at(e, {"kiln", "git_sha"}), "?"))));
+  add("host", json_at(e, {"host"}));
+  add("os", json_at(e, {"os"}));
+  add("cpu",
+      json(fmt::format("{} ({} cores)", str(json_at(e, {"cpu", "model"}), "?"), json_at(e, {"cpu", "cores"}).dump())));
+  add("kiln", json(fmt::format("{} ({})", str(json_at(e, {"kiln", "version"}), "?"),
+                               str(json_at(e, {"kiln", "git_sha"}), "?"))));
   std::set<std::string> gpus, versions;
   for (const auto& d : docs)
-    for (const auto& c : at(d, {"cases"})) {
-      const json& g = at(c, {"gpu"});
+    for (const auto& c : json_at(d, {"cases"})) {
+      const json& g = json_at(c, {"gpu"});
       if (g.is_object() && g.value("available", false))
-        gpus.insert(fmt::format("{} (driver {})", str(at(g, {"name"}), "?"), str(at(g, {"driver_version"}), "?")));
-      for (const json* env : {&at(d, {"environment"}), &at(c, {"peer_environment"})})
-        if (env->is_object() && at(*env, {"backend_versions"}).is_object())
-          for (const auto& [k, v] : at(*env, {"backend_versions"}).items())
+        gpus.insert(
+            fmt::format("{} (driver {})", str(json_at(g, {"name"}), "?"), str(json_at(g, {"driver_version"}), "?")));
+      for (const json* env : {&json_at(d, {"environment"}), &json_at(c, {"peer_environment"})})
+        if (env->is_object() && json_at(*env, {"backend_versions"}).is_object())
+          for (const auto& [k, v] : json_at(*env, {"backend_versions"}).items())
             if (!v.is_null()) versions.insert(k + " " + (v.is_string() ? v.get<std::string>() : v.dump()));
     }
   std::string g;
@@ -159,9 +152,9 @@ json environment_rows(const std::vector<json>& docs) {
   std::string v;
   for (const auto& s : versions) v += (v.empty() ? "" : ", ") + s;
   add("libraries", json(v.empty() ? "none (CPU-only results)" : v));
-  add("date (UTC)", at(e, {"date_utc"}));
-  add("command line", at(e, {"command_line"}));
-  add("model", at(docs.front(), {"model"}));
+  add("date (UTC)", json_at(e, {"date_utc"}));
+  add("command line", json_at(e, {"command_line"}));
+  add("model", json_at(docs.front(), {"model"}));
   return rows;
 }
 
@@ -173,13 +166,14 @@ json report_data(const std::vector<json>& docs, const ReportOptions& o) {
             {"subsampled", false},     {"gpu_reason", nullptr}};
   std::vector<std::pair<const json*, const json*>> cases;
   for (const auto& d : docs)
-    for (const auto& c : at(d, {"cases"})) cases.emplace_back(&d, &c);
+    for (const auto& c : json_at(d, {"cases"})) cases.emplace_back(&d, &c);
   // Rows grouped by backend and precision, fixed batches first, then the dynamic study, by batch.
   auto rank = [](const json& doc, const json& c) {
-    const std::string kind = str(at(doc, {"cell", "kind"}),
-                                 c.contains("dynamic") && at(c, {"dynamic"}).is_object() ? "dyn-random" : "static");
+    const std::string kind =
+        str(json_at(doc, {"cell", "kind"}),
+            c.contains("dynamic") && json_at(c, {"dynamic"}).is_object() ? "dyn-random" : "static");
     const std::vector<std::string> order = {"static", "dyn-min", "dyn-opt", "dyn-max", "dyn-random"};
-    return std::make_tuple(display_backend(c) + " " + str(at(c, {"precision"}), "fp32"),
+    return std::make_tuple(display_backend(c) + " " + str(json_at(c, {"precision"}), "fp32"),
                            std::find(order.begin(), order.end(), kind) - order.begin(), c.value("batch", int64_t{0}));
   };
   std::stable_sort(cases.begin(), cases.end(),
@@ -213,32 +207,32 @@ json report_data(const std::vector<json>& docs, const ReportOptions& o) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const json& c = *cases[i].second;
     const json& row = data["rows"][i];
-    const json& s = c.contains("latency_samples_ms") ? at(c, {"latency_samples_ms"}) : json();
+    const json& s = c.contains("latency_samples_ms") ? json_at(c, {"latency_samples_ms"}) : json();
     if (s.is_array()) {
       if (s.size() > o.max_samples) data["subsampled"] = true;
       for (size_t k : picks(s.size(), o.max_samples))
         data["samples"].push_back({{"case", row["case"]}, {"label", row["label"]}, {"ms", s[k]}});
     }
-    const json& g = at(c, {"gpu"});
-    if (g.is_object() && g.value("available", false) && at(g, {"samples"}).is_array()) {
-      const double t0 = at(g, {"timed_start_ms"}).is_number() ? at(g, {"timed_start_ms"}).get<double>() : 0.0;
-      for (size_t k : picks(at(g, {"samples"}).size(), 600)) {
-        const json& p = at(g, {"samples"})[k];
+    const json& g = json_at(c, {"gpu"});
+    if (g.is_object() && g.value("available", false) && json_at(g, {"samples"}).is_array()) {
+      const double t0 = json_at(g, {"timed_start_ms"}).is_number() ? json_at(g, {"timed_start_ms"}).get<double>() : 0.0;
+      for (size_t k : picks(json_at(g, {"samples"}).size(), 600)) {
+        const json& p = json_at(g, {"samples"})[k];
         data["gpu_series"].push_back({{"case", row["case"]},
                                       {"t_s", (p.value("t_ms", 0.0) - t0) / 1000.0},
-                                      {"util", number_or_null(at(p, {"utilisation_gpu_percent"}))},
-                                      {"power_w", number_or_null(at(p, {"power_w"}))},
-                                      {"sm_clock", number_or_null(at(p, {"sm_clock_mhz"}))}});
+                                      {"util", number_or_null(json_at(p, {"utilisation_gpu_percent"}))},
+                                      {"power_w", number_or_null(json_at(p, {"power_w"}))},
+                                      {"sm_clock", number_or_null(json_at(p, {"sm_clock_mhz"}))}});
       }
-    } else if (g.is_object() && data["gpu_reason"].is_null() && at(g, {"reason"}).is_string()) {
-      data["gpu_reason"] = at(g, {"reason"});
+    } else if (g.is_object() && data["gpu_reason"].is_null() && json_at(g, {"reason"}).is_string()) {
+      data["gpu_reason"] = json_at(g, {"reason"});
     }
-    const json& m = c.contains("device_memory") ? at(c, {"device_memory"}) : json();
+    const json& m = c.contains("device_memory") ? json_at(c, {"device_memory"}) : json();
     if (m.is_object())
       for (const auto& [k, v] : m.items())
         if (v.is_number())
           data["engine_memory"].push_back({{"case", row["case"]}, {"part", k}, {"mib", v.get<double>() / 1048576.0}});
-    const json& layers = c.contains("layers") ? at(c, {"layers"}) : json();
+    const json& layers = c.contains("layers") ? json_at(c, {"layers"}) : json();
     if (layers.is_array()) {
       std::vector<json> l(layers.begin(), layers.end());
       std::sort(l.begin(), l.end(),
@@ -254,7 +248,7 @@ json report_data(const std::vector<json>& docs, const ReportOptions& o) {
   data["environment"] = environment_rows(docs);
   data["subtitle"] =
       fmt::format("{} cases from {} result files · model {} · {}", cases.size(), docs.size(),
-                  str(at(docs.front(), {"model"}), "?"), str(at(docs.front(), {"environment", "date_utc"})));
+                  str(json_at(docs.front(), {"model"}), "?"), str(json_at(docs.front(), {"environment", "date_utc"})));
   return data;
 }
 

@@ -83,6 +83,16 @@ std::string spread_warning(const LatencyStats& s, double ratio) {
       have ? "p99" : "max", p99 / s.median, ratio);
 }
 
+const json& json_at(const json& j, std::initializer_list<const char*> keys) {
+  static const json null;
+  const json* p = &j;
+  for (const char* k : keys) {
+    if (!p->is_object() || !p->contains(k)) return null;
+    p = &(*p)[k];
+  }
+  return *p;
+}
+
 json stats_json(const LatencyStats& s) {
   json j{{"count", s.count},
          {"min", s.min},

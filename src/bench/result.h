@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -48,6 +49,10 @@ Expected<BenchCase> measure_case(const InferenceFn& infer, const RunnerOptions& 
 
 // Large-spread warning: p99 / median above `ratio` (the timings are noisy; the median is the number to trust).
 std::string spread_warning(const LatencyStats& s, double ratio = 1.5);
+
+// The value at a path of object keys, or a null json when any key is missing (results written by other
+// versions or by peers may lack fields).
+const nlohmann::json& json_at(const nlohmann::json& j, std::initializer_list<const char*> keys);
 
 nlohmann::json stats_json(const LatencyStats& s);
 nlohmann::json case_json(const BenchCase& c);

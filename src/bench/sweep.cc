@@ -154,16 +154,6 @@ std::string format_duration(double seconds) {
 
 namespace {
 
-const json& at_path(const json& j, std::initializer_list<const char*> keys) {
-  static const json null;
-  const json* p = &j;
-  for (const char* k : keys) {
-    if (!p->is_object() || !p->contains(k)) return null;
-    p = &(*p)[k];
-  }
-  return *p;
-}
-
 json cell_json(const SweepCell& c) {
   return {{"id", c.id},
           {"backend", c.backend},
@@ -249,8 +239,8 @@ Expected<SweepTotals> run_sweep(const SweepConfig& config, const std::vector<Swe
     ++t.ran;
     if (!o.progress_bar && !cases->empty()) {
       const json& c0 = cases->front();
-      const json& median = at_path(c0, {"latency_ms", "median"});
-      const json& sps = at_path(c0, {"throughput", "samples_per_s"});
+      const json& median = json_at(c0, {"latency_ms", "median"});
+      const json& sps = json_at(c0, {"throughput", "samples_per_s"});
       out << fmt::format("sweep: {}: median {:.4g} ms, {:.4g} samples/s\n", cell.id,
                          median.is_number() ? median.get<double>() : 0.0, sps.is_number() ? sps.get<double>() : 0.0);
     }
@@ -286,26 +276,26 @@ Status write_summary_csv(const std::string& dir, const std::vector<SweepCell>& c
     std::ifstream in(path);
     const json doc = json::parse(in, nullptr, false);
     for (const json& c : doc["cases"]) {
-      const json& lat = at_path(c, {"latency_ms"});
+      const json& lat = json_at(c, {"latency_ms"});
       std::string shape;
-      const json shapes = c.contains("input_shapes") && at_path(c, {"input_shapes"}).is_object()
-                              ? at_path(c, {"input_shapes"})
+      const json shapes = c.contains("input_shapes") && json_at(c, {"input_shapes"}).is_object()
+                              ? json_at(c, {"input_shapes"})
                               : json::object();
       for (const auto& [name, d] : shapes.items())
         shape += (shape.empty() ? "" : " ") + name + ":" + dims_label(d.get<std::vector<int64_t>>());
       csv += fmt::format(
           "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", cell.id, c.value("backend", ""),
           c.value("precision", cell.precision),
-          c.contains("mode") && at_path(c, {"mode"}).is_string() ? at_path(c, {"mode"}).get<std::string>() : "",
-          cell.kind, num(at_path(c, {"batch"})), shape, num(at_path(lat, {"median"})), num(at_path(lat, {"mean"})),
-          num(at_path(lat, {"percentiles", "p99"})), num(at_path(lat, {"min"})), num(at_path(lat, {"max"})),
-          num(at_path(lat, {"median_ci95", "low"})), num(at_path(lat, {"median_ci95", "high"})),
-          num(at_path(c, {"iterations"})), num(at_path(c, {"throughput", "inferences_per_s"})),
-          num(at_path(c, {"throughput", "samples_per_s"})),
-          num(at_path(c, {"gpu", "summary", "memory_used_bytes", "max"})),
-          num(at_path(c, {"gpu", "summary", "utilisation_gpu_percent", "mean"})),
-          num(at_path(c, {"gpu", "summary", "power_w", "mean"})),
-          num(at_path(c, {"process", "cpu_utilisation_percent"})), num(at_path(c, {"process", "peak_rss_bytes"})),
+          c.contains("mode") && json_at(c, {"mode"}).is_string() ? json_at(c, {"mode"}).get<std::string>() : "",
+          cell.kind, num(json_at(c, {"batch"})), shape, num(json_at(lat, {"median"})), num(json_at(lat, {"mean"})),
+          num(json_at(lat, {"percentiles", "p99"})), num(json_at(lat, {"min"})), num(json_at(lat, {"max"})),
+          num(json_at(lat, {"median_ci95", "low"})), num(json_at(lat, {"median_ci95", "high"})),
+          num(json_at(c, {"iterations"})), num(json_at(c, {"throughput", "inferences_per_s"})),
+          num(json_at(c, {"throughput", "samples_per_s"})),
+          num(json_at(c, {"gpu", "summary", "memory_used_bytes", "max"})),
+          num(json_at(c, {"gpu", "summary", "utilisation_gpu_percent", "mean"})),
+          num(json_at(c, {"gpu", "summary", "power_w", "mean"})),
+          num(json_at(c, {"process", "cpu_utilisation_percent"})), num(json_at(c, {"process", "peak_rss_bytes"})),
           c.value("timing", "wall"));
     }
   }
