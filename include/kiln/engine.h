@@ -32,6 +32,9 @@ struct BuildOptions {
   ShapeMap shapes;
   std::vector<ShapeProfile> profiles;            // dynamic engine when non-empty
   std::map<std::string, std::string> layer_precisions;  // node name -> fp32|fp16|bf16 (--layerPrecisions)
+  // --inputIOFormats / --outputIOFormats: the engine's dtype for each graph input / output, in order
+  // (fp32 | fp16 | bf16; float I/O only). Empty: the model's dtypes.
+  std::vector<std::string> input_io_formats, output_io_formats;
   size_t workspace_bytes = size_t{256} << 20;    // --memPoolSize=workspace:N (MiB)
   std::string timing_cache_file;                 // --timingCacheFile: read if present, written after
   bool tune = true;                              // time tactics (false: heuristics only)
@@ -100,8 +103,12 @@ class Session {
   Status run();
   // Same without waiting (the caller synchronises the stream).
   Status enqueue();
+  // The three stages of enqueue(), for callers that time them separately (kiln bench's H2D / compute / D2H
+  // split): host inputs -> device, the captured graph, device outputs -> host pinned buffers. None waits.
+  Status enqueue_inputs();
   // Compute only, on the session's own device buffers (no host transfers): what --noDataTransfers times.
   Status enqueue_compute();
+  Status enqueue_outputs();
   // The caller's device buffers (dense row-major, engine I/O dtype), by name; no host transfers.
   Status enqueue_device(const std::map<std::string, const void*>& inputs, const std::map<std::string, void*>& outputs);
   // Per-layer GPU time of one run, in layer order (for --dumpProfile); not graph-replayed.

@@ -155,6 +155,7 @@ json case_json(const BenchCase& c) {
          {"warnings", c.warnings},
          {"latency_samples_ms", samples},
          {"host_latency_ms", nullptr},
+         {"stages_ms", nullptr},
          {"device_memory", nullptr},
          {"dynamic", nullptr},
          {"layers", nullptr}};
@@ -172,13 +173,21 @@ json bench_json(const std::string& model, const json& options, const json& envir
 
 json export_times_json(const std::vector<BenchCase>& cases) {
   json a = json::array();
-  for (const auto& c : cases)
-    for (size_t i = 0; i < c.run.times.size(); ++i)
-      a.push_back({{"backend", c.backend},
-                   {"batch", c.batch},
-                   {"iteration", static_cast<int64_t>(i)},
-                   {"start_ms", c.run.times[i].start_ms},
-                   {"latency_ms", c.run.times[i].latency_ms}});
+  for (const auto& c : cases) {
+    // cuda with transfers: each iteration's H2D / compute / D2H times, when the backend measured them.
+    const json& stages = json_at(c.extra, {"stage_samples_ms"});
+    for (size_t i = 0; i < c.run.times.size(); ++i) {
+      json row{{"backend", c.backend},
+               {"batch", c.batch},
+               {"iteration", static_cast<int64_t>(i)},
+               {"start_ms", c.run.times[i].start_ms},
+               {"latency_ms", c.run.times[i].latency_ms}};
+      if (stages.is_object())
+        for (const auto& [name, v] : stages.items())
+          if (v.is_array() && i < v.size()) row[name] = v[i];
+      a.push_back(std::move(row));
+    }
+  }
   return a;
 }
 

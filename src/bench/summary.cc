@@ -19,6 +19,12 @@ std::string latency_line(const char* label, const LatencyStats& s, const std::st
   line += fmt::format(", max = {:.4g} {}, std = {:.3g} {}\n", s.max, unit, s.std, unit);
   return line;
 }
+// One line from a stats_json() object: median, mean and max.
+std::string json_median_line(const char* label, const nlohmann::json& j, const std::string& unit) {
+  auto num = [&](const char* k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : 0.0; };
+  return fmt::format("{}: median = {:.4g} {}, mean = {:.4g} {}, max = {:.4g} {}\n", label, num("median"), unit,
+                     num("mean"), unit, num("max"), unit);
+}
 }  // namespace
 
 std::string summary_text(const BenchCase& c, const std::string& unit) {
@@ -41,6 +47,15 @@ std::string summary_text(const BenchCase& c, const std::string& unit) {
     out += "Median 95% CI: n/a (fewer than 6 iterations)\n";
   out += fmt::format("Outliers (Tukey 1.5 IQR, kept): {} low, {} high (fences [{:.4g}, {:.4g}] {})\n", s.outliers_low,
                      s.outliers_high, s.fence_low, s.fence_high, unit);
+  // cuda: the host side (enqueue call, wall time per iteration) and the H2D / compute / D2H split.
+  for (const auto& [key, label] : {std::pair<const char*, const char*>{"enqueue_ms", "Enqueue time"},
+                                   {"host_latency_ms", "Host latency (wall)"}})
+    if (const nlohmann::json& j = json_at(c.extra, {key}); j.is_object()) out += json_median_line(label, j, unit);
+  for (const auto& [key, label] : {std::pair<const char*, const char*>{"h2d_ms", "H2D latency"},
+                                   {"compute_ms", "GPU compute time"},
+                                   {"d2h_ms", "D2H latency"}})
+    if (const nlohmann::json& j = json_at(c.extra, {"stages_ms", key}); j.is_object())
+      out += json_median_line(label, j, unit);
   if (c.averaged) out += latency_line(fmt::format("Average of {} runs", c.avg_runs).c_str(), *c.averaged, unit);
   out += fmt::format("CPU: {:.3f} s user + {:.3f} s system, utilisation {:.0f}% of one core ({:.0f}% of the machine)\n",
                      r.process.cpu_user_s, r.process.cpu_system_s, r.process.cpu_utilisation_percent,

@@ -26,6 +26,9 @@ DType activation_dtype(Precision p);
 // How a tensor's logical (ONNX-order) dims lie in memory. kNHWC only for rank 4: logical [N,C,H,W]
 // stored as [N,H,W,C]. Everything else is dense row-major in ONNX order.
 enum class Layout : uint8_t { kRowMajor = 0, kNHWC = 1 };
+
+// The float dtypes GPU activations are stored in: float32, float16, bfloat16.
+inline bool is_float_storage(DType t) { return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16; }
 const char* layout_name(Layout l);
 
 struct TensorDesc {

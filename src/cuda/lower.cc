@@ -13,8 +13,6 @@
 namespace kiln::cuda {
 namespace {
 
-bool is_float_storage(DType t) { return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16; }
-
 Expected<Shape> static_shape(const Value* v) {
   auto s = v->shape.to_static();
   if (!s)

@@ -24,7 +24,8 @@ struct EngineRunOptions {
 Status check_cuda_lowerings(std::unique_ptr<Graph> graph);
 
 // One inference on host tensors: a StaticSession at the feeds' shapes (static engine) or a DynamicSession
-// (dynamic engine). Outputs are host tensors in the engine's I/O dtypes, by name.
+// (dynamic engine). Float feeds in another float dtype than the engine input takes (--inputIOFormats) are
+// converted first. Outputs are host tensors in the engine's I/O dtypes, by name.
 Expected<TensorMap> run_engine(const std::shared_ptr<Engine>& engine, const TensorMap& feeds);
 
 }  // namespace kiln

@@ -8,6 +8,7 @@
 #include "cuda/kernels/fill.h"
 #include "engine/builder.h"
 #include "engine/engine_impl.h"
+#include "engine/io_formats.h"
 #include "engine/profiles.h"
 #include "engine/timing_cache.h"
 #include "kiln/version.h"
@@ -205,6 +206,7 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
   if (!impl->dynamic) {  // static: concrete shapes before the passes, so shape subgraphs fold away
     for (Value* v : graph->inputs) v->shape = SymShape::from(impl->profiles[0].opt.at(v->name));
   }
+  KILN_RETURN_IF_ERROR(apply_io_formats(*graph, o.input_io_formats, o.output_io_formats));
   say(o, fmt::format("optimizing the graph ({} nodes)", graph->nodes().size()));
   KILN_RETURN_IF_ERROR(optimize_graph(*graph).status());
   KILN_ASSIGN_OR_RETURN(impl->env, current_environment());

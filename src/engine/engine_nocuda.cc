@@ -38,6 +38,8 @@ Expected<Dims> Session::output_dims(const std::string&) const { return no_cuda()
 Status Session::run() { return no_cuda(); }
 Status Session::enqueue() { return no_cuda(); }
 Status Session::enqueue_compute() { return no_cuda(); }
+Status Session::enqueue_inputs() { return no_cuda(); }
+Status Session::enqueue_outputs() { return no_cuda(); }
 Status Session::enqueue_device(const std::map<std::string, const void*>&, const std::map<std::string, void*>&) {
   return no_cuda();
 }

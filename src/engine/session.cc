@@ -150,9 +150,18 @@ Expected<Dims> Session::output_dims(const std::string& name) const {
 }
 
 Status Session::enqueue() {
+  KILN_RETURN_IF_ERROR(enqueue_inputs());
+  KILN_RETURN_IF_ERROR(enqueue_compute());
+  return enqueue_outputs();
+}
+
+Status Session::enqueue_inputs() {
   KILN_RETURN_IF_ERROR(impl_->prepare());
-  KILN_RETURN_IF_ERROR(impl_->copy_inputs_in());
-  KILN_RETURN_IF_ERROR(impl_->launch());
+  return impl_->copy_inputs_in();
+}
+
+Status Session::enqueue_outputs() {
+  KILN_RETURN_IF_ERROR(impl_->prepare());
   return impl_->copy_outputs_out();
 }
 
@@ -240,12 +249,17 @@ Status DynamicSession::set_input_shape(const std::string& name, const Dims& dims
 Expected<TensorMap> run_engine(const std::shared_ptr<Engine>& engine, const TensorMap& feeds) {
   const EngineImpl& e = engine->impl();
   ShapeMap shapes;
+  TensorMap converted;  // float feeds in another float dtype than the engine's input (--inputIOFormats)
+  auto is_float = [](DType t) { return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16; };
   for (const Value* v : e.program->graph->inputs) {
     auto it = feeds.find(v->name);
     if (it == feeds.end()) return invalid_input("no data given for input '" + v->name + "'");
-    if (it->second.dtype() != v->dtype)
-      return invalid_input(fmt::format("input '{}' is {} but the engine takes {}", v->name, dtype_name(it->second.dtype()),
-                                       dtype_name(v->dtype)));
+    if (it->second.dtype() != v->dtype) {
+      if (!is_float(it->second.dtype()) || !is_float(v->dtype))
+        return invalid_input(fmt::format("input '{}' is {} but the engine takes {}", v->name,
+                                         dtype_name(it->second.dtype()), dtype_name(v->dtype)));
+      KILN_ASSIGN_OR_RETURN(converted[v->name], convert_dtype(it->second, v->dtype));
+    }
     shapes[v->name] = it->second.shape();
   }
   for (const auto& [name, t] : feeds)
@@ -259,7 +273,8 @@ Expected<TensorMap> run_engine(const std::shared_ptr<Engine>& engine, const Tens
     KILN_ASSIGN_OR_RETURN(auto ss, StaticSession::create(engine, nullptr, shapes));
     session = std::move(ss);
   }
-  for (const auto& [name, t] : feeds) {
+  for (const auto& [name, fed] : feeds) {
+    const Tensor& t = converted.count(name) ? converted.at(name) : fed;
     KILN_ASSIGN_OR_RETURN(void* p, session->host_input(name));
     std::memcpy(p, t.raw(), t.nbytes());
   }

@@ -56,6 +56,16 @@ TEST(BuildArgs, LayerPrecisions) {
   expect_usage(parse_layer_precisions({"a:fp32,a:fp16"}).status(), {"'a' twice"});
 }
 
+TEST(BuildArgs, IoFormats) {
+  auto f = parse_io_formats("--inputIOFormats", {"fp16:chw,fp32", "bf16:linear"});
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_EQ(*f, (std::vector<std::string>{"fp16", "fp32", "bf16"}));
+  expect_usage(parse_io_formats("--inputIOFormats", {"int8:chw"}).status(),
+               {"--inputIOFormats 'int8:chw'", "type 'int8' is not one of fp32, fp16, bf16"});
+  expect_usage(parse_io_formats("--outputIOFormats", {"fp16:hwc8"}).status(),
+               {"--outputIOFormats 'fp16:hwc8'", "format 'hwc8' is not supported"});
+}
+
 TEST(BuildArgs, MemPoolSize) {
   const std::pair<const char*, size_t> good[] = {{"workspace:1024", size_t{1024} << 20},
                                                  {"workspace:2G", size_t{2} << 30},

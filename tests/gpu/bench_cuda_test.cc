@@ -74,6 +74,40 @@ TEST_F(BenchCudaTest, EventTimesMatchExportTimesAndFieldsAreFilled) {
   EXPECT_FALSE(doc["environment"]["backend_versions"]["cuda"].is_null());
 }
 
+// With transfers, each iteration is split into H2D / compute / D2H by events between the stages: the three
+// add up to the iteration's latency, each is positive, the stage samples are in --exportTimes, and the compute
+// stage agrees with a --noDataTransfers run of the same engine (the copies of a batch-32 input take real time).
+TEST_F(BenchCudaTest, TransfersAreSplitIntoH2DComputeD2H) {
+  const std::string common = "bench " + dir_ + "/tiny.onnx --backend cuda --shapes input:32x3x64x64 --warmUp 50 "
+                             "--iterations 101 --duration 0 ";
+  ASSERT_EQ(run(common + "--json " + dir_ + "/r.json --exportTimes " + dir_ + "/t.json"), 0) << log();
+  EXPECT_NE(log().find("H2D latency"), std::string::npos) << log();
+  EXPECT_NE(log().find("GPU compute time"), std::string::npos) << log();
+  EXPECT_NE(log().find("D2H latency"), std::string::npos) << log();
+  ASSERT_EQ(run(common + "--noDataTransfers --json " + dir_ + "/n.json"), 0) << log();
+  const json rdoc = json::parse(slurp(dir_ + "/r.json")), ndoc = json::parse(slurp(dir_ + "/n.json"));
+  const json& c = rdoc["cases"][0];
+  const json& n = ndoc["cases"][0];
+  EXPECT_EQ(c["data_transfers"], true);
+  ASSERT_TRUE(c["stages_ms"].is_object()) << c.dump();
+  EXPECT_TRUE(n["stages_ms"].is_null());
+  const json times = json::parse(slurp(dir_ + "/t.json"));
+  ASSERT_EQ(times.size(), 101u);
+  for (const json& t : times) {
+    const double h = t["h2d_ms"], k = t["compute_ms"], d = t["d2h_ms"], total = t["latency_ms"];
+    EXPECT_GT(h, 0);
+    EXPECT_GT(k, 0);
+    EXPECT_GT(d, 0);
+    EXPECT_NEAR(h + k + d, total, 1e-3 + 1e-3 * total);
+  }
+  // 32x3x64x64 fp32 in is 1.5 MiB: over PCIe that is well above 10 us.
+  EXPECT_GT(c["stages_ms"]["h2d_ms"]["median"].get<double>(), 0.01);
+  const double compute = c["stages_ms"]["compute_ms"]["median"], alone = n["latency_ms"]["median"];
+  EXPECT_NEAR(compute, alone, 0.25 * alone + 0.005) << "compute stage " << compute << " ms vs " << alone
+                                                    << " ms without transfers";
+  EXPECT_EQ(c["stages_ms"]["compute_ms"]["count"], 101);
+}
+
 TEST_F(BenchCudaTest, SweepWithCudaAndTheDynamicStudy) {
   std::ofstream(dir_ + "/s.yaml")
       << "name: tiny\ninputs:\n  - name: input\n    shapes:\n      dims_names: [batch, c, h, w]\n"

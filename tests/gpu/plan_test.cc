@@ -112,6 +112,45 @@ TEST_F(PlanGpuTest, SavedPlanRecordsTheEnvironmentAndRunsLikeTheBuiltEngine) {
   }
 }
 
+// --inputIOFormats=fp16 / --outputIOFormats=fp16 on an FP32 engine (and an FP16 one): the engine's I/O is
+// half, it agrees with the CPU reference within the half rounding of its I/O, and a saved plan keeps the I/O
+// types without the options.
+TEST_F(PlanGpuTest, HalfIoFormatsOnFp32AndFp16Engines) {
+  auto ref_graph = tiny_cnn();
+  ASSERT_TRUE(ref_graph);
+  const std::string in = ref_graph->inputs[0]->name, out = ref_graph->outputs[0]->name;
+  // Inputs exactly representable in half, so the FP32 engine's only extra error is the output's rounding.
+  Tensor x16 = convert_dtype(random_floats({2, 3, 16, 16}, 11), DType::kFloat16).value();
+  auto want = run_cpu(*ref_graph, {{in, convert_dtype(x16, DType::kFloat32).value()}});
+  ASSERT_TRUE(want.ok()) << want.status().to_string();
+  for (const char* precision : {"fp32", "fp16"}) {
+    BuildOptions o;
+    o.precision = precision;
+    o.input_io_formats = {"fp16"};
+    o.output_io_formats = {"fp16"};
+    auto engine = build_engine(tiny_cnn(), o);
+    ASSERT_TRUE(engine.ok()) << precision << ": " << engine.status().to_string();
+    EXPECT_EQ((*engine)->summary().inputs[0].dtype, "float16");
+    EXPECT_EQ((*engine)->summary().outputs[0].dtype, "float16");
+    const std::string path = dir_ + "/io_" + precision + ".plan";
+    ASSERT_TRUE((*engine)->save(path).ok());
+    auto loaded = Engine::load(path);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+    EXPECT_EQ((*loaded)->summary().inputs[0].dtype, "float16");
+    EXPECT_EQ((*loaded)->summary().outputs[0].dtype, "float16");
+    for (const auto& e : {*engine, *loaded}) {
+      auto got = run_engine(e, {{in, x16}});
+      ASSERT_TRUE(got.ok()) << precision << ": " << got.status().to_string();
+      ASSERT_EQ(got->at(out).dtype(), DType::kFloat16);
+      const bool fp32 = std::string(precision) == "fp32";
+      const Diff d = diff(got->at(out), want->at(out), fp32 ? 1e-5 : 2e-2, fp32 ? 1e-3 : 2e-2);
+      std::printf("  tiny_cnn %s engine, fp16 I/O: max |diff| %.3g (%lld of %lld outside)\n", precision, d.max_abs,
+                  static_cast<long long>(d.bad), static_cast<long long>(d.n));
+      EXPECT_EQ(d.bad, 0) << precision << ": max |diff| " << d.max_abs;
+    }
+  }
+}
+
 TEST_F(PlanGpuTest, LoadRefusesDamagedOtherVersionAndForeignPlans) {
   const std::string path = dir_ + "/tiny.plan";
   ASSERT_TRUE(build_and_save(path));

@@ -201,7 +201,16 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
     }
     more_sessions.push_back(std::move(s));
   }
-  std::vector<double> gpu_ms, enqueue_ms;
+  // H2D / compute / D2H split (trtexec's "H2D Latency", "GPU Compute Time", "D2H Latency"): two more events
+  // between the stages of one session's enqueue. With --streams > 1 the stages of different streams overlap,
+  // so there is no per-stage time to report.
+  const bool split = r.transfers && more_sessions.empty();
+  Events stage;
+  if (split) {
+    KILN_RETURN_IF_ERROR(cuda_ok(cudaEventCreate(&stage.start), "cudaEventCreate"));  // end of H2D
+    KILN_RETURN_IF_ERROR(cuda_ok(cudaEventCreate(&stage.end), "cudaEventCreate"));    // end of compute
+  }
+  std::vector<double> gpu_ms, enqueue_ms, h2d_ms, compute_ms, d2h_ms;
   std::vector<int64_t> drawn;
   std::map<int64_t, bool> filled;
   uint64_t state = r.seed ^ 0x6b696c6e2d64796eULL;
@@ -221,7 +230,15 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
     }
     KILN_RETURN_IF_ERROR(cuda_ok(cudaEventRecord(ev.start, stream.s), "cudaEventRecord"));
     const bench::Stopwatch host;
-    KILN_RETURN_IF_ERROR(r.transfers ? session->enqueue() : session->enqueue_compute());
+    if (split) {
+      KILN_RETURN_IF_ERROR(session->enqueue_inputs());
+      KILN_RETURN_IF_ERROR(cuda_ok(cudaEventRecord(stage.start, stream.s), "cudaEventRecord"));
+      KILN_RETURN_IF_ERROR(session->enqueue_compute());
+      KILN_RETURN_IF_ERROR(cuda_ok(cudaEventRecord(stage.end, stream.s), "cudaEventRecord"));
+      KILN_RETURN_IF_ERROR(session->enqueue_outputs());
+    } else {
+      KILN_RETURN_IF_ERROR(r.transfers ? session->enqueue() : session->enqueue_compute());
+    }
     for (size_t i = 0; i < more_sessions.size(); ++i) {
       KILN_RETURN_IF_ERROR(cuda_ok(cudaStreamWaitEvent(more_streams[i].s, ev.start, 0), "cudaStreamWaitEvent"));
       KILN_RETURN_IF_ERROR(r.transfers ? more_sessions[i]->enqueue() : more_sessions[i]->enqueue_compute());
@@ -234,6 +251,15 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
     float ms = 0;
     KILN_RETURN_IF_ERROR(cuda_ok(cudaEventElapsedTime(&ms, ev.start, ev.end), "cudaEventElapsedTime"));
     gpu_ms.push_back(ms);
+    if (split) {
+      float a = 0, b = 0, c = 0;
+      KILN_RETURN_IF_ERROR(cuda_ok(cudaEventElapsedTime(&a, ev.start, stage.start), "cudaEventElapsedTime"));
+      KILN_RETURN_IF_ERROR(cuda_ok(cudaEventElapsedTime(&b, stage.start, stage.end), "cudaEventElapsedTime"));
+      KILN_RETURN_IF_ERROR(cuda_ok(cudaEventElapsedTime(&c, stage.end, ev.end), "cudaEventElapsedTime"));
+      h2d_ms.push_back(a);
+      compute_ms.push_back(b);
+      d2h_ms.push_back(c);
+    }
     return Status::Ok();
   };
   int64_t batch = r.batch;
@@ -251,6 +277,22 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
   const std::vector<double> enq(enqueue_ms.end() - static_cast<std::ptrdiff_t>(n), enqueue_ms.end());
   KILN_ASSIGN_OR_RETURN(bench::LatencyStats enq_stats, bench::compute_stats(enq, r.percentiles));
   c.extra["enqueue_ms"] = bench::stats_json(enq_stats);
+  if (split) {
+    nlohmann::json stages = nlohmann::json::object(), samples = nlohmann::json::object();
+    for (const auto& [name, v] : {std::pair<const char*, const std::vector<double>*>{"h2d_ms", &h2d_ms},
+                                  {"compute_ms", &compute_ms},
+                                  {"d2h_ms", &d2h_ms}}) {
+      const std::vector<double> last(v->end() - static_cast<std::ptrdiff_t>(n), v->end());
+      KILN_ASSIGN_OR_RETURN(bench::LatencyStats st, bench::compute_stats(last, r.percentiles));
+      stages[name] = bench::stats_json(st);
+      samples[name] = last;
+    }
+    stages["method"] = "CUDA events between the stages of each iteration on the session's stream";
+    c.extra["stages_ms"] = stages;
+    c.extra["stage_samples_ms"] = samples;
+  } else {
+    c.extra["stages_ms"] = nullptr;
+  }
   c.extra["device_memory"] = memory_json(summary);
   c.extra["data_transfers"] = r.transfers;
   c.extra["cuda_graph"] = true;  // sessions always replay a captured CUDA graph

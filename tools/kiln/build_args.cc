@@ -54,6 +54,11 @@ void add_build_flags(CLI::App& app, BuildFlags& f, bool with_shapes) {
                  "Dynamic engine: largest shapes of the profile (memory is sized for them), NAME:DIMS[,...]");
   app.add_option("--layerPrecisions", f.layer_precisions,
                  "Pin layers to a precision: NODE:fp32|fp16|bf16[,NODE:PREC...] (node names as in kiln info)");
+  app.add_option("--inputIOFormats", f.input_io_formats,
+                 "Engine input types, one per input in order: TYPE[:chw][,...] with TYPE fp32|fp16|bf16 "
+                 "(default: the model's; e.g. --inputIOFormats=fp16:chw)");
+  app.add_option("--outputIOFormats", f.output_io_formats,
+                 "Engine output types, one per output in order: TYPE[:chw][,...] (default: the model's)");
   app.add_option("--memPoolSize", f.mem_pool_size,
                  "Workspace limit, trtexec syntax workspace:N (MiB, or with a B/K/M/G suffix); default 256 MiB");
   app.add_option("--timingCacheFile", f.timing_cache_file,
@@ -135,6 +140,23 @@ Expected<std::map<std::string, std::string>> parse_layer_precisions(const std::v
   return out;
 }
 
+Expected<std::vector<std::string>> parse_io_formats(const std::string& flag, const std::vector<std::string>& specs) {
+  std::vector<std::string> out;
+  for (const std::string& item : split_items(specs)) {
+    const size_t colon = item.find(':');
+    const std::string type = item.substr(0, colon);
+    const std::string format = colon == std::string::npos ? "" : item.substr(colon + 1);
+    if (type != "fp32" && type != "fp16" && type != "bf16")
+      return usage_error(flag + " '" + item + "': type '" + type + "' is not one of fp32, fp16, bf16 (e.g. " + flag +
+                         "=fp16:chw)");
+    if (!format.empty() && format != "chw" && format != "linear")
+      return usage_error(flag + " '" + item + "': format '" + format +
+                         "' is not supported; kiln engines take dense row-major I/O (chw)");
+    out.push_back(type);
+  }
+  return out;
+}
+
 Expected<size_t> parse_mem_pool_size(const std::string& spec) {
   const std::string bad = "--memPoolSize '" + spec + "'";
   std::string size = spec;
@@ -180,6 +202,8 @@ Expected<BuildOptions> build_options_from_flags(const BuildFlags& f) {
     KILN_ASSIGN_OR_RETURN(o.shapes, parse_shape_list("--shapes", f.shapes));
   }
   KILN_ASSIGN_OR_RETURN(o.layer_precisions, parse_layer_precisions(f.layer_precisions));
+  KILN_ASSIGN_OR_RETURN(o.input_io_formats, parse_io_formats("--inputIOFormats", f.input_io_formats));
+  KILN_ASSIGN_OR_RETURN(o.output_io_formats, parse_io_formats("--outputIOFormats", f.output_io_formats));
   if (!f.mem_pool_size.empty()) {
     KILN_ASSIGN_OR_RETURN(o.workspace_bytes, parse_mem_pool_size(f.mem_pool_size));
   }

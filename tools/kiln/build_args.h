@@ -17,6 +17,7 @@ struct BuildFlags {
   bool fp32 = false, tf32 = false, fp16 = false, bf16 = false;
   std::vector<std::string> shapes, min_shapes, opt_shapes, max_shapes;
   std::vector<std::string> layer_precisions;
+  std::vector<std::string> input_io_formats, output_io_formats;
   std::string mem_pool_size;
   std::string timing_cache_file;
   bool no_tune = false;
@@ -42,6 +43,11 @@ Expected<ShapeProfile> parse_profile(const std::vector<std::string>& min, const 
 
 // "conv1:fp32,fc:fp16" -> node name -> precision (fp32 | fp16 | bf16); split at the last ':'.
 Expected<std::map<std::string, std::string>> parse_layer_precisions(const std::vector<std::string>& specs);
+
+// trtexec's --inputIOFormats / --outputIOFormats list "fp16:chw,fp32:chw" (the flag may repeat) -> one dtype per
+// item ("fp16", "fp32", "bf16"). kiln engines take dense row-major I/O, so the format part is "chw" (or
+// "linear") or absent; others (hwc8, chw32, ...) are a usage error saying so.
+Expected<std::vector<std::string>> parse_io_formats(const std::string& flag, const std::vector<std::string>& specs);
 
 // trtexec's "workspace:N" (N in MiB unless suffixed B, K, M or G; fractions allowed), or just "N[suffix]".
 Expected<size_t> parse_mem_pool_size(const std::string& spec);

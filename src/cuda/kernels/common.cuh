@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -52,5 +53,21 @@ inline unsigned blocks_for(int64_t n, int threads = 256) {
 
 // Launch check after a <<<>>> launch: returns the launch error as a Status naming the kernel.
 Status check_launch(const char* kernel);
+
+// Calls f(T{}) with T = float, __half or __nv_bfloat16, the device type of a float storage dtype; any other
+// dtype is kUnsupported naming `what`.
+template <typename F>
+Status dispatch_float(DType dtype, const std::string& what, F&& f) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return f(float{});
+    case DType::kFloat16:
+      return f(__half{});
+    case DType::kBFloat16:
+      return f(__nv_bfloat16{});
+    default:
+      return unsupported(what + ": dtype " + dtype_name(dtype) + " has no GPU kernel (float32, float16, bfloat16)");
+  }
+}
 
 }  // namespace kiln::cuda

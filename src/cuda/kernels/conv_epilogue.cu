@@ -1,35 +1,11 @@
 // The conv epilogue kernel (bias + residual + activation in one pass over the output, in place) and the
 // zero-padding kernel used for asymmetric pads, for float32/float16/bfloat16 in NCHW or NHWC.
+#include "cuda/kernels/activation.cuh"
 #include "cuda/kernels/common.cuh"
 #include "cuda/kernels/conv_epilogue.h"
 
 namespace kiln::cuda {
 namespace {
-
-// Same math as apply_fused_activation (ops/fused.h), in float32 on the device.
-__device__ __forceinline__ float activate(FusedActivation a, float x, float alpha, float beta) {
-  switch (a) {
-    case FusedActivation::kNone:
-      return x;
-    case FusedActivation::kRelu:
-      return x > 0.f ? x : 0.f;
-    case FusedActivation::kClip:
-      return fminf(fmaxf(x, alpha), beta);
-    case FusedActivation::kSigmoid:
-      return 1.f / (1.f + expf(-x));
-    case FusedActivation::kSiLU:
-      return x / (1.f + expf(-x));
-    case FusedActivation::kHardSwish:
-      return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
-    case FusedActivation::kLeakyRelu:
-      return x >= 0.f ? x : x * alpha;
-    case FusedActivation::kTanh:
-      return tanhf(x);
-    case FusedActivation::kHardSigmoid:
-      return fmaxf(0.f, fminf(1.f, alpha * x + beta));
-  }
-  return x;
-}
 
 template <typename T>
 __global__ void conv_epilogue_kernel(T* y, const T* z, const float* bias, ConvTensorGeom g, FusedActivation act,
@@ -92,24 +68,11 @@ __global__ void conv_pad_kernel(const T* x, ConvTensorGeom in, T* xp, ConvTensor
   }
 }
 
-template <typename F>
-Status dispatch(DType dtype, const char* what, F&& f) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return f(float{});
-    case DType::kFloat16:
-      return f(__half{});
-    case DType::kBFloat16:
-      return f(__nv_bfloat16{});
-    default:
-      return unsupported(std::string(what) + ": dtype " + dtype_name(dtype) + " (float32/float16/bfloat16 only)");
-  }
-}
 
 }  // namespace
 
 Status launch_conv_epilogue(DType dtype, void* y, const ConvTensorGeom& g, const ConvEpilogue& e, cudaStream_t stream) {
-  return dispatch(dtype, "conv epilogue", [&](auto t) {
+  return dispatch_float(dtype, "conv epilogue", [&](auto t) {
     using T = decltype(t);
     constexpr int V = 16 / sizeof(T);
     const bool aligned = reinterpret_cast<uintptr_t>(y) % 16 == 0 && reinterpret_cast<uintptr_t>(e.z) % 16 == 0;
@@ -126,7 +89,7 @@ Status launch_conv_epilogue(DType dtype, void* y, const ConvTensorGeom& g, const
 
 Status launch_conv_pad(DType dtype, const void* x, const ConvTensorGeom& in, void* xp, const ConvTensorGeom& out,
                        int64_t pad_h, int64_t pad_w, cudaStream_t stream) {
-  return dispatch(dtype, "conv pad", [&](auto t) {
+  return dispatch_float(dtype, "conv pad", [&](auto t) {
     using T = decltype(t);
     conv_pad_kernel<T><<<blocks_for(out.numel()), 256, 0, stream>>>(static_cast<const T*>(x), in, static_cast<T*>(xp),
                                                                     out, pad_h, pad_w);

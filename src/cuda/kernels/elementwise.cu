@@ -295,7 +295,6 @@ Status run_int_to(const Operands& ops, const IntProgram& prog, DType out, void* 
 
 bool Operands::flat() const { return rank <= 1; }
 
-bool is_float_storage(DType t) { return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16; }
 bool is_int_storage(DType t) {
   return t == DType::kInt32 || t == DType::kInt64 || t == DType::kUint8 || t == DType::kBool;
 }

@@ -154,8 +154,7 @@ Status launch_where(const Operands& ops, DType value, void* y, cudaStream_t stre
 // first, so Cast(to=float16) keeps its rounding when activations are stored wider.
 Status launch_cast(const Operands& ops, DType from, DType to, DType round_through, void* y, cudaStream_t stream);
 
-bool is_float_storage(DType t);  // float32, float16, bfloat16
-bool is_int_storage(DType t);    // int32, int64, uint8, bool
+bool is_int_storage(DType t);  // int32, int64, uint8, bool
 
 // Reads node inputs `operand_inputs` (in that order) and writes output 0 through `launch`. `fix_shapes`
 // may rewrite the operand descs before planning (legacy broadcast views: same bytes, other shape).

@@ -30,40 +30,25 @@ __global__ void perturb_kernel(T* data, int64_t n) {
 Status perturb_for_testing(const DeviceTensor& t, cudaStream_t stream) {
   const int64_t n = t.desc.numel();
   if (n == 0 || !t.data) return Status::Ok();
-  switch (t.desc.dtype) {
-    case DType::kFloat32:
-      perturb_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<float>(), n);
-      break;
-    case DType::kFloat16:
-      perturb_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<__half>(), n);
-      break;
-    case DType::kBFloat16:
-      perturb_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<__nv_bfloat16>(), n);
-      break;
-    default:
-      return unsupported("perturbing a layer for testing needs a float output");
-  }
-  return check_launch("perturb_kernel");
+  return dispatch_float(t.desc.dtype, "perturbing a layer for testing", [&](auto tag) {
+    using T = decltype(tag);
+    perturb_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<T>(), n);
+    return check_launch("perturb_kernel");
+  });
 }
 
 Status fill_random(const DeviceTensor& t, uint64_t seed, cudaStream_t stream) {
   const int64_t n = t.desc.numel();
   if (n == 0 || !t.data) return Status::Ok();
-  switch (t.desc.dtype) {
-    case DType::kFloat32:
-      fill_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<float>(), n, seed);
-      break;
-    case DType::kFloat16:
-      fill_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<__half>(), n, seed);
-      break;
-    case DType::kBFloat16:
-      fill_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<__nv_bfloat16>(), n, seed);
-      break;
-    default:
-      KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t.data, 0, t.desc.bytes(), stream));
-      return Status::Ok();
+  if (!is_float_storage(t.desc.dtype)) {  // integer and bool tensors: zeros
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t.data, 0, t.desc.bytes(), stream));
+    return Status::Ok();
   }
-  return check_launch("fill_kernel");
+  return dispatch_float(t.desc.dtype, "fill_random", [&](auto tag) {
+    using T = decltype(tag);
+    fill_kernel<<<blocks_for(n), 256, 0, stream>>>(t.as<T>(), n, seed);
+    return check_launch("fill_kernel");
+  });
 }
 
 }  // namespace kiln::cuda

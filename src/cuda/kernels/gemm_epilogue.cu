@@ -1,34 +1,11 @@
 // The GEMM epilogue kernel (see gemm_epilogue.h): one grid-stride pass over the product, float math,
 // with the same activation formulas as ops/fused.h so the CPU reference and the GPU agree.
+#include "cuda/kernels/activation.cuh"
 #include "cuda/kernels/common.cuh"
 #include "cuda/kernels/gemm_epilogue.h"
 
 namespace kiln::cuda {
 namespace {
-
-__device__ __forceinline__ float activate(FusedActivation a, float x, float alpha, float beta) {
-  switch (a) {
-    case FusedActivation::kNone:
-      return x;
-    case FusedActivation::kRelu:
-      return x > 0.f ? x : 0.f;
-    case FusedActivation::kClip:
-      return fminf(fmaxf(x, alpha), beta);
-    case FusedActivation::kSigmoid:
-      return 1.f / (1.f + expf(-x));
-    case FusedActivation::kSiLU:
-      return x / (1.f + expf(-x));
-    case FusedActivation::kHardSwish:
-      return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
-    case FusedActivation::kLeakyRelu:
-      return x >= 0.f ? x : x * alpha;
-    case FusedActivation::kTanh:
-      return tanhf(x);
-    case FusedActivation::kHardSigmoid:
-      return fmaxf(0.f, fminf(1.f, alpha * x + beta));
-  }
-  return x;
-}
 
 template <typename T>
 __global__ void gemm_tail_kernel(T* y, int64_t n, const T* c, IndexMap cmap, float beta, FusedActivation act,

@@ -27,21 +27,6 @@ Status dispatch_elem_size(size_t elem_size, const char* what, F&& f) {
   return unsupported(std::string(what) + ": element size " + std::to_string(elem_size) + " bytes is not supported");
 }
 
-// Calls f(T{}) with T = float, __half or __nv_bfloat16 for the storage dtype.
-template <typename F>
-Status dispatch_float(DType dtype, const char* what, F&& f) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return f(float{});
-    case DType::kFloat16:
-      return f(__half{});
-    case DType::kBFloat16:
-      return f(__nv_bfloat16{});
-    default:
-      break;
-  }
-  return unsupported(std::string(what) + ": dtype " + dtype_name(dtype) + " is not supported (float32/16, bfloat16)");
-}
 
 __device__ __forceinline__ int64_t global_thread() {
   return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;

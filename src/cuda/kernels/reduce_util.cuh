@@ -43,27 +43,11 @@ inline int threads_for_row(int64_t n) {
   return t;
 }
 
-// Calls f(T{}) with T the device type of a float storage dtype.
-template <typename F>
-Status dispatch_float(DType t, const std::string& who, F&& f) {
-  switch (t) {
-    case DType::kFloat32:
-      return f(float{});
-    case DType::kFloat16:
-      return f(__half{});
-    case DType::kBFloat16:
-      return f(__nv_bfloat16{});
-    default:
-      return Status(StatusCode::kUnsupported, who + ": dtype " + dtype_name(t) + " has no GPU kernel");
-  }
-}
-
-inline bool is_gpu_float(DType t) { return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16; }
 
 // Input i must be a float tensor; it is asked for in the layer's float dtype and `layout`.
 inline Status require_float_input(LowerContext& ctx, size_t i, Layout layout) {
   const DType t = ctx.inputs[i].dtype;
-  if (!is_gpu_float(t))
+  if (!is_float_storage(t))
     return ctx.unsupported_here("input " + std::to_string(i) + " of dtype " + dtype_name(t) +
                                 " (GPU kernels handle float32/float16/bfloat16)");
   return ctx.require_input(i, ctx.float_dtype(), layout);
