@@ -287,12 +287,12 @@ json report_data(const Results& results, const ReportOptions& o) {
   }
   data["environment"] = environment_rows(docs, results.accuracy);
   const json& first = docs.empty() ? results.accuracy.front() : docs.front();
-  data["subtitle"] = fmt::format("{} cases from {} result files{} · model {}", cases.size(), docs.size(),
-                                 results.accuracy.empty()
-                                     ? std::string()
-                                     : fmt::format(" · {} accuracy document{}", results.accuracy.size(),
-                                                   results.accuracy.size() == 1 ? "" : "s"),
-                                 str(json_at(first, {"model"}), "?"));
+  data["subtitle"] = fmt::format(
+      "{} cases from {} result files{} · model {}", cases.size(), docs.size(),
+      results.accuracy.empty()
+          ? std::string()
+          : fmt::format(" · {} accuracy document{}", results.accuracy.size(), results.accuracy.size() == 1 ? "" : "s"),
+      str(json_at(first, {"model"}), "?"));
   const std::string date = str(json_at(first, {"environment", "date_utc"}));
   if (!date.empty()) data["subtitle"] = data["subtitle"].get<std::string>() + " · " + date;
   return data;

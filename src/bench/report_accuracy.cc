@@ -113,17 +113,18 @@ json accuracy_data(const std::vector<json>& docs) {
       if (backends.size() <= 3 || i == 0 || i + 1 == backends.size()) shown.push_back(i);
     const int64_t classes = a["classes"].get<int64_t>();
     if (classes > kMaxHeatmapClasses) {
-      a["confusion_note"] = fmt::format("{} classes: too many for a readable heatmap (at most {}); the matrices are "
-                                        "in {} (backends[].confusion)",
-                                        classes, kMaxHeatmapClasses, a["file"].get<std::string>());
+      a["confusion_note"] = fmt::format(
+          "{} classes: too many for a readable heatmap (at most {}); the matrices are "
+          "in {} (backends[].confusion)",
+          classes, kMaxHeatmapClasses, a["file"].get<std::string>());
     } else {
       for (size_t i : shown)
         a["confusion"].push_back(
             {{"backend", a["backends"][i]["name"]}, {"cells", heatmap_cells(json_at(backends[i], {"confusion"}))}});
       if (shown.size() < backends.size())
-        a["confusion_note"] = fmt::format("{} backends: the heatmaps show the first ({}) and the last ({})",
-                                          backends.size(), a["backends"][0]["name"].get<std::string>(),
-                                          a["backends"].back()["name"].get<std::string>());
+        a["confusion_note"] =
+            fmt::format("{} backends: the heatmaps show the first ({}) and the last ({})", backends.size(),
+                        a["backends"][0]["name"].get<std::string>(), a["backends"].back()["name"].get<std::string>());
     }
     out.push_back(std::move(a));
   }

@@ -28,7 +28,7 @@ struct ConfigInput {
 // sweep.accuracy: after the cells, `kiln accuracy` of the sweep's model on a labelled set into
 // <results>/accuracy.json (kiln.accuracy/1), which kiln report shows beside the benchmark.
 struct SweepAccuracy {
-  std::string dataset, labels;                 // resolved against the config's folder
+  std::string dataset, labels;                  // resolved against the config's folder
   std::vector<std::string> backends = {"cpu"};  // as for kiln accuracy --backends
   int64_t topk = 5;
   std::string output;  // the [batch, classes] output; empty: the model's first

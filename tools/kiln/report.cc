@@ -158,37 +158,38 @@ Status run(const ReportArgs& a) {
 
 }  // namespace
 
-KILN_SUBCOMMAND(
-    report,
-    Subcommand{"report", "Write one self-contained HTML report (charts, tables) from benchmark and accuracy results",
-               [](CLI::App& app) -> std::function<int()> {
-                 auto a = std::make_shared<ReportArgs>();
-                 app.add_option("RESULTS", a->results, "Folder of kiln.bench/1 JSON files (kiln sweep -o) and kiln.accuracy/1 "
-                                "ones (kiln accuracy --json)")
-                     ->required();
-                 app.add_option("-o,--output", a->out, "The HTML file; the Markdown table goes next to it")
-                     ->capture_default_str();
-                 app.add_option("--baseline", a->options.baseline,
-                                "Acceleration baseline BACKEND:PRECISION (default torch fp16 if present, "
-                                "else the first case's)");
-                 app.add_option("--png", a->png_dir,
-                                "Also export every chart as PNG into this folder "
-                                "(headless Chromium)");
-                 app.add_option("--title", a->options.title, "Page title")->capture_default_str();
-                 app.add_option("--max-samples", a->options.max_samples,
-                                "Latency samples per case kept in the page (evenly subsampled)")
-                     ->capture_default_str();
-                 app.add_option("--assets", a->assets, "The report/ folder (template, node_modules)");
-                 app.footer(
-                     "Examples:\n"
-                     "  kiln report results/ -o report.html\n"
-                     "  kiln report results/ -o report.html --baseline cuda:fp32 --png charts/\n"
-                     "  kiln accuracy m.onnx --dataset val.npz --labels val.txt --backends cpu,ort "
-                     "--json results/accuracy.json && kiln report results/\n");
-                 return [a] {
-                   Status s = run(*a);
-                   return s.ok() ? 0 : fail("report", s);
-                 };
-               }});
+KILN_SUBCOMMAND(report,
+                Subcommand{"report",
+                           "Write one self-contained HTML report (charts, tables) from benchmark and accuracy results",
+                           [](CLI::App& app) -> std::function<int()> {
+                             auto a = std::make_shared<ReportArgs>();
+                             app.add_option("RESULTS", a->results,
+                                            "Folder of kiln.bench/1 JSON files (kiln sweep -o) and kiln.accuracy/1 "
+                                            "ones (kiln accuracy --json)")
+                                 ->required();
+                             app.add_option("-o,--output", a->out, "The HTML file; the Markdown table goes next to it")
+                                 ->capture_default_str();
+                             app.add_option("--baseline", a->options.baseline,
+                                            "Acceleration baseline BACKEND:PRECISION (default torch fp16 if present, "
+                                            "else the first case's)");
+                             app.add_option("--png", a->png_dir,
+                                            "Also export every chart as PNG into this folder "
+                                            "(headless Chromium)");
+                             app.add_option("--title", a->options.title, "Page title")->capture_default_str();
+                             app.add_option("--max-samples", a->options.max_samples,
+                                            "Latency samples per case kept in the page (evenly subsampled)")
+                                 ->capture_default_str();
+                             app.add_option("--assets", a->assets, "The report/ folder (template, node_modules)");
+                             app.footer(
+                                 "Examples:\n"
+                                 "  kiln report results/ -o report.html\n"
+                                 "  kiln report results/ -o report.html --baseline cuda:fp32 --png charts/\n"
+                                 "  kiln accuracy m.onnx --dataset val.npz --labels val.txt --backends cpu,ort "
+                                 "--json results/accuracy.json && kiln report results/\n");
+                             return [a] {
+                               Status s = run(*a);
+                               return s.ok() ? 0 : fail("report", s);
+                             };
+                           }});
 
 }  // namespace kiln::cli

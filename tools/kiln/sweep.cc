@@ -164,12 +164,22 @@ Status run_accuracy(const bench::SweepAccuracy& acc, const std::string& model, c
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return runtime_error("sweep.accuracy: cannot find the kiln binary (/proc/self/exe)");
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  std::vector<std::string> argv = {self.string(), "accuracy", model,  "--dataset", acc.dataset, "--labels",
-                                   acc.labels,    "--backends", join(acc.backends), "--topk", std::to_string(acc.topk),
-                                   "--json",      tmp};
+  std::vector<std::string> argv = {self.string(),
+                                   "accuracy",
+                                   model,
+                                   "--dataset",
+                                   acc.dataset,
+                                   "--labels",
+                                   acc.labels,
+                                   "--backends",
+                                   join(acc.backends),
+                                   "--topk",
+                                   std::to_string(acc.topk),
+                                   "--json",
+                                   tmp};
   if (!acc.output.empty()) argv.insert(argv.end(), {"--output", acc.output});
-  std::cout << "sweep: accuracy: kiln accuracy " << model << " --dataset " << acc.dataset << " --labels "
-            << acc.labels << " --backends " << join(acc.backends) << " --topk " << acc.topk << std::endl;
+  std::cout << "sweep: accuracy: kiln accuracy " << model << " --dataset " << acc.dataset << " --labels " << acc.labels
+            << " --backends " << join(acc.backends) << " --topk " << acc.topk << std::endl;
   KILN_ASSIGN_OR_RETURN(int code, bench::run_process(argv));
   if (code != 0) {
     fs::remove(tmp, ec);
@@ -230,8 +240,8 @@ Status run(const SweepArgs& a) {
     accuracy = run_accuracy(*cfg.accuracy, model, a.out, a.force);
   if (t.failed > 0)
     return Status(StatusCode::kRuntime,
-                  fmt::format("{} of {} cells failed (see above){}; rerun to retry only those", t.failed,
-                              cells.size(), accuracy.ok() ? "" : ", and " + accuracy.message()));
+                  fmt::format("{} of {} cells failed (see above){}; rerun to retry only those", t.failed, cells.size(),
+                              accuracy.ok() ? "" : ", and " + accuracy.message()));
   return accuracy;
 }
 

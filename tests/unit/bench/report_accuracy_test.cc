@@ -26,8 +26,8 @@ json backend(const std::string& name, double top1, double topk, json confusion) 
 }
 
 json accuracy_doc(std::vector<json> backends) {
-  return {{"schema", "kiln.accuracy/1"}, {"model", "m.onnx"},  {"dataset", "d.npz"},       {"labels", "l.txt"},
-          {"output", "logits"},          {"samples", 4},       {"backends", backends}, {"_file", "accuracy.json"}};
+  return {{"schema", "kiln.accuracy/1"}, {"model", "m.onnx"}, {"dataset", "d.npz"},   {"labels", "l.txt"},
+          {"output", "logits"},          {"samples", 4},      {"backends", backends}, {"_file", "accuracy.json"}};
 }
 
 const json kConf = {{2, 0}, {1, 1}};
@@ -88,14 +88,14 @@ TEST(ReportAccuracy, TablesBarsAndHeatmapsOfTheFirstAndLastBackend) {
   const json& cells = a["confusion"][0]["cells"];
   ASSERT_EQ(cells.size(), 4u);
   EXPECT_EQ(cells[2], json({{"true_class", 1}, {"predicted_class", 0}, {"count", 1}, {"share", 0.5}}));
-  EXPECT_NE(a["confusion_note"].get<std::string>().find("the first (cpu) and the last (cuda:fp16)"),
-            std::string::npos);
+  EXPECT_NE(a["confusion_note"].get<std::string>().find("the first (cpu) and the last (cuda:fp16)"), std::string::npos);
   json with_k = doc;
   with_k["k"] = 3;
   EXPECT_EQ(accuracy_data({with_k})[0]["topk_label"], "top-3");
   const std::string md = markdown_accuracy({{"accuracy", accuracy_data({doc})}});
-  EXPECT_NE(md.find("| backend | top-1 | top-k | macro P | macro R | macro F1 | micro F1 | macro ROC-AUC | agreement |"),
-            std::string::npos)
+  EXPECT_NE(
+      md.find("| backend | top-1 | top-k | macro P | macro R | macro F1 | micro F1 | macro ROC-AUC | agreement |"),
+      std::string::npos)
       << md;
   EXPECT_NE(md.find("| cuda:fp16 | 50.00% | 75.00% | 0.5000 | 0.2500 | 0.3333 | 0.5000 | – | 75.00% |"),
             std::string::npos)

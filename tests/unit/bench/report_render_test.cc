@@ -59,15 +59,14 @@ std::string format(const char* spec, double v) {
 
 // The accuracy table's cells for one backend hold the JSON's numbers (data-value) and show them rounded.
 void expect_accuracy_row(const std::string& dom, const nlohmann::json& b) {
-  const std::vector<std::pair<const char*, nlohmann::json>> metrics = {
-      {"top1", b["top1"]},
-      {"topk", b["topk"]},
-      {"macro_precision", b["macro"]["precision"]},
-      {"macro_recall", b["macro"]["recall"]},
-      {"macro_f1", b["macro"]["f1"]},
-      {"micro_f1", b["micro"]["f1"]},
-      {"macro_roc_auc", b["macro"]["roc_auc"]},
-      {"agreement", b["agreement_with_reference"]}};
+  const std::vector<std::pair<const char*, nlohmann::json>> metrics = {{"top1", b["top1"]},
+                                                                       {"topk", b["topk"]},
+                                                                       {"macro_precision", b["macro"]["precision"]},
+                                                                       {"macro_recall", b["macro"]["recall"]},
+                                                                       {"macro_f1", b["macro"]["f1"]},
+                                                                       {"micro_f1", b["micro"]["f1"]},
+                                                                       {"macro_roc_auc", b["macro"]["roc_auc"]},
+                                                                       {"agreement", b["agreement_with_reference"]}};
   const std::string name = b["name"].get<std::string>();
   const size_t row = dom.find("<tr data-backend=\"" + name + "\">");
   ASSERT_NE(row, std::string::npos) << name;
@@ -79,8 +78,8 @@ void expect_accuracy_row(const std::string& dom, const nlohmann::json& b) {
         << metric << " in " << tr;
     ASSERT_TRUE(v.is_number()) << metric;
     EXPECT_DOUBLE_EQ(std::stod(m[1]), v.get<double>()) << metric;
-    const bool share = std::string(metric) == "top1" || std::string(metric) == "topk" ||
-                       std::string(metric) == "agreement";
+    const bool share =
+        std::string(metric) == "top1" || std::string(metric) == "topk" || std::string(metric) == "agreement";
     EXPECT_EQ(m[2], share ? format("%.2f%%", 100 * v.get<double>()) : format("%.4f", v.get<double>())) << metric;
   }
 }
@@ -145,12 +144,13 @@ TEST(ReportRender, HeadlessChromiumOfflineRendersEveryChart) {
   const std::string log = slurp(dir + "/report.log");
   EXPECT_NE(log.find("| cpu | fp32 | 2 | 3x16x16 |"), std::string::npos) << log;  // the terminal table
   EXPECT_NE(slurp(dir + "/report.md").find("| backend | precision |"), std::string::npos);
-  const std::string acc_row =
-      "| cpu | " + format("%.2f%%", 100 * cpu["top1"].get<double>()) + " | " +
-      format("%.2f%%", 100 * cpu["topk"].get<double>()) + " | " + format("%.4f", cpu["macro"]["precision"].get<double>()) +
-      " | " + format("%.4f", cpu["macro"]["recall"].get<double>()) + " | " +
-      format("%.4f", cpu["macro"]["f1"].get<double>()) + " | " + format("%.4f", cpu["micro"]["f1"].get<double>()) +
-      " | " + format("%.4f", cpu["macro"]["roc_auc"].get<double>()) + " | 100.00% |";
+  const std::string acc_row = "| cpu | " + format("%.2f%%", 100 * cpu["top1"].get<double>()) + " | " +
+                              format("%.2f%%", 100 * cpu["topk"].get<double>()) + " | " +
+                              format("%.4f", cpu["macro"]["precision"].get<double>()) + " | " +
+                              format("%.4f", cpu["macro"]["recall"].get<double>()) + " | " +
+                              format("%.4f", cpu["macro"]["f1"].get<double>()) + " | " +
+                              format("%.4f", cpu["micro"]["f1"].get<double>()) + " | " +
+                              format("%.4f", cpu["macro"]["roc_auc"].get<double>()) + " | 100.00% |";
   EXPECT_NE(log.find(acc_row), std::string::npos) << acc_row << "\n" << log;  // the accuracy table, terminal
   EXPECT_NE(slurp(dir + "/report.md").find(acc_row), std::string::npos);
   EXPECT_EQ(log.find("no kiln accuracy results"), std::string::npos);

@@ -152,11 +152,10 @@ TEST(SweepConfig, AccuracyBlock) {
   EXPECT_EQ(full->accuracy->topk, 3);
   EXPECT_EQ(full->accuracy->output, "logits");
   EXPECT_FALSE(parse_sweep_config(std::string(kSeed003) + "sweep:\n  iterations: 3\n", "x.yaml")->accuracy);
-  for (const auto& [yaml, key] :
-       std::vector<std::pair<std::string, std::string>>{{"    dataset: d.npz\n", "'sweep.accuracy.labels' is missing"},
-                                                        {"    dataset: d.npz\n    labels: l\n    topk: 0\n",
-                                                         "'sweep.accuracy.topk' must be >= 1"},
-                                                        {"    - d.npz\n", "'sweep.accuracy' must be a map"}}) {
+  for (const auto& [yaml, key] : std::vector<std::pair<std::string, std::string>>{
+           {"    dataset: d.npz\n", "'sweep.accuracy.labels' is missing"},
+           {"    dataset: d.npz\n    labels: l\n    topk: 0\n", "'sweep.accuracy.topk' must be >= 1"},
+           {"    - d.npz\n", "'sweep.accuracy' must be a map"}}) {
     auto bad = parse_sweep_config(base + yaml, "x.yaml");
     ASSERT_FALSE(bad.ok()) << yaml;
     EXPECT_NE(bad.status().message().find(key), std::string::npos) << bad.status().message();
@@ -316,11 +315,12 @@ TEST(SweepCli, AccuracyBlockWritesAccuracyJson) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   auto config = [&](const std::string& dataset) {
-    std::ofstream(dir + "/c.yaml") << "name: acc\ninputs:\n  - name: input\n    shapes:\n      dims_names: [batch, c, h, "
-                                      "w]\n      runtime: [-1, 3, 16, 16]\nsweep:\n  model: "
-                                   << data << "/model.onnx\n  batches: [2]\n  iterations: 3\n  warmup_ms: 0\n"
-                                   << "  duration_s: 0\n  accuracy:\n    dataset: " << dataset << "\n    labels: " << data
-                                   << "/labels.txt\n    topk: 3\n";
+    std::ofstream(dir + "/c.yaml")
+        << "name: acc\ninputs:\n  - name: input\n    shapes:\n      dims_names: [batch, c, h, "
+           "w]\n      runtime: [-1, 3, 16, 16]\nsweep:\n  model: "
+        << data << "/model.onnx\n  batches: [2]\n  iterations: 3\n  warmup_ms: 0\n"
+        << "  duration_s: 0\n  accuracy:\n    dataset: " << dataset << "\n    labels: " << data
+        << "/labels.txt\n    topk: 3\n";
   };
   config(data + "/data.npz");
   const std::string sweep = kiln + " sweep " + dir + "/c.yaml -o " + dir + "/r";
