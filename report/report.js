@@ -1,6 +1,6 @@
-// kiln report's page script: builds the Vega-Lite charts from the embedded #kiln-data JSON (written by
-// `kiln report`), marks the body with data-charts / data-rendered / data-errors for the headless test, and
-// with #png in the URL puts each chart's PNG (data URL) into a hidden textarea for `kiln report --png`.
+// kiln report's page script: builds the tables and Vega-Lite charts (benchmark and accuracy) from the
+// embedded #kiln-data JSON (written by `kiln report`), marks the body with data-charts / data-rendered /
+// data-errors for the headless test, and with #png in the URL puts each chart's PNG (data URL) into a hidden textarea for `kiln report --png`.
 (function () {
   "use strict";
   var errors = window.__kilnErrors || [];  // filled by the template's first script (console.error, window errors)
@@ -139,7 +139,8 @@
   function fixed(v) { return v === null || v === undefined ? "–" : Number(v).toFixed(4); }
   ACC.forEach(function (a, i) {
     root.appendChild(el("h3", {}, a.model + " on " + a.dataset));
-    root.appendChild(el("p", { "class": "note" }, a.samples + " samples · labels " + a.labels + " · output " +
+    root.appendChild(el("p", { "class": "note" }, (a.samples === null ? "?" : a.samples) + " samples · labels " +
+        a.labels + " · output " +
         a.output + " · " + a.classes + " classes · reference " + a.reference + " · " + a.file));
     var cols = [["top1", "top-1", pct], ["topk", a.topk_label, pct], ["macro_precision", "macro P", fixed],
                 ["macro_recall", "macro R", fixed], ["macro_f1", "macro F1", fixed], ["micro_f1", "micro F1", fixed],
