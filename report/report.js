@@ -1,6 +1,7 @@
 // kiln report's page script: builds the tables and Vega-Lite charts (benchmark and accuracy) from the
 // embedded #kiln-data JSON (written by `kiln report`), marks the body with data-charts / data-rendered /
-// data-errors for the headless test, and with #png in the URL puts each chart's PNG (data URL) into a hidden textarea for `kiln report --png`.
+// data-errors for the headless test, and with #png in the URL puts each chart's PNG (data URL) into a hidden
+// textarea for `kiln report --png`.
 (function () {
   "use strict";
   var errors = window.__kilnErrors || [];  // filled by the template's first script (console.error, window errors)
