@@ -1,6 +1,7 @@
-// kiln report's page script: builds the Vega-Lite charts from the embedded #kiln-data JSON (written by
-// `kiln report`), marks the body with data-charts / data-rendered / data-errors for the headless test, and
-// with #png in the URL puts each chart's PNG (data URL) into a hidden textarea for `kiln report --png`.
+// kiln report's page script: builds the tables and Vega-Lite charts (benchmark and accuracy) from the
+// embedded #kiln-data JSON (written by `kiln report`), marks the body with data-charts / data-rendered /
+// data-errors for the headless test, and with #png in the URL puts each chart's PNG (data URL) into a hidden
+// textarea for `kiln report --png`.
 (function () {
   "use strict";
   var errors = window.__kilnErrors || [];  // filled by the template's first script (console.error, window errors)
@@ -124,6 +125,81 @@
       ]
     });
   } else { empty("no baseline to compare with (one backend only, or no shared batch sizes)"); }
+
+  // ---- accuracy (kiln.accuracy/1) ----
+  section("Accuracy", "From kiln accuracy --json: top-1 / top-k accuracy, precision, recall and F1 averaged over " +
+      "the classes (macro) and over the samples (micro), one-vs-rest ROC-AUC, and the agreement: the share of " +
+      "top-1 predictions equal to the reference (first) backend's.");
+  var ACC = D.accuracy || [];
+  if (!ACC.length) {
+    var dir = D.results_dir || "RESULTS";
+    empty("no kiln accuracy results in " + dir + "; run kiln accuracy MODEL --dataset DATA.npz --labels " +
+        "LABELS --backends cpu,... --json " + dir.replace(/\/+$/, "") + "/accuracy.json");
+  }
+  function pct(v) { return v === null || v === undefined ? "–" : (100 * v).toFixed(2) + "%"; }
+  function fixed(v) { return v === null || v === undefined ? "–" : Number(v).toFixed(4); }
+  ACC.forEach(function (a, i) {
+    root.appendChild(el("h3", {}, a.model + " on " + a.dataset));
+    root.appendChild(el("p", { "class": "note" }, (a.samples === null ? "?" : a.samples) + " samples · labels " +
+        a.labels + " · output " +
+        a.output + " · " + a.classes + " classes · reference " + a.reference + " · " + a.file));
+    var cols = [["top1", "top-1", pct], ["topk", a.topk_label, pct], ["macro_precision", "macro P", fixed],
+                ["macro_recall", "macro R", fixed], ["macro_f1", "macro F1", fixed], ["micro_f1", "micro F1", fixed],
+                ["macro_roc_auc", "macro ROC-AUC", fixed], ["agreement", "agreement", pct]];
+    var t = el("table", { "class": "accuracy", "data-file": a.file });
+    var tr = el("tr");
+    tr.appendChild(el("th", { "class": "l" }, "backend"));
+    cols.forEach(function (c) { tr.appendChild(el("th", {}, c[1])); });
+    tr.appendChild(el("th", { "class": "l" }, "description"));
+    t.appendChild(tr);
+    a.backends.forEach(function (b) {
+      var tr = el("tr", { "data-backend": b.name });
+      tr.appendChild(el("td", { "class": "l" }, b.name));
+      cols.forEach(function (c) {
+        var v = b[c[0]];
+        tr.appendChild(el("td", { "data-metric": c[0], "data-value": v === null ? "" : String(v) }, c[2](v)));
+      });
+      tr.appendChild(el("td", { "class": "l" }, b.description));
+      t.appendChild(tr);
+    });
+    root.appendChild(t);
+    var tag = ACC.length > 1 ? " (" + a.file + ")" : "";
+    chart("accuracy_" + i, "Top-1 / " + a.topk_label + " accuracy" + tag, {
+      data: { values: a.bars }, width: { step: 40 }, height: 250, mark: "bar",
+      encoding: {
+        x: { field: "backend", type: "nominal", sort: null, title: "backend" },
+        xOffset: { field: "metric", sort: null },
+        y: { field: "value", type: "quantitative", title: "accuracy", axis: { format: "%" },
+             scale: { domain: [0, 1] } },
+        color: { field: "metric", type: "nominal", sort: null, title: null },
+        tooltip: [{ field: "backend" }, { field: "metric" }, { field: "value", format: ".2%" }]
+      }
+    });
+    var domain = [];
+    for (var k = 0; k < a.classes; k++) domain.push(k);
+    var side = Math.min(480, Math.max(160, 24 * a.classes));
+    a.confusion.forEach(function (m, j) {
+      var max = 0;
+      m.cells.forEach(function (c) { max = Math.max(max, c.count); });
+      var enc = {
+        x: { field: "predicted_class", type: "ordinal", title: "predicted class", scale: { domain: domain } },
+        y: { field: "true_class", type: "ordinal", title: "true class", scale: { domain: domain } }
+      };
+      var layers = [{ mark: "rect", encoding: {
+        color: { field: "count", type: "quantitative", title: "samples", scale: { scheme: "blues" } },
+        tooltip: [{ field: "true_class", title: "true" }, { field: "predicted_class", title: "predicted" },
+                  { field: "count" }, { field: "share", title: "share of the true class", format: ".1%" }] } }];
+      if (a.classes <= 20) {
+        layers.push({ mark: { type: "text", fontSize: 10 }, encoding: {
+          text: { field: "count", type: "quantitative" },
+          color: { condition: { test: "datum.count > " + max / 2, value: "white" }, value: "#222" } } });
+      }
+      chart("confusion_" + i + "_" + j, "Confusion matrix: " + m.backend + tag, {
+        data: { values: m.cells }, width: side, height: side, encoding: enc, layer: layers
+      });
+    });
+    if (a.confusion_note) root.appendChild(el("p", { "class": "note" }, a.confusion_note));
+  });
 
   // ---- dynamic study ----
   var dyn = rows.filter(function (r) { return r.kind && r.kind.indexOf("dyn-") === 0; });

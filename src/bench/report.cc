@@ -18,34 +18,57 @@ namespace kiln::bench {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-Expected<std::vector<json>> read_results(const std::string& dir) {
+namespace {
+std::string str(const json& v, const std::string& fallback = "") {
+  return v.is_string() ? v.get<std::string>() : fallback;
+}
+}  // namespace
+
+Expected<Results> read_results(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return invalid_input(dir + ": not a folder (give the folder kiln sweep wrote)");
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir, ec))
     if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
   std::sort(files.begin(), files.end());
-  std::vector<json> docs;
+  Results r;
+  r.dir = dir;
   for (const auto& f : files) {
     std::ifstream in(f);
     json doc = json::parse(in, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object() || doc.value("schema", "") != kBenchSchema || !doc.contains("cases"))
+    const std::string name = f.filename().string();
+    if (doc.is_discarded()) {
+      r.warnings.push_back(f.string() + ": not valid JSON (a truncated or half-written file?): skipped");
       continue;
-    doc["_file"] = f.filename().string();
-    docs.push_back(std::move(doc));
+    }
+    const std::string schema = doc.is_object() ? str(doc.value("schema", json())) : "";
+    if (schema == kBenchSchema) {
+      if (!doc.contains("cases") || !json_at(doc, {"cases"}).is_array()) {
+        r.warnings.push_back(f.string() + ": a kiln.bench/1 document without a cases array: skipped");
+        continue;
+      }
+      doc["_file"] = name;
+      r.bench.push_back(std::move(doc));
+    } else if (schema == kAccuracySchema) {
+      const std::string problem = accuracy_document_problem(doc);
+      if (!problem.empty()) {
+        r.warnings.push_back(f.string() + ": a kiln.accuracy/1 document " + problem + ": skipped");
+        continue;
+      }
+      doc["_file"] = name;
+      r.accuracy.push_back(std::move(doc));
+    }
   }
-  if (docs.empty())
-    return invalid_input(dir + ": holds no kiln.bench/1 results (*.json from kiln sweep or kiln bench --json)");
-  return docs;
+  if (r.bench.empty() && r.accuracy.empty())
+    return invalid_input(dir +
+                         ": holds no kiln.bench/1 or kiln.accuracy/1 results (*.json from kiln sweep, kiln bench "
+                         "--json or kiln accuracy --json)");
+  return r;
 }
 
 namespace {
 
 json number_or_null(const json& v) { return v.is_number() ? v : json(nullptr); }
-
-std::string str(const json& v, const std::string& fallback = "") {
-  return v.is_string() ? v.get<std::string>() : fallback;
-}
 
 // "torch-graph" for a torch case of mode "graph..." (kiln bench --peer writes backend "torch").
 std::string display_backend(const json& c) {
@@ -121,19 +144,22 @@ std::string pick_baseline(const json& rows, const std::string& wanted) {
   return rows.empty() ? "" : rows[0]["label"].get<std::string>();
 }
 
-json environment_rows(const std::vector<json>& docs) {
+// From the first bench document; an accuracy-only folder has no environment block, only kiln's version.
+json environment_rows(const std::vector<json>& docs, const std::vector<json>& accuracy) {
   json rows = json::array();
-  const json& e = json_at(docs.front(), {"environment"});
+  const json& first = docs.empty() ? accuracy.front() : docs.front();
+  const json& e = docs.empty() ? json_at(first, {"kiln"}) : json_at(first, {"environment"});
   auto add = [&](const std::string& k, const json& v) {
     if (v.is_null()) return;
     rows.push_back({k, v.is_string() ? v.get<std::string>() : v.dump()});
   };
   add("host", json_at(e, {"host"}));
   add("os", json_at(e, {"os"}));
-  add("cpu",
-      json(fmt::format("{} ({} cores)", str(json_at(e, {"cpu", "model"}), "?"), json_at(e, {"cpu", "cores"}).dump())));
-  add("kiln", json(fmt::format("{} ({})", str(json_at(e, {"kiln", "version"}), "?"),
-                               str(json_at(e, {"kiln", "git_sha"}), "?"))));
+  if (!docs.empty())
+    add("cpu", json(fmt::format("{} ({} cores)", str(json_at(e, {"cpu", "model"}), "?"),
+                                json_at(e, {"cpu", "cores"}).dump())));
+  const json& kiln = docs.empty() ? e : json_at(e, {"kiln"});
+  add("kiln", json(fmt::format("{} ({})", str(json_at(kiln, {"version"}), "?"), str(json_at(kiln, {"git_sha"}), "?"))));
   std::set<std::string> gpus, versions;
   for (const auto& d : docs)
     for (const auto& c : json_at(d, {"cases"})) {
@@ -148,19 +174,26 @@ json environment_rows(const std::vector<json>& docs) {
     }
   std::string g;
   for (const auto& s : gpus) g += (g.empty() ? "" : "; ") + s;
-  add("GPU", json(g.empty() ? "no GPU was found (no NVML)" : g));
+  add("GPU", json(g.empty() ? (docs.empty() ? "no benchmark results" : "no GPU was found (no NVML)") : g));
   std::string v;
   for (const auto& s : versions) v += (v.empty() ? "" : ", ") + s;
   add("libraries", json(v.empty() ? "none (CPU-only results)" : v));
   add("date (UTC)", json_at(e, {"date_utc"}));
   add("command line", json_at(e, {"command_line"}));
-  add("model", json_at(docs.front(), {"model"}));
+  add("model", json_at(first, {"model"}));
   return rows;
 }
 
 }  // namespace
 
-json report_data(const std::vector<json>& docs, const ReportOptions& o) {
+json report_data(const std::vector<json>& bench, const ReportOptions& o) {
+  Results r;
+  r.bench = bench;
+  return report_data(r, o);
+}
+
+json report_data(const Results& results, const ReportOptions& o) {
+  const std::vector<json>& docs = results.bench;
   json data{{"rows", json::array()},   {"samples", json::array()},       {"gpu_series", json::array()},
             {"layers", json::array()}, {"engine_memory", json::array()}, {"max_samples", o.max_samples},
             {"subsampled", false},     {"gpu_reason", nullptr}};
@@ -245,10 +278,23 @@ json report_data(const std::vector<json>& docs, const ReportOptions& o) {
                                   {"ms", x.value("ms", 0.0)}});
     }
   }
-  data["environment"] = environment_rows(docs);
-  data["subtitle"] =
-      fmt::format("{} cases from {} result files · model {} · {}", cases.size(), docs.size(),
-                  str(json_at(docs.front(), {"model"}), "?"), str(json_at(docs.front(), {"environment", "date_utc"})));
+  data["accuracy"] = accuracy_data(results.accuracy);
+  data["results_dir"] = results.dir.empty() ? json(nullptr) : json(results.dir);
+  if (docs.empty() && results.accuracy.empty()) {
+    data["environment"] = json::array();
+    data["subtitle"] = "no results";
+    return data;
+  }
+  data["environment"] = environment_rows(docs, results.accuracy);
+  const json& first = docs.empty() ? results.accuracy.front() : docs.front();
+  data["subtitle"] = fmt::format(
+      "{} cases from {} result files{} · model {}", cases.size(), docs.size(),
+      results.accuracy.empty()
+          ? std::string()
+          : fmt::format(" · {} accuracy document{}", results.accuracy.size(), results.accuracy.size() == 1 ? "" : "s"),
+      str(json_at(first, {"model"}), "?"));
+  const std::string date = str(json_at(first, {"environment", "date_utc"}));
+  if (!date.empty()) data["subtitle"] = data["subtitle"].get<std::string>() + " · " + date;
   return data;
 }
 
@@ -256,6 +302,7 @@ std::string markdown_summary(const json& data) {
   auto f = [](const json& v, const char* spec = "{:.4g}") {
     return v.is_number() ? fmt::format(fmt::runtime(spec), v.get<double>()) : std::string("–");
   };
+  if (data["rows"].empty()) return "No benchmark results (kiln.bench/1) in this folder.\n" + markdown_accuracy(data);
   std::string md = fmt::format("Baseline for speed-up: {}\n\n",
                                data["baseline"].is_string() ? data["baseline"].get<std::string>() : "none");
   md +=
@@ -274,7 +321,7 @@ std::string markdown_summary(const json& data) {
                     f(r["samples_per_s"]), r["speedup"].is_number() ? f(r["speedup"], "{:.2f}×") : "–",
                     f(r["gpu_mem_max_mib"], "{:.0f}"), f(r["cpu_util"], "{:.0f}"), f(r["rss_mib"], "{:.0f}"));
   }
-  return md;
+  return md + markdown_accuracy(data);
 }
 
 namespace {

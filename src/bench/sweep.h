@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -22,6 +23,15 @@ struct ConfigInput {
   std::vector<std::string> dims_names;
   std::vector<int64_t> example, runtime, min, opt, max;
   size_t batch_dim = 0;  // the dims_names entry containing "batch", else 0
+};
+
+// sweep.accuracy: after the cells, `kiln accuracy` of the sweep's model on a labelled set into
+// <results>/accuracy.json (kiln.accuracy/1), which kiln report shows beside the benchmark.
+struct SweepAccuracy {
+  std::string dataset, labels;                  // resolved against the config's folder
+  std::vector<std::string> backends = {"cpu"};  // as for kiln accuracy --backends
+  int64_t topk = 5;
+  std::string output;  // the [batch, classes] output; empty: the model's first
 };
 
 struct SweepConfig {
@@ -42,6 +52,7 @@ struct SweepConfig {
   bool dynamic = false;         // sweep.dynamic present: the seed-001 study
   int64_t dynamic_iterations = 1000;
   bool random_to_opt = false;  // random batch in [min, opt] (seed-001) instead of [min, max]
+  std::optional<SweepAccuracy> accuracy;
 };
 
 // Reads and checks the YAML. kInvalidInput naming the file and key on a missing/ill-typed field.

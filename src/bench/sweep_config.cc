@@ -71,6 +71,30 @@ Expected<ConfigInput> parse_input(const Ctx& c, const YAML::Node& n, size_t i) {
   return in;
 }
 
+Status parse_accuracy_block(const Ctx& c, const YAML::Node& n, SweepConfig& cfg) {
+  if (!n.IsMap()) return c.error("sweep.accuracy", "must be a map: dataset, labels[, backends, topk, output]");
+  SweepAccuracy a;
+  for (auto [key, path] : {std::pair{"dataset", &a.dataset}, std::pair{"labels", &a.labels}}) {
+    const std::string k = std::string("sweep.accuracy.") + key;
+    if (!n[key]) return c.error(k, "is missing (the labelled set of kiln accuracy, relative to the config)");
+    KILN_ASSIGN_OR_RETURN(std::string p, get<std::string>(c, n[key], k));
+    *path = fs::path(p).is_absolute() ? p : (fs::path(cfg.dir) / p).string();
+  }
+  if (n["backends"]) {
+    KILN_ASSIGN_OR_RETURN(a.backends, get<std::vector<std::string>>(c, n["backends"], "sweep.accuracy.backends"));
+    if (a.backends.empty()) return c.error("sweep.accuracy.backends", "names no backend");
+  }
+  if (n["topk"]) {
+    KILN_ASSIGN_OR_RETURN(a.topk, get<int64_t>(c, n["topk"], "sweep.accuracy.topk"));
+    if (a.topk < 1) return c.error("sweep.accuracy.topk", "must be >= 1");
+  }
+  if (n["output"]) {
+    KILN_ASSIGN_OR_RETURN(a.output, get<std::string>(c, n["output"], "sweep.accuracy.output"));
+  }
+  cfg.accuracy = a;
+  return Status::Ok();
+}
+
 Status parse_sweep_block(const Ctx& c, const YAML::Node& s, SweepConfig& cfg) {
   if (s["model"]) {
     KILN_ASSIGN_OR_RETURN(std::string m, get<std::string>(c, s["model"], "sweep.model"));
@@ -135,6 +159,7 @@ Status parse_sweep_block(const Ctx& c, const YAML::Node& s, SweepConfig& cfg) {
     }
     if (cfg.dynamic_iterations < 1) return c.error("sweep.dynamic.iterations", "must be >= 1");
   }
+  if (const YAML::Node a = s["accuracy"]) KILN_RETURN_IF_ERROR(parse_accuracy_block(c, a, cfg));
   Status v = validate_runner_options(cfg.runner);
   if (!v.ok()) return invalid_input(c.file + ": sweep: " + v.message());
   return Status::Ok();

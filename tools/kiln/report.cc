@@ -1,5 +1,6 @@
 // `kiln report results/ -o report.html`: one self-contained HTML page (Vega-Lite inlined) from kiln.bench/1
-// results, a Markdown summary next to it and on the terminal, and optionally a PNG per chart (headless Chromium).
+// results and kiln.accuracy/1 documents, a Markdown summary next to it and on the terminal, and optionally a PNG
+// per chart (headless Chromium).
 #include "bench/report.h"
 
 #include <fmt/format.h>
@@ -121,9 +122,12 @@ Status export_pngs(const std::string& html, const std::string& dir) {
 }
 
 Status run(const ReportArgs& a) {
-  KILN_ASSIGN_OR_RETURN(auto docs, bench::read_results(a.results));
+  KILN_ASSIGN_OR_RETURN(auto results, bench::read_results(a.results));
+  for (const auto& w : results.warnings) std::cerr << "kiln report: warning: " << w << "\n";
   KILN_ASSIGN_OR_RETURN(fs::path assets, find_assets(a.assets));
-  const nlohmann::json data = bench::report_data(docs, a.options);
+  const nlohmann::json data = bench::report_data(results, a.options);
+  if (!a.options.baseline.empty() && data["rows"].empty())
+    return usage_error("--baseline '" + a.options.baseline + "': " + a.results + " holds no benchmark results");
   if (!a.options.baseline.empty() && data["baseline"].is_null())
     return usage_error("--baseline '" + a.options.baseline + "' matches no case (labels are BACKEND:PRECISION, e.g. " +
                        data["rows"][0]["label"].get<std::string>() + " as " +
@@ -143,7 +147,10 @@ Status run(const ReportArgs& a) {
   std::cout << md << "\n";
   bool gpu = false;
   for (const auto& r : data["rows"]) gpu = gpu || r["gpu_mem_max"].is_number();
-  if (!gpu) std::cout << "report: no GPU was found in these results: the GPU sections say so\n";
+  if (!gpu && !data["rows"].empty())
+    std::cout << "report: no GPU was found in these results: the GPU sections say so\n";
+  if (data["accuracy"].empty())
+    std::cout << "report: no kiln accuracy results in " << a.results << ": the Accuracy section says how to add them\n";
   if (!a.png_dir.empty()) KILN_RETURN_IF_ERROR(export_pngs(a.out, a.png_dir));
   std::cout << "report: " << a.out << " (summary: " << md_path << ")\n";
   return Status::Ok();
@@ -151,33 +158,38 @@ Status run(const ReportArgs& a) {
 
 }  // namespace
 
-KILN_SUBCOMMAND(
-    report,
-    Subcommand{"report", "Write one self-contained HTML report (charts, tables) from benchmark results",
-               [](CLI::App& app) -> std::function<int()> {
-                 auto a = std::make_shared<ReportArgs>();
-                 app.add_option("RESULTS", a->results, "Folder of kiln.bench/1 JSON files (kiln sweep -o)")->required();
-                 app.add_option("-o,--output", a->out, "The HTML file; the Markdown table goes next to it")
-                     ->capture_default_str();
-                 app.add_option("--baseline", a->options.baseline,
-                                "Acceleration baseline BACKEND:PRECISION (default torch fp16 if present, "
-                                "else the first case's)");
-                 app.add_option("--png", a->png_dir,
-                                "Also export every chart as PNG into this folder "
-                                "(headless Chromium)");
-                 app.add_option("--title", a->options.title, "Page title")->capture_default_str();
-                 app.add_option("--max-samples", a->options.max_samples,
-                                "Latency samples per case kept in the page (evenly subsampled)")
-                     ->capture_default_str();
-                 app.add_option("--assets", a->assets, "The report/ folder (template, node_modules)");
-                 app.footer(
-                     "Examples:\n"
-                     "  kiln report results/ -o report.html\n"
-                     "  kiln report results/ -o report.html --baseline cuda:fp32 --png charts/\n");
-                 return [a] {
-                   Status s = run(*a);
-                   return s.ok() ? 0 : fail("report", s);
-                 };
-               }});
+KILN_SUBCOMMAND(report,
+                Subcommand{"report",
+                           "Write one self-contained HTML report (charts, tables) from benchmark and accuracy results",
+                           [](CLI::App& app) -> std::function<int()> {
+                             auto a = std::make_shared<ReportArgs>();
+                             app.add_option("RESULTS", a->results,
+                                            "Folder of kiln.bench/1 JSON files (kiln sweep -o) and kiln.accuracy/1 "
+                                            "ones (kiln accuracy --json)")
+                                 ->required();
+                             app.add_option("-o,--output", a->out, "The HTML file; the Markdown table goes next to it")
+                                 ->capture_default_str();
+                             app.add_option("--baseline", a->options.baseline,
+                                            "Acceleration baseline BACKEND:PRECISION (default torch fp16 if present, "
+                                            "else the first case's)");
+                             app.add_option("--png", a->png_dir,
+                                            "Also export every chart as PNG into this folder "
+                                            "(headless Chromium)");
+                             app.add_option("--title", a->options.title, "Page title")->capture_default_str();
+                             app.add_option("--max-samples", a->options.max_samples,
+                                            "Latency samples per case kept in the page (evenly subsampled)")
+                                 ->capture_default_str();
+                             app.add_option("--assets", a->assets, "The report/ folder (template, node_modules)");
+                             app.footer(
+                                 "Examples:\n"
+                                 "  kiln report results/ -o report.html\n"
+                                 "  kiln report results/ -o report.html --baseline cuda:fp32 --png charts/\n"
+                                 "  kiln accuracy m.onnx --dataset val.npz --labels val.txt --backends cpu,ort "
+                                 "--json results/accuracy.json && kiln report results/\n");
+                             return [a] {
+                               Status s = run(*a);
+                               return s.ok() ? 0 : fail("report", s);
+                             };
+                           }});
 
 }  // namespace kiln::cli

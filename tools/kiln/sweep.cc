@@ -1,17 +1,20 @@
 // `kiln sweep CONFIG.yaml -o results/`: every cell of a model config's sweep block (cpu, cuda, peers), one
-// JSON per cell (a rerun skips the complete ones) and summary.csv.
+// JSON per cell (a rerun skips the complete ones) and summary.csv; with sweep.accuracy, accuracy.json too.
 #include "bench/sweep.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "bench/env.h"
 #include "bench/peer.h"
+#include "bench/report.h"
 #include "models/zoo.h"
 #include "onnx/importer.h"
 #include "tools/kiln/bench_backends.h"
@@ -130,6 +133,69 @@ class Runner {
   std::shared_ptr<EngineCache> engines_;
 };
 
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+// A readable accuracy.json of this model, labelled set and backends (another config's is redone).
+bool accuracy_done(const std::string& path, const std::string& model, const bench::SweepAccuracy& acc) {
+  std::ifstream in(path);
+  const nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || doc.value("schema", "") != bench::kAccuracySchema ||
+      !bench::accuracy_document_problem(doc).empty())
+    return false;
+  std::vector<std::string> names;
+  for (const auto& b : doc["backends"]) names.push_back(b.value("name", ""));
+  return doc.value("model", "") == model && doc.value("dataset", "") == acc.dataset &&
+         doc.value("labels", "") == acc.labels && names == acc.backends;
+}
+
+// sweep.accuracy: runs `kiln accuracy` (this binary, so the metrics and the JSON are exactly the command's)
+// into a temporary file renamed to <out>/accuracy.json, so the folder never holds a half-written document.
+Status run_accuracy(const bench::SweepAccuracy& acc, const std::string& model, const std::string& out, bool force) {
+  const std::string path = out + "/accuracy.json";
+  if (!force && accuracy_done(path, model, acc)) {
+    std::cout << "sweep: accuracy: done already (accuracy.json), skipped\n";
+    return Status::Ok();
+  }
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return runtime_error("sweep.accuracy: cannot find the kiln binary (/proc/self/exe)");
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  std::vector<std::string> argv = {self.string(),
+                                   "accuracy",
+                                   model,
+                                   "--dataset",
+                                   acc.dataset,
+                                   "--labels",
+                                   acc.labels,
+                                   "--backends",
+                                   join(acc.backends),
+                                   "--topk",
+                                   std::to_string(acc.topk),
+                                   "--json",
+                                   tmp};
+  if (!acc.output.empty()) argv.insert(argv.end(), {"--output", acc.output});
+  std::cout << "sweep: accuracy: kiln accuracy " << model << " --dataset " << acc.dataset << " --labels " << acc.labels
+            << " --backends " << join(acc.backends) << " --topk " << acc.topk << std::endl;
+  KILN_ASSIGN_OR_RETURN(int code, bench::run_process(argv));
+  if (code != 0) {
+    fs::remove(tmp, ec);
+    return Status(StatusCode::kRuntime,
+                  fmt::format("sweep.accuracy: kiln accuracy failed (exit code {}, see above); accuracy.json not "
+                              "written, a rerun retries it",
+                              code));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    fs::remove(tmp, ec);
+    return invalid_input(path + ": cannot replace the file (rename from " + tmp + " failed)");
+  }
+  std::cout << "sweep: accuracy: written to " << path << "\n";
+  return Status::Ok();
+}
+
 Status run(const SweepArgs& a) {
   KILN_ASSIGN_OR_RETURN(bench::SweepConfig cfg, bench::load_sweep_config(a.config));
   std::vector<std::string> skipped;
@@ -145,12 +211,19 @@ Status run(const SweepArgs& a) {
           "{}  backend={} precision={} batch={} shape={} iterations>={}\n", c.id, c.backend, c.precision,
           c.batch ? std::to_string(c.batch) : fmt::format("random {}..{}", c.random_min, c.random_max),
           dims_text(c.rest), c.iterations);
+    if (cfg.accuracy && (a.only.empty() || std::string("accuracy").find(a.only) != std::string::npos))
+      std::cout << fmt::format("accuracy  dataset={} labels={} backends={} topk={} -> accuracy.json\n",
+                               cfg.accuracy->dataset, cfg.accuracy->labels, join(cfg.accuracy->backends),
+                               cfg.accuracy->topk);
     return Status::Ok();
   }
   if (std::find(cfg.backends.begin(), cfg.backends.end(), "cuda") != cfg.backends.end()) {
     const bench::Nvml probe;
     if (!probe.available()) std::cout << "sweep: no GPU was found (" << probe.why() << "): the cuda cells will fail\n";
   }
+  if (cfg.accuracy)  // before the cells, not after an hour of them
+    for (const std::string* f : {&cfg.accuracy->dataset, &cfg.accuracy->labels})
+      if (!fs::exists(*f)) return invalid_input(cfg.path + ": sweep.accuracy: " + *f + " not found");
   KILN_ASSIGN_OR_RETURN(std::string model, resolve_model(cfg, cells, a.out));
   cfg.model = model;
   Runner runner(cfg, model, a.out);
@@ -162,10 +235,14 @@ Status run(const SweepArgs& a) {
   KILN_ASSIGN_OR_RETURN(bench::SweepTotals t,
                         bench::run_sweep(
                             cfg, cells, [&](const bench::SweepCell& c) { return runner(c); }, o, std::cout));
+  Status accuracy = Status::Ok();
+  if (cfg.accuracy && (a.only.empty() || std::string("accuracy").find(a.only) != std::string::npos))
+    accuracy = run_accuracy(*cfg.accuracy, model, a.out, a.force);
   if (t.failed > 0)
     return Status(StatusCode::kRuntime,
-                  fmt::format("{} of {} cells failed (see above); rerun to retry only those", t.failed, cells.size()));
-  return Status::Ok();
+                  fmt::format("{} of {} cells failed (see above){}; rerun to retry only those", t.failed, cells.size(),
+                              accuracy.ok() ? "" : ", and " + accuracy.message()));
+  return accuracy;
 }
 
 }  // namespace
@@ -183,6 +260,8 @@ KILN_SUBCOMMAND(
           app.add_option("--only", a->only, "Run only the cells whose id contains this text");
           app.footer(
               "A rerun skips every cell whose JSON is complete, so an interrupted sweep resumes.\n"
+              "A sweep.accuracy block (dataset, labels[, backends, topk, output]) also runs kiln accuracy\n"
+              "into accuracy.json (--only accuracy runs just that).\n"
               "Examples:\n"
               "  kiln sweep bench/configs/tiny_cnn.yaml -o results/\n"
               "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --list\n"

@@ -1,14 +1,18 @@
 // kiln sweep -> kiln report -> headless Chromium with the network off (a dead proxy): every chart renders
 // (the page's data-rendered marker equals data-charts), no console errors, nothing external is referenced,
-// the no-GPU notice is there, PNG export works, and a screenshot is saved. Skips without chromium or the
-// report's npm packages (make report-deps) or kiln_cli.
+// the no-GPU notice is there, PNG export works, and a screenshot is saved. Without an accuracy document the
+// Accuracy section says how to make one; with the real `kiln accuracy --json` beside the sweep's results its
+// table holds the document's numbers and its charts render. Skips without chromium or the report's npm
+// packages (make report-deps) or kiln_cli.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
@@ -40,6 +44,46 @@ std::string attr(const std::string& dom, const std::string& name) {
   return "";
 }
 
+std::string chart_rendered(const std::string& dom, const std::string& id) {
+  std::smatch m;
+  if (std::regex_search(dom, m, std::regex("<div[^>]*id=\"chart-" + id + "\"[^>]*data-rendered=\"([0-9])\"")))
+    return m[1];
+  return "";
+}
+
+std::string format(const char* spec, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, spec, v);
+  return buf;
+}
+
+// The accuracy table's cells for one backend hold the JSON's numbers (data-value) and show them rounded.
+void expect_accuracy_row(const std::string& dom, const nlohmann::json& b) {
+  const std::vector<std::pair<const char*, nlohmann::json>> metrics = {{"top1", b["top1"]},
+                                                                       {"topk", b["topk"]},
+                                                                       {"macro_precision", b["macro"]["precision"]},
+                                                                       {"macro_recall", b["macro"]["recall"]},
+                                                                       {"macro_f1", b["macro"]["f1"]},
+                                                                       {"micro_f1", b["micro"]["f1"]},
+                                                                       {"macro_roc_auc", b["macro"]["roc_auc"]},
+                                                                       {"agreement", b["agreement_with_reference"]}};
+  const std::string name = b["name"].get<std::string>();
+  const size_t row = dom.find("<tr data-backend=\"" + name + "\">");
+  ASSERT_NE(row, std::string::npos) << name;
+  const std::string tr = dom.substr(row, dom.find("</tr>", row) - row);
+  for (const auto& [metric, v] : metrics) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(
+        tr, m, std::regex(std::string("<td data-metric=\"") + metric + "\" data-value=\"([^\"]*)\">([^<]*)</td>")))
+        << metric << " in " << tr;
+    ASSERT_TRUE(v.is_number()) << metric;
+    EXPECT_DOUBLE_EQ(std::stod(m[1]), v.get<double>()) << metric;
+    const bool share =
+        std::string(metric) == "top1" || std::string(metric) == "topk" || std::string(metric) == "agreement";
+    EXPECT_EQ(m[2], share ? format("%.2f%%", 100 * v.get<double>()) : format("%.4f", v.get<double>())) << metric;
+  }
+}
+
 TEST(ReportRender, HeadlessChromiumOfflineRendersEveryChart) {
   const fs::path cli = KILN_CLI_PATH;
   if (!fs::exists(cli)) GTEST_SKIP() << "kiln_cli is not built";
@@ -61,6 +105,38 @@ TEST(ReportRender, HeadlessChromiumOfflineRendersEveryChart) {
   const std::string kiln = cli.string();
   ASSERT_EQ(sh(kiln + " sweep " + dir + "/tiny.yaml -o " + dir + "/results > " + dir + "/sweep.log 2>&1"), 0)
       << slurp(dir + "/sweep.log");
+  const std::string flags =
+      " --headless --no-sandbox --disable-gpu --proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>' "
+      "--virtual-time-budget=15000 --enable-logging=stderr --v=0 --user-data-dir=" +
+      dir + "/chromium-profile ";
+  auto dump_dom = [&](const std::string& html) {
+    const std::string url = "'file://" + fs::absolute(html).string() + "'";
+    EXPECT_EQ(sh(browser + flags + "--dump-dom " + url + " > " + dir + "/dom.html 2> " + dir + "/chromium.log"), 0)
+        << slurp(dir + "/chromium.log");
+    return slurp(dir + "/dom.html");
+  };
+
+  // No accuracy document yet: the section says so and how to make one, and the charts still all render.
+  ASSERT_EQ(sh(kiln + " report " + dir + "/results -o " + dir + "/plain.html > " + dir + "/plain.log 2>&1"), 0)
+      << slurp(dir + "/plain.log");
+  EXPECT_NE(slurp(dir + "/plain.log").find("report: no kiln accuracy results in"), std::string::npos);
+  const std::string plain = dump_dom(dir + "/plain.html");
+  EXPECT_NE(plain.find("<div class=\"empty\">no kiln accuracy results in " + dir +
+                       "/results; run kiln accuracy MODEL --dataset"),
+            std::string::npos);
+  EXPECT_EQ(attr(plain, "data-rendered"), attr(plain, "data-charts"));
+  EXPECT_EQ(attr(plain, "data-errors"), "0") << slurp(dir + "/chromium.log");
+
+  // The real kiln accuracy on the labelled test set, beside the sweep's results.
+  const std::string data = std::string(KILN_TEST_DATA_DIR) + "/accuracy";
+  ASSERT_EQ(sh(kiln + " accuracy " + data + "/model.onnx --dataset " + data + "/data.npz --labels " + data +
+               "/labels.txt --backends cpu --topk 3 --json " + dir + "/results/accuracy.json > " + dir +
+               "/accuracy.log 2>&1"),
+            0)
+      << slurp(dir + "/accuracy.log");
+  const nlohmann::json acc = nlohmann::json::parse(slurp(dir + "/results/accuracy.json"));
+  ASSERT_EQ(acc["backends"].size(), 1u);
+  const nlohmann::json& cpu = acc["backends"][0];
   ASSERT_EQ(sh(kiln + " report " + dir + "/results -o " + dir + "/report.html --png " + dir + "/png > " + dir +
                "/report.log 2>&1"),
             0)
@@ -68,6 +144,16 @@ TEST(ReportRender, HeadlessChromiumOfflineRendersEveryChart) {
   const std::string log = slurp(dir + "/report.log");
   EXPECT_NE(log.find("| cpu | fp32 | 2 | 3x16x16 |"), std::string::npos) << log;  // the terminal table
   EXPECT_NE(slurp(dir + "/report.md").find("| backend | precision |"), std::string::npos);
+  const std::string acc_row = "| cpu | " + format("%.2f%%", 100 * cpu["top1"].get<double>()) + " | " +
+                              format("%.2f%%", 100 * cpu["topk"].get<double>()) + " | " +
+                              format("%.4f", cpu["macro"]["precision"].get<double>()) + " | " +
+                              format("%.4f", cpu["macro"]["recall"].get<double>()) + " | " +
+                              format("%.4f", cpu["macro"]["f1"].get<double>()) + " | " +
+                              format("%.4f", cpu["micro"]["f1"].get<double>()) + " | " +
+                              format("%.4f", cpu["macro"]["roc_auc"].get<double>()) + " | 100.00% |";
+  EXPECT_NE(log.find(acc_row), std::string::npos) << acc_row << "\n" << log;  // the accuracy table, terminal
+  EXPECT_NE(slurp(dir + "/report.md").find(acc_row), std::string::npos);
+  EXPECT_EQ(log.find("no kiln accuracy results"), std::string::npos);
   // Self-contained: outside the inlined scripts' bodies, no element loads a script, stylesheet or image.
   std::string html = slurp(dir + "/report.html");
   for (size_t a; (a = html.find("<script")) != std::string::npos;) {
@@ -77,23 +163,24 @@ TEST(ReportRender, HeadlessChromiumOfflineRendersEveryChart) {
   }
   EXPECT_FALSE(std::regex_search(html, std::regex("<(script|link|img|iframe)[^>]+(src|href)=", std::regex::icase)));
   EXPECT_EQ(slurp(dir + "/report.html").find("<script src"), std::string::npos);
-  const std::string flags =
-      " --headless --no-sandbox --disable-gpu --proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>' "
-      "--virtual-time-budget=15000 --enable-logging=stderr --v=0 --user-data-dir=" +
-      dir + "/chromium-profile ";
   const std::string url = "'file://" + fs::absolute(dir + "/report.html").string() + "'";
-  ASSERT_EQ(sh(browser + flags + "--dump-dom " + url + " > " + dir + "/dom.html 2> " + dir + "/chromium.log"), 0)
-      << slurp(dir + "/chromium.log");
-  const std::string dom = slurp(dir + "/dom.html");
+  const std::string dom = dump_dom(dir + "/report.html");
   const std::string charts = attr(dom, "data-charts"), rendered = attr(dom, "data-rendered");
   ASSERT_FALSE(charts.empty()) << dom.substr(0, 2000);
-  EXPECT_GE(std::stoi(charts), 7);  // latency, throughput, median, dynamic, cpu latency/util, RAM at least
+  // latency, throughput, median, dynamic, cpu latency/util, RAM at least, and the two accuracy charts
+  EXPECT_GE(std::stoi(charts), 9);
+  EXPECT_EQ(std::stoi(charts), std::stoi(attr(plain, "data-charts")) + 2);
+  EXPECT_EQ(chart_rendered(dom, "accuracy_0"), "1");
+  EXPECT_EQ(chart_rendered(dom, "confusion_0_0"), "1");
+  EXPECT_EQ(dom.find("<div class=\"empty\">no kiln accuracy results"), std::string::npos);
+  EXPECT_NE(dom.find("<table class=\"accuracy\" data-file=\"accuracy.json\">"), std::string::npos);
+  expect_accuracy_row(dom, cpu);
   EXPECT_EQ(rendered, charts) << slurp(dir + "/chromium.log");
   EXPECT_EQ(attr(dom, "data-errors"), "0") << slurp(dir + "/chromium.log");
   EXPECT_EQ(slurp(dir + "/chromium.log").find("Uncaught"), std::string::npos) << slurp(dir + "/chromium.log");
   EXPECT_NE(dom.find("no GPU was found"), std::string::npos);
   EXPECT_NE(dom.find("<svg"), std::string::npos);  // vega drew something
-  for (const char* png : {"latency", "throughput", "cpu_util"}) {
+  for (const char* png : {"latency", "throughput", "cpu_util", "accuracy_0", "confusion_0_0"}) {
     const std::string p = slurp(dir + "/png/" + png + ".png");
     EXPECT_GT(p.size(), 1000u) << png;
     EXPECT_EQ(p.substr(0, 4), "\x89PNG") << png;

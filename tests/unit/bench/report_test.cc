@@ -74,7 +74,7 @@ TEST(ReportData, SubsamplesLongCasesEvenly) {
   for (int i = 0; i < 100; ++i) c["latency_samples_ms"].push_back(i);
   ReportOptions o;
   o.max_samples = 10;
-  const json d = report_data({make_doc({c})}, o);
+  const json d = report_data(std::vector<json>{make_doc({c})}, o);
   ASSERT_EQ(d["samples"].size(), 10u);
   EXPECT_EQ(d["samples"][3]["ms"], 30);
   EXPECT_TRUE(d["subsampled"].get<bool>());

@@ -1,5 +1,6 @@
 // kiln sweep: the seed-003 config read as it is, cell enumeration (shapes, skipped pairs, the seed-001
-// dynamic study), resume after an interruption (only missing or incomplete cells run), summary.csv contents.
+// dynamic study), resume after an interruption (only missing or incomplete cells run), summary.csv contents,
+// the sweep.accuracy block (kiln accuracy into accuracy.json).
 #include "bench/sweep.h"
 
 #include <fmt/format.h>
@@ -132,6 +133,33 @@ TEST(SweepConfig, ErrorsNameTheKey) {
   auto cells = sweep_cells(*dyn);
   ASSERT_FALSE(cells.ok());
   EXPECT_NE(cells.status().message().find("optimization min, opt and max"), std::string::npos);
+}
+
+TEST(SweepConfig, AccuracyBlock) {
+  const std::string base = std::string(kSeed003) + "sweep:\n  accuracy:\n";
+  auto c = parse_sweep_config(base + "    dataset: val.npz\n    labels: /l.txt\n", "cfg/x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_TRUE(c->accuracy.has_value());
+  EXPECT_EQ(c->accuracy->dataset, "cfg/val.npz");  // relative to the config's folder
+  EXPECT_EQ(c->accuracy->labels, "/l.txt");
+  EXPECT_EQ(c->accuracy->backends, std::vector<std::string>{"cpu"});
+  EXPECT_EQ(c->accuracy->topk, 5);
+  auto full = parse_sweep_config(
+      base + "    dataset: d.npz\n    labels: l.txt\n    backends: [cpu, ort]\n    topk: 3\n    output: logits\n",
+      "x.yaml");
+  ASSERT_TRUE(full.ok()) << full.status().to_string();
+  EXPECT_EQ(full->accuracy->backends, (std::vector<std::string>{"cpu", "ort"}));
+  EXPECT_EQ(full->accuracy->topk, 3);
+  EXPECT_EQ(full->accuracy->output, "logits");
+  EXPECT_FALSE(parse_sweep_config(std::string(kSeed003) + "sweep:\n  iterations: 3\n", "x.yaml")->accuracy);
+  for (const auto& [yaml, key] : std::vector<std::pair<std::string, std::string>>{
+           {"    dataset: d.npz\n", "'sweep.accuracy.labels' is missing"},
+           {"    dataset: d.npz\n    labels: l\n    topk: 0\n", "'sweep.accuracy.topk' must be >= 1"},
+           {"    - d.npz\n", "'sweep.accuracy' must be a map"}}) {
+    auto bad = parse_sweep_config(base + yaml, "x.yaml");
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(bad.status().message().find(key), std::string::npos) << bad.status().message();
+  }
 }
 
 class SweepRunTest : public ::testing::Test {
@@ -274,6 +302,61 @@ TEST(SweepFormat, Durations) {
   EXPECT_EQ(format_duration(0), "0:00");
   EXPECT_EQ(format_duration(75.4), "1:15");
   EXPECT_EQ(format_duration(3723), "1:02:03");
+}
+
+// sweep.accuracy runs the real kiln accuracy into accuracy.json (the command's own document), skips it when
+// done, reruns it with --only accuracy --force, and leaves nothing behind when it fails.
+TEST(SweepCli, AccuracyBlockWritesAccuracyJson) {
+  if (!std::filesystem::exists(KILN_CLI_PATH)) GTEST_SKIP() << "kiln_cli is not built";
+  namespace fs = std::filesystem;
+  const std::string dir = ::testing::TempDir() + "kiln_sweep_acc_" + std::to_string(getpid());
+  const std::string data = std::string(KILN_TEST_DATA_DIR) + "/accuracy";
+  const std::string kiln = KILN_CLI_PATH;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto config = [&](const std::string& dataset) {
+    std::ofstream(dir + "/c.yaml")
+        << "name: acc\ninputs:\n  - name: input\n    shapes:\n      dims_names: [batch, c, h, "
+           "w]\n      runtime: [-1, 3, 16, 16]\nsweep:\n  model: "
+        << data << "/model.onnx\n  batches: [2]\n  iterations: 3\n  warmup_ms: 0\n"
+        << "  duration_s: 0\n  accuracy:\n    dataset: " << dataset << "\n    labels: " << data
+        << "/labels.txt\n    topk: 3\n";
+  };
+  config(data + "/data.npz");
+  const std::string sweep = kiln + " sweep " + dir + "/c.yaml -o " + dir + "/r";
+  ASSERT_EQ(std::system((sweep + " > " + dir + "/log1 2>&1").c_str()), 0) << slurp(dir + "/log1");
+  EXPECT_NE(slurp(dir + "/log1").find("sweep: accuracy: written to " + dir + "/r/accuracy.json"), std::string::npos);
+  ASSERT_EQ(std::system((kiln + " accuracy " + data + "/model.onnx --dataset " + data + "/data.npz --labels " + data +
+                         "/labels.txt --topk 3 --json " + dir + "/direct.json > /dev/null 2>&1")
+                            .c_str()),
+            0);
+  const nlohmann::json swept = nlohmann::json::parse(slurp(dir + "/r/accuracy.json"));
+  const nlohmann::json direct = nlohmann::json::parse(slurp(dir + "/direct.json"));
+  EXPECT_EQ(swept["schema"], "kiln.accuracy/1");
+  EXPECT_EQ(swept["backends"], direct["backends"]);  // the command's own metrics
+  EXPECT_EQ(swept["model"], data + "/model.onnx");
+  const auto mtime = fs::last_write_time(dir + "/r/accuracy.json");
+  ASSERT_EQ(std::system((sweep + " > " + dir + "/log2 2>&1").c_str()), 0) << slurp(dir + "/log2");
+  EXPECT_NE(slurp(dir + "/log2").find("sweep: accuracy: done already (accuracy.json), skipped"), std::string::npos);
+  EXPECT_EQ(fs::last_write_time(dir + "/r/accuracy.json"), mtime);
+  ASSERT_EQ(std::system((sweep + " --only accuracy --force > " + dir + "/log3 2>&1").c_str()), 0)
+      << slurp(dir + "/log3");
+  EXPECT_NE(slurp(dir + "/log3").find("ran 0"), std::string::npos) << slurp(dir + "/log3");
+  EXPECT_NE(slurp(dir + "/log3").find("accuracy: written to"), std::string::npos) << slurp(dir + "/log3");
+  // A missing dataset is an error before any cell runs (exit 2); one kiln accuracy cannot read fails the
+  // sweep (exit 5) and leaves neither accuracy.json nor a temporary file.
+  config(dir + "/missing.npz");
+  EXPECT_EQ(std::system((sweep + " > " + dir + "/log4 2>&1").c_str()) >> 8, 2) << slurp(dir + "/log4");
+  EXPECT_NE(slurp(dir + "/log4").find("sweep.accuracy: " + dir + "/missing.npz not found"), std::string::npos)
+      << slurp(dir + "/log4");
+  config(data + "/labels.txt");
+  fs::remove(dir + "/r/accuracy.json");
+  EXPECT_EQ(std::system((sweep + " > " + dir + "/log4 2>&1").c_str()) >> 8, 5) << slurp(dir + "/log4");
+  EXPECT_NE(slurp(dir + "/log4").find("sweep.accuracy: kiln accuracy failed"), std::string::npos)
+      << slurp(dir + "/log4");
+  for (const auto& e : fs::directory_iterator(dir + "/r"))
+    EXPECT_EQ(e.path().filename().string().find("accuracy"), std::string::npos) << e.path();
+  fs::remove_all(dir);
 }
 
 }  // namespace
