@@ -184,6 +184,8 @@ TEST_F(ImageCli, BadFoldersFilesLabelsAndSpecs) {
   const std::string acc = "accuracy " + model_ + " --dataset ";
   expect_error_line(kiln(acc + empty + " --labels " + dir_ + "/two.txt"), 2, "kiln accuracy: error:",
                     {"holds no images"});
+  expect_error_line(kiln(acc + dir_ + "/nowhere --labels " + dir_ + "/two.txt --resize 16"), 2,
+                    "kiln accuracy: error:", {"nowhere: no such file or directory"});
   expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/two.txt"), 2, "kiln accuracy: error:",
                     {"two.txt holds 2 labels", "3 samples"});
   expect_error_line(kiln(acc + imgs), 1, "kiln accuracy: error:", {"--labels is required"});
