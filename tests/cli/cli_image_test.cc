@@ -207,6 +207,47 @@ TEST_F(ImageCli, BadFoldersFilesLabelsAndSpecs) {
                     {"3.png: cannot read the image"});
 }
 
+// y = a + b, both float32 [1,3,16,16].
+std::string write_two_input_model(const std::string& path) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("two_inputs");
+  auto* n = g->add_node();
+  n->set_op_type("Add");
+  n->add_input("a");
+  n->add_input("b");
+  n->add_output("y");
+  for (const char* name : {"a", "b", "y"}) {
+    auto* v = std::string(name) == "y" ? g->add_output() : g->add_input();
+    v->set_name(name);
+    auto* tt = v->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : {1, 3, 16, 16}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+  std::ofstream f(path, std::ios::binary);
+  m.SerializeToOstream(&f);
+  return path;
+}
+
+TEST_F(ImageCli, SeveralInputsNeedTheImageInputNamed) {
+  REQUIRE_PLUGIN();
+  const std::string imgs = dir_ + "/imgs", model = write_two_input_model(dir_ + "/two.onnx");
+  fs::create_directories(imgs);
+  for (int i = 0; i < 2; ++i) write_ppm(imgs + "/" + std::to_string(i) + ".ppm", blocky(16, 16, i));
+  const std::string cmd = "compare " + model + " --backends cpu,cpu:opt --inputs " + imgs;
+  expect_error_line(kiln(cmd), 1, "kiln compare: error:", {"2 inputs (a, b)", "--image-input NAME"});
+  // Named: the images feed a (one image per feed set, the fixed batch), b is random.
+  const CliResult r = kiln(cmd + " --image-input a --json " + dir_ + "/r.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = read_json(dir_ + "/r.json");
+  EXPECT_EQ(j["iterations"], 2);
+  EXPECT_NE(j["inputs"]["source"].get<std::string>().find("-> 'a'"), std::string::npos) << j["inputs"];
+  expect_error_line(kiln("accuracy " + model + " --dataset " + imgs + " --image-input a --labels " + dir_ + "/x"), 3,
+                    "kiln accuracy: error:", {"also has input 'b'"});
+}
+
 TEST_F(ImageCli, MissingPluginIsAClearErrorNotACrash) {
   const std::string imgs = dir_ + "/imgs";
   fs::create_directories(imgs);
