@@ -1,14 +1,13 @@
 // libkiln_image.so: image decoding, bilinear resize and encoding through OpenCV behind a C ABI
 // (src/data/image_plugin_abi.h). kiln never links OpenCV; it dlopens this library when images are used.
-#include <opencv2/core.hpp>
-#include <opencv2/core/utils/logger.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <string>
 
 #include "data/image_plugin_abi.h"
@@ -55,13 +54,15 @@ int kiln_image_load(const char* path, int* height, int* width, unsigned char** r
   return guarded(err, errlen, [&] {
     *rgb = nullptr;
     const cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
-    if (bgr.empty()) return fail(err, errlen, "OpenCV cannot decode it (not an image, truncated, or an unsupported format)");
+    if (bgr.empty())
+      return fail(err, errlen, "OpenCV cannot decode it (not an image, truncated, or an unsupported format)");
     cv::Mat out(bgr.rows, bgr.cols, CV_8UC3);
     cv::cvtColor(bgr, out, cv::COLOR_BGR2RGB);
     const size_t bytes = static_cast<size_t>(out.rows) * static_cast<size_t>(out.cols) * 3;
     auto* buf = static_cast<unsigned char*>(std::malloc(bytes));
     if (!buf) return fail(err, errlen, "out of memory");
-    for (int y = 0; y < out.rows; ++y) std::memcpy(buf + static_cast<size_t>(y) * out.cols * 3, out.ptr(y), out.cols * 3);
+    for (int y = 0; y < out.rows; ++y)
+      std::memcpy(buf + static_cast<size_t>(y) * out.cols * 3, out.ptr(y), out.cols * 3);
     *height = out.rows;
     *width = out.cols;
     *rgb = buf;

@@ -104,9 +104,10 @@ Expected<const ImageCodec*> ImageCodec::get() {
     }
   });
   if (codec) return static_cast<const ImageCodec*>(codec.get());
-  return unsupported("image inputs need OpenCV: could not load " + std::string(kLibrary) + " (" + why +
-                     "); install libopencv-imgcodecs-dev and rebuild kiln (a machine that only runs kiln needs OpenCV's "
-                     "runtime libraries, libopencv-imgcodecs4xx), or pass the inputs as .npz");
+  return unsupported(
+      "image inputs need OpenCV: could not load " + std::string(kLibrary) + " (" + why +
+      "); install libopencv-imgcodecs-dev and rebuild kiln (a machine that only runs kiln needs OpenCV's "
+      "runtime libraries, libopencv-imgcodecs4xx), or pass the inputs as .npz");
 }
 
 Expected<U8Image> ImageCodec::load(const std::string& path) const {

@@ -17,7 +17,7 @@ int kiln_image_abi_version(void);
 /* What decodes the images, e.g. "OpenCV 4.6.0". */
 const char* kiln_image_backend(void);
 /* Decodes an image file (anything OpenCV's imread reads; gray and alpha become 3 channels) into
-   *rgb: height rows of width * 3 bytes, R G B. Free *rgb with kiln_image_free. */
+ *rgb: height rows of width * 3 bytes, R G B. Free *rgb with kiln_image_free. */
 int kiln_image_load(const char* path, int* height, int* width, unsigned char** rgb, char* err, size_t errlen);
 /* Bilinear resize (cv::resize INTER_LINEAR, as cv2.resize) of a packed RGB image into out
    (out_height * out_width * 3 bytes, allocated by the caller). */

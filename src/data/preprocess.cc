@@ -52,10 +52,10 @@ std::string fmt_num(double v) { return fmt::format("{:g}", v); }
 
 PreprocessText overlay(const PreprocessText& base, const PreprocessText& over) {
   PreprocessText r = base;
-  for (auto [dst, src] : {std::pair{&r.resize, &over.resize}, std::pair{&r.crop, &over.crop},
-                          std::pair{&r.mean, &over.mean}, std::pair{&r.std, &over.std},
-                          std::pair{&r.scale, &over.scale}, std::pair{&r.channels, &over.channels},
-                          std::pair{&r.layout, &over.layout}})
+  for (auto [dst, src] :
+       {std::pair{&r.resize, &over.resize}, std::pair{&r.crop, &over.crop}, std::pair{&r.mean, &over.mean},
+        std::pair{&r.std, &over.std}, std::pair{&r.scale, &over.scale}, std::pair{&r.channels, &over.channels},
+        std::pair{&r.layout, &over.layout}})
     if (!src->empty()) *dst = *src;
   return r;
 }
@@ -106,7 +106,8 @@ Expected<double> parse_scale(const std::string& text, const std::string& what) {
     auto a = number(text.substr(0, slash)), b = number(text.substr(slash + 1));
     if (a && b && *b != 0) v = *a / *b;
   }
-  if (!v || *v <= 0) return usage_error(what + " '" + text + "' is not a positive number or fraction (e.g. 1/255 or 1)");
+  if (!v || *v <= 0)
+    return usage_error(what + " '" + text + "' is not a positive number or fraction (e.g. 1/255 or 1)");
   return *v;
 }
 
@@ -152,9 +153,9 @@ std::string describe(const PreprocessSpec& s) {
   if (s.crop) out += fmt::format("crop {}x{}, ", s.crop->h, s.crop->w);
   const double inverse = 1 / s.scale;
   const bool fraction = s.scale < 1 && std::abs(inverse - std::round(inverse)) < 1e-9;
-  out += "scale " + (fraction ? "1/" + fmt_num(std::round(inverse)) : fmt_num(s.scale)) + ", mean [" + fmt_num(s.mean[0]) + "," + fmt_num(s.mean[1]) + "," +
-         fmt_num(s.mean[2]) + "], std [" + fmt_num(s.std[0]) + "," + fmt_num(s.std[1]) + "," + fmt_num(s.std[2]) +
-         "], " + (s.bgr ? "bgr" : "rgb");
+  out += "scale " + (fraction ? "1/" + fmt_num(std::round(inverse)) : fmt_num(s.scale)) + ", mean [" +
+         fmt_num(s.mean[0]) + "," + fmt_num(s.mean[1]) + "," + fmt_num(s.mean[2]) + "], std [" + fmt_num(s.std[0]) +
+         "," + fmt_num(s.std[1]) + "," + fmt_num(s.std[2]) + "], " + (s.bgr ? "bgr" : "rgb");
   return out;
 }
 
@@ -238,7 +239,8 @@ Expected<U8Image> center_crop(const U8Image& img, Size2 crop, const std::string&
   return out;
 }
 
-Expected<U8Image> fit_image(const U8Image& img, const ImagePlan& plan, const ResizeFn& resize, const std::string& what) {
+Expected<U8Image> fit_image(const U8Image& img, const ImagePlan& plan, const ResizeFn& resize,
+                            const std::string& what) {
   const PreprocessSpec& s = plan.spec;
   const Size2 size{img.h, img.w};
   std::optional<Size2> target;
@@ -260,10 +262,10 @@ Expected<U8Image> fit_image(const U8Image& img, const ImagePlan& plan, const Res
     in = &cur;
   }
   if (in->h != plan.size.h || in->w != plan.size.w)
-    return invalid_input(fmt::format("{}: the {}x{} image is {}x{} after preprocessing but the model takes {}x{}; "
-                                     "add --crop {}x{}",
-                                     what, img.h, img.w, in->h, in->w, plan.size.h, plan.size.w, plan.size.h,
-                                     plan.size.w));
+    return invalid_input(
+        fmt::format("{}: the {}x{} image is {}x{} after preprocessing but the model takes {}x{}; "
+                    "add --crop {}x{}",
+                    what, img.h, img.w, in->h, in->w, plan.size.h, plan.size.w, plan.size.h, plan.size.w));
   if (in == &img) return img;
   return cur;
 }

@@ -60,8 +60,9 @@ Expected<std::vector<InputPreprocess>> parse_preprocess_config(const std::string
                            : key == "layout"   ? &t.layout
                                                : nullptr;
       if (!field)
-        return invalid_input(ip.where + key + " is not a preprocess key (resize, crop, mean, std, scale, channels, "
-                                              "layout)");
+        return invalid_input(ip.where + key +
+                             " is not a preprocess key (resize, crop, mean, std, scale, channels, "
+                             "layout)");
       auto v = as_text(kv.second, ip.where + key);
       if (!v.ok()) return v.status();
       *field = *v;

@@ -16,8 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 using data::U8Image;
 
-#define REQUIRE_PLUGIN()                                                                     \
-  if (auto codec = data::ImageCodec::get(); !codec.ok())                                     \
+#define REQUIRE_PLUGIN()                                 \
+  if (auto codec = data::ImageCodec::get(); !codec.ok()) \
   GTEST_SKIP() << "no OpenCV image plugin beside the test binary: " << codec.status().message()
 
 void write_ppm(const std::string& path, const U8Image& img) {
@@ -102,8 +102,9 @@ TEST_F(ImageCli, AccuracyOnAFlatFolderEqualsTheNpz) {
   Norm n{{0.5, 0.4, 0.3}, {0.25, 0.2, 0.3}, true};
   ASSERT_TRUE(write_npz(dir_ + "/data.npz", {{"images", expected_batch(pixels, 0, 0, 16, 16, n)}}).ok());
   const std::string common = "accuracy " + model_ + " --labels " + dir_ + "/labels.txt --backends cpu,cpu:opt ";
-  const CliResult a = kiln(common + "--dataset " + imgs +
-                           " --mean 0.5,0.4,0.3 --std 0.25,0.2,0.3 --channels bgr --batch 5 --json " + dir_ + "/a.json");
+  const CliResult a =
+      kiln(common + "--dataset " + imgs + " --mean 0.5,0.4,0.3 --std 0.25,0.2,0.3 --channels bgr --batch 5 --json " +
+           dir_ + "/a.json");
   ASSERT_EQ(a.code, 0) << a.err;
   EXPECT_NE(a.err.find("12 images"), std::string::npos) << a.err;
   const CliResult b = kiln(common + "--dataset " + dir_ + "/data.npz --json " + dir_ + "/b.json");
@@ -182,29 +183,29 @@ TEST_F(ImageCli, BadFoldersFilesLabelsAndSpecs) {
   for (int i = 0; i < 3; ++i) write_ppm(imgs + "/" + std::to_string(i) + ".ppm", blocky(16, 16, i));
   std::ofstream(dir_ + "/two.txt") << "0\n1\n";
   const std::string acc = "accuracy " + model_ + " --dataset ";
-  expect_error_line(kiln(acc + empty + " --labels " + dir_ + "/two.txt"), 2, "kiln accuracy: error:",
-                    {"holds no images"});
+  expect_error_line(kiln(acc + empty + " --labels " + dir_ + "/two.txt"), 2,
+                    "kiln accuracy: error:", {"holds no images"});
   expect_error_line(kiln(acc + dir_ + "/nowhere --labels " + dir_ + "/two.txt --resize 16"), 2,
                     "kiln accuracy: error:", {"nowhere: no such file or directory"});
-  expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/two.txt"), 2, "kiln accuracy: error:",
-                    {"two.txt holds 2 labels", "3 samples"});
+  expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/two.txt"), 2,
+                    "kiln accuracy: error:", {"two.txt holds 2 labels", "3 samples"});
   expect_error_line(kiln(acc + imgs), 1, "kiln accuracy: error:", {"--labels is required"});
-  expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/two.txt --resize 12x"), 1, "kiln accuracy: error:",
-                    {"--resize '12x'"});
-  expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/two.txt --crop 8"), 1, "kiln accuracy: error:",
-                    {"ends at 8x8 (--crop)", "16x16"});
-  expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/two.txt --mean 1,2"), 1, "kiln accuracy: error:",
-                    {"--mean '1,2'"});
+  expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/two.txt --resize 12x"), 1,
+                    "kiln accuracy: error:", {"--resize '12x'"});
+  expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/two.txt --crop 8"), 1,
+                    "kiln accuracy: error:", {"ends at 8x8 (--crop)", "16x16"});
+  expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/two.txt --mean 1,2"), 1,
+                    "kiln accuracy: error:", {"--mean '1,2'"});
   expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/two.txt --image-input nope"), 2,
                     "kiln accuracy: error:", {"no such input", "nope"});
   expect_error_line(kiln("compare " + model_ + " --backends cpu,cpu:opt --inputs " + empty), 2,
                     "kiln compare: error:", {"no images"});
-  expect_error_line(kiln("compare " + model_ + " --backends cpu,cpu:opt --crop 16"), 1, "kiln compare: error:",
-                    {"--crop apply to a folder of images"});
+  expect_error_line(kiln("compare " + model_ + " --backends cpu,cpu:opt --crop 16"), 1,
+                    "kiln compare: error:", {"--crop apply to a folder of images"});
   std::ofstream(imgs + "/3.png") << "not a png at all";
   std::ofstream(dir_ + "/four.txt") << "0\n1\n2\n3\n";
-  expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/four.txt"), 2, "kiln accuracy: error:",
-                    {"3.png: cannot read the image"});
+  expect_error_line(kiln(acc + imgs + " --labels " + dir_ + "/four.txt"), 2,
+                    "kiln accuracy: error:", {"3.png: cannot read the image"});
 }
 
 // y = a + b, both float32 [1,3,16,16].

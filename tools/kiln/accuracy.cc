@@ -130,7 +130,8 @@ Expected<Dataset> image_dataset(const AccuracyArgs& a, const Graph& g) {
 
 Expected<Dataset> load_dataset(const AccuracyArgs& a, const Graph& g) {
   std::error_code ec;
-  if (!std::filesystem::exists(a.dataset, ec)) return invalid_input(a.dataset + ": no such file or directory (--dataset)");
+  if (!std::filesystem::exists(a.dataset, ec))
+    return invalid_input(a.dataset + ": no such file or directory (--dataset)");
   if (std::filesystem::is_directory(a.dataset, ec)) return image_dataset(a, g);
   Dataset d;
   KILN_ASSIGN_OR_RETURN(d.sets, make_batches(a, g, d.samples));

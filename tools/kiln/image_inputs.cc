@@ -28,18 +28,19 @@ void add_image_options(CLI::App& app, ImageArgs& a) {
                  "A seed-003 model config YAML whose inputs[].preprocess blocks give the same settings "
                  "(the flags override them; docs/CLI.md)")
       ->group(g);
-  app.add_option("--image-input", a.input, "The input the images feed (default: the only input, or the one with "
-                                           "a preprocess block in --config)")
+  app.add_option("--image-input", a.input,
+                 "The input the images feed (default: the only input, or the one with "
+                 "a preprocess block in --config)")
       ->group(g);
 }
 
 std::string image_flags_given(const ImageArgs& a) {
   std::string s;
   const data::PreprocessText& t = a.flags;
-  for (auto [name, v] : {std::pair{"--resize", &t.resize}, std::pair{"--crop", &t.crop}, std::pair{"--scale", &t.scale},
-                         std::pair{"--mean", &t.mean}, std::pair{"--std", &t.std},
-                         std::pair{"--channels", &t.channels}, std::pair{"--layout", &t.layout},
-                         std::pair{"--config", &a.config}, std::pair{"--image-input", &a.input}})
+  for (auto [name, v] :
+       {std::pair{"--resize", &t.resize}, std::pair{"--crop", &t.crop}, std::pair{"--scale", &t.scale},
+        std::pair{"--mean", &t.mean}, std::pair{"--std", &t.std}, std::pair{"--channels", &t.channels},
+        std::pair{"--layout", &t.layout}, std::pair{"--config", &a.config}, std::pair{"--image-input", &a.input}})
     if (!v->empty()) s += (s.empty() ? "" : ", ") + std::string(name);
   return s;
 }
@@ -73,8 +74,8 @@ Status choose_input(const ImageArgs& a, const Graph& g, const Value*& input, dat
   for (const Value* v : g.inputs)
     if (v->name == name) input = v;
   if (!input)
-    return invalid_input("images are to feed input '" + name + "' but the model has no such input (its inputs: " +
-                         input_names(g) + ")");
+    return invalid_input("images are to feed input '" + name +
+                         "' but the model has no such input (its inputs: " + input_names(g) + ")");
   if (input->dtype != DType::kFloat32)
     return unsupported("images feed float32 inputs; input '" + name + "' is " + dtype_name(input->dtype));
   data::PreprocessText base;
@@ -101,8 +102,8 @@ Expected<ImageFeeds> load_image_feeds(const ImageArgs& a, const Graph& g, const 
   const int64_t n = static_cast<int64_t>(f.folder.files.size());
   if (dims[0] >= 0) {
     if (n % dims[0] != 0)
-      return invalid_input(dir + " holds " + std::to_string(n) + " images, not a multiple of input '" +
-                           f.input->name + "''s fixed batch " + std::to_string(dims[0]));
+      return invalid_input(dir + " holds " + std::to_string(n) + " images, not a multiple of input '" + f.input->name +
+                           "''s fixed batch " + std::to_string(dims[0]));
     batch = dims[0];
   }
   if (batch < 1) return usage_error("--batch must be at least 1");
@@ -111,8 +112,8 @@ Expected<ImageFeeds> load_image_feeds(const ImageArgs& a, const Graph& g, const 
   auto resize = [codec](const data::U8Image& img, data::Size2 s) { return codec->resize(img, s); };
   for (int64_t b = 0; b < n; b += batch) {
     const auto end = static_cast<size_t>(std::min(n, b + batch));
-    KILN_ASSIGN_OR_RETURN(Tensor t, data::load_image_batch(f.folder.files, static_cast<size_t>(b), end, f.plan, load,
-                                                           resize));
+    KILN_ASSIGN_OR_RETURN(Tensor t,
+                          data::load_image_batch(f.folder.files, static_cast<size_t>(b), end, f.plan, load, resize));
     f.batches.push_back(std::move(t));
   }
   f.summary = dir + ": " + std::to_string(n) + " images" +

@@ -2,10 +2,9 @@
 // the input the images feed, and the batches (decoded by the OpenCV plugin, see src/data/image_codec.h).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "core/tensor.h"
 #include "data/image_folder.h"

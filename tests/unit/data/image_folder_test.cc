@@ -42,12 +42,12 @@ U8Image pattern(int64_t h, int64_t w, int seed) {
 }
 
 // Requires the plugin when it was built; skips, saying why, when it was not.
-#define REQUIRE_IMAGE_CODEC(codec)                                                               \
-  auto codec##_or = ImageCodec::get();                                                           \
-  if (!codec##_or.ok()) {                                                                        \
+#define REQUIRE_IMAGE_CODEC(codec)                                                                  \
+  auto codec##_or = ImageCodec::get();                                                              \
+  if (!codec##_or.ok()) {                                                                           \
     if (kPluginBuilt) FAIL() << "libkiln_image.so was built but " << codec##_or.status().message(); \
-    GTEST_SKIP() << "no OpenCV image plugin: " << codec##_or.status().message();                 \
-  }                                                                                              \
+    GTEST_SKIP() << "no OpenCV image plugin: " << codec##_or.status().message();                    \
+  }                                                                                                 \
   const ImageCodec& codec = **codec##_or
 
 #ifdef KILN_IMAGE_PLUGIN_BUILT
@@ -58,7 +58,8 @@ constexpr bool kPluginBuilt = false;
 
 TEST(ImageFolder, FlatFolderSortedByNameAnyCaseExtensions) {
   const std::string d = scratch();
-  for (const char* n : {"b.png", "a.JPEG", "c.bmp", "d.ppm", "e.jpg", "notes.txt", "labels.txt"}) touch(fs::path(d) / n);
+  for (const char* n : {"b.png", "a.JPEG", "c.bmp", "d.ppm", "e.jpg", "notes.txt", "labels.txt"})
+    touch(fs::path(d) / n);
   touch(fs::path(d) / "sub" / "z.png");  // ignored: images directly in DIR make it a flat folder
   auto f = list_image_folder(d);
   ASSERT_TRUE(f.ok()) << f.status().message();
@@ -149,7 +150,8 @@ TEST(ImageCodecPlugin, BilinearHalvingAveragesPixelPairs) {
   U8Image img{4, 4, std::vector<uint8_t>(48)};
   for (int64_t y = 0; y < 4; ++y)
     for (int64_t x = 0; x < 4; ++x)
-      for (int64_t c = 0; c < 3; ++c) img.rgb[(y * 4 + x) * 3 + c] = static_cast<uint8_t>(40 * c + 8 * (y + x) + 4 * (x % 2));
+      for (int64_t c = 0; c < 3; ++c)
+        img.rgb[(y * 4 + x) * 3 + c] = static_cast<uint8_t>(40 * c + 8 * (y + x) + 4 * (x % 2));
   auto out = codec.resize(img, {2, 2});
   ASSERT_TRUE(out.ok()) << out.status().message();
   for (int64_t y = 0; y < 2; ++y)
@@ -170,8 +172,7 @@ TEST(ImageCodecPlugin, CorruptAndMissingFilesNameTheFile) {
   auto bad = codec.load(d + "/bad.png");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidInput);
-  EXPECT_NE(bad.status().message().find("bad.png: cannot read the image"), std::string::npos)
-      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("bad.png: cannot read the image"), std::string::npos) << bad.status().message();
   auto missing = codec.load(d + "/missing.png");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("missing.png"), std::string::npos);
