@@ -58,7 +58,7 @@ std::unique_ptr<ImageCodec> try_open(const std::string& path, std::string& why) 
     return nullptr;
   }
   std::string desc = std::string(api->backend()) + " (" + path + ")";
-  return std::make_unique<ImageCodec>(h, std::move(api), std::move(desc));
+  return std::make_unique<ImageCodec>(std::move(api), std::move(desc));
 }
 
 std::string exe_dir() {
@@ -69,8 +69,8 @@ std::string exe_dir() {
 
 }  // namespace
 
-ImageCodec::ImageCodec(void* handle, std::unique_ptr<Api> api, std::string description)
-    : handle_(handle), api_(std::move(api)), description_(std::move(description)) {}
+ImageCodec::ImageCodec(std::unique_ptr<Api> api, std::string description)
+    : api_(std::move(api)), description_(std::move(description)) {}
 
 // The plugin stays loaded for the life of the process (OpenCV's static state does not like dlclose).
 ImageCodec::~ImageCodec() = default;

@@ -27,11 +27,10 @@ class ImageCodec {
   const std::string& description() const { return description_; }
 
   struct Api;
-  ImageCodec(void* handle, std::unique_ptr<Api> api, std::string description);
+  ImageCodec(std::unique_ptr<Api> api, std::string description);
   ~ImageCodec();
 
  private:
-  void* handle_;
   std::unique_ptr<Api> api_;
   std::string description_;
 };
