@@ -16,9 +16,18 @@ namespace {
 namespace fs = std::filesystem;
 using data::U8Image;
 
-#define REQUIRE_PLUGIN()                                 \
-  if (auto codec = data::ImageCodec::get(); !codec.ok()) \
-  GTEST_SKIP() << "no OpenCV image plugin beside the test binary: " << codec.status().message()
+#ifdef KILN_IMAGE_PLUGIN_BUILT
+constexpr bool kPluginBuilt = true;
+#else
+constexpr bool kPluginBuilt = false;
+#endif
+
+// Skips (saying why) without the plugin; fails when it was built but does not load.
+#define REQUIRE_PLUGIN()                                                                           \
+  if (auto codec = data::ImageCodec::get(); !codec.ok()) {                                         \
+    if (kPluginBuilt) FAIL() << "libkiln_image.so was built but " << codec.status().message();     \
+    GTEST_SKIP() << "no OpenCV image plugin beside the test binary: " << codec.status().message(); \
+  }
 
 void write_ppm(const std::string& path, const U8Image& img) {
   std::ofstream f(path, std::ios::binary);
