@@ -37,8 +37,11 @@ bool sym(void* handle, const char* name, F& fn) {
 std::unique_ptr<ImageCodec> try_open(const std::string& path, std::string& why) {
   void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) {
+    // dlerror names the plugin only when the plugin itself is unreadable, not a missing OpenCV library.
     const char* e = dlerror();
-    why += std::string(why.empty() ? "" : "; ") + (e ? e : path + ": unknown dlopen error");
+    std::string msg = e ? e : "unknown dlopen error";
+    if (msg.rfind(path, 0) != 0) msg = path + ": " + msg;
+    why += (why.empty() ? "" : "; ") + msg;
     return nullptr;
   }
   auto api = std::make_unique<ImageCodec::Api>();
