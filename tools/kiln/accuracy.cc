@@ -1,8 +1,9 @@
 // `kiln accuracy`: a classifier's dataset metrics per backend, side by side (top-1/top-k, confusion matrix,
-// per-class precision/recall/F1, macro/micro averages, one-vs-rest ROC-AUC), from an .npz dataset.
+// per-class precision/recall/F1, macro/micro averages, one-vs-rest ROC-AUC), from an .npz or an image folder.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "onnx/importer.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
+#include "tools/kiln/image_inputs.h"
 
 namespace kiln::cli {
 namespace {
@@ -26,6 +28,16 @@ struct AccuracyArgs {
   std::vector<std::string> shapes;
   int topk = 5;
   int batch = 8;
+  ImageArgs images;
+};
+
+// The dataset as feed sets, with what the report says about it.
+struct Dataset {
+  std::vector<TensorMap> sets;
+  int64_t samples = 0;
+  std::vector<int64_t> folder_labels;  // class-folder layout: each image's class index
+  std::vector<std::string> classes;    // class-folder names, sorted
+  std::string preprocess;              // image folders: the preprocessing applied
 };
 
 Expected<std::vector<int64_t>> read_labels(const std::string& path) {
@@ -62,6 +74,8 @@ Expected<Tensor> slice_rows(const Tensor& t, int64_t begin, int64_t end) {
 
 // Splits the dataset into feed sets the model accepts: its fixed batch, else --batch samples.
 Expected<std::vector<TensorMap>> make_batches(const AccuracyArgs& a, const Graph& g, int64_t& samples) {
+  if (const std::string flags = image_flags_given(a.images); !flags.empty())
+    return usage_error(flags + " apply to image folders, and --dataset " + a.dataset + " is an .npz");
   KILN_ASSIGN_OR_RETURN(NamedTensors data, read_npz(a.dataset));
   TensorMap by_input;
   for (auto& [name, t] : data) {
@@ -96,6 +110,44 @@ Expected<std::vector<TensorMap>> make_batches(const AccuracyArgs& a, const Graph
     sets.push_back(std::move(feeds));
   }
   return sets;
+}
+
+// An image folder: one input fed, batches of the model's fixed batch or --batch.
+Expected<Dataset> image_dataset(const AccuracyArgs& a, const Graph& g) {
+  KILN_ASSIGN_OR_RETURN(ImageFeeds f, load_image_feeds(a.images, g, a.dataset, a.batch));
+  for (const Value* in : g.inputs)
+    if (in != f.input)
+      return unsupported("an image folder feeds one input ('" + f.input->name + "'); the model also has input '" +
+                         in->name + "' (use an .npz dataset holding every input)");
+  Dataset d;
+  for (Tensor& t : f.batches) d.sets.push_back(TensorMap{{f.input->name, std::move(t)}});
+  d.samples = static_cast<int64_t>(f.folder.files.size());
+  d.folder_labels = f.folder.labels;
+  d.classes = f.folder.classes;
+  d.preprocess = f.summary;
+  return d;
+}
+
+Expected<Dataset> load_dataset(const AccuracyArgs& a, const Graph& g) {
+  std::error_code ec;
+  if (!std::filesystem::exists(a.dataset, ec))
+    return invalid_input(a.dataset + ": no such file or directory (--dataset)");
+  if (std::filesystem::is_directory(a.dataset, ec)) return image_dataset(a, g);
+  Dataset d;
+  KILN_ASSIGN_OR_RETURN(d.sets, make_batches(a, g, d.samples));
+  return d;
+}
+
+Expected<std::vector<int64_t>> dataset_labels(const AccuracyArgs& a, const Dataset& d) {
+  if (a.labels.empty()) {
+    if (!d.classes.empty()) return d.folder_labels;
+    return usage_error("--labels is required unless --dataset is a folder of class folders (DIR/<class>/<image>)");
+  }
+  KILN_ASSIGN_OR_RETURN(auto labels, read_labels(a.labels));
+  if (static_cast<int64_t>(labels.size()) != d.samples)
+    return invalid_input(a.labels + " holds " + std::to_string(labels.size()) + " labels but " + a.dataset + " holds " +
+                         std::to_string(d.samples) + " samples");
+  return labels;
 }
 
 // The chosen output of every batch, concatenated: [samples x classes].
@@ -154,21 +206,22 @@ Status run_accuracy(const AccuracyArgs& a) {
   };
   KILN_ASSIGN_OR_RETURN(auto graph, loader(a.model));
   const std::string output = a.output.empty() ? graph->outputs.at(0)->name : a.output;
-  int64_t samples = 0;
-  KILN_ASSIGN_OR_RETURN(auto sets, make_batches(a, *graph, samples));
-  KILN_ASSIGN_OR_RETURN(auto labels, read_labels(a.labels));
-  if (static_cast<int64_t>(labels.size()) != samples)
-    return invalid_input(a.labels + " holds " + std::to_string(labels.size()) + " labels but " + a.dataset + " holds " +
-                         std::to_string(samples) + " samples");
+  KILN_ASSIGN_OR_RETURN(Dataset data, load_dataset(a, *graph));
+  KILN_ASSIGN_OR_RETURN(auto labels, dataset_labels(a, data));
+  const int64_t samples = data.samples;
+  const std::vector<TensorMap>& sets = data.sets;
+  if (!data.preprocess.empty()) std::fprintf(stderr, "kiln accuracy: %s\n", data.preprocess.c_str());
 
   nlohmann::json doc = {{"schema", "kiln.accuracy/1"},
                         {"kiln", {{"version", KILN_VERSION}, {"git_sha", KILN_GIT_SHA}}},
                         {"model", a.model},
                         {"dataset", a.dataset},
-                        {"labels", a.labels},
+                        {"labels", a.labels.empty() ? "class folders" : a.labels},
                         {"output", output},
                         {"samples", samples},
                         {"backends", nlohmann::json::array()}};
+  if (!data.preprocess.empty()) doc["images"] = data.preprocess;
+  if (!data.classes.empty()) doc["classes"] = data.classes;
   std::printf("%-12s %8s %8s %9s %9s %9s %9s %10s %9s\n", "backend", "top1", ("top" + std::to_string(a.topk)).c_str(),
               "macro P", "macro R", "macro F1", "micro F1", "macro AUC", "agree");
   std::vector<int64_t> ref_pred;
@@ -200,8 +253,7 @@ Status run_accuracy(const AccuracyArgs& a) {
   std::printf("%lld samples; agree = share of top-1 predictions equal to %s's\n", static_cast<long long>(samples),
               specs[0].name.c_str());
   if (!a.json.empty()) {
-    std::ofstream f(a.json, std::ios::binary);
-    if (!(f << doc.dump(2) << "\n")) return invalid_input(a.json + ": cannot write the JSON report");
+    KILN_RETURN_IF_ERROR(write_file_atomic(a.json, doc.dump(2) + "\n"));
   }
   return Status::Ok();
 }
@@ -216,24 +268,33 @@ KILN_SUBCOMMAND(accuracy,
                       app.add_option("MODEL", a->model, "The .onnx model file")->required();
                       app.add_option("--dataset", a->dataset,
                                      "An .npz of inputs with the samples along dim 0 (member names = input names; a "
-                                     "single member feeds a single-input model)")
+                                     "single member feeds a single-input model), or a folder of images: DIR/*.png "
+                                     "(sorted by name) or DIR/<class>/*.jpg (classes in sorted order)")
                           ->required();
                       app.add_option("--labels", a->labels,
-                                     "Labels: a 1-D integer .npy, or text with one label per line")
-                          ->required();
+                                     "Labels: a 1-D integer .npy, or text with one label per line (line i = sample i; "
+                                     "for a folder, image i in sorted order). Omitted for DIR/<class>/ folders: the "
+                                     "label is the class folder's index in sorted order");
                       app.add_option("--backends", a->backends, "Comma-separated backends (as for kiln compare)")
                           ->capture_default_str();
                       app.add_option("--output", a->output, "The [batch, classes] output (default: the first)");
                       app.add_option("--shapes", a->shapes, "Concrete shapes for inputs with symbolic dims: NAME:DIMS");
                       app.add_option("--batch", a->batch, "Samples per run when the model's batch is symbolic")
                           ->capture_default_str();
+                      add_image_options(app, a->images);
                       app.add_option("--topk", a->topk, "k of the top-k accuracy")->capture_default_str();
                       app.add_option("--json", a->json, "Write the metrics as JSON (schema kiln.accuracy/1)");
                       app.footer(
                           "Definitions follow scikit-learn: zero_division=0; macro averages over the classes seen as\n"
                           "a label or a prediction; ROC-AUC one-vs-rest on probabilities (softmax of logits).\n"
-                          "Example:\n"
-                          "  kiln accuracy model.onnx --dataset val.npz --labels val_labels.txt --backends cpu,ort\n");
+                          "Image folders are decoded by libkiln_image.so (OpenCV), then: resize, center crop,\n"
+                          "pixel * scale, (value - mean) / std, channel order, layout; without --resize/--crop\n"
+                          "images are resized straight to the model's HxW.\n"
+                          "Examples:\n"
+                          "  kiln accuracy model.onnx --dataset val.npz --labels val_labels.txt --backends cpu,ort\n"
+                          "  kiln accuracy resnet50.onnx --dataset imagenet/val --resize 256 --crop 224 \\\n"
+                          "      --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --backends cpu,cuda:fp16\n"
+                          "  kiln accuracy model.onnx --dataset photos/ --labels photos.txt --config model.yaml\n");
                       return [a] {
                         Status s = run_accuracy(*a);
                         return s.ok() ? 0 : fail("accuracy", s);

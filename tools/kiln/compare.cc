@@ -11,6 +11,7 @@
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
 #include "tools/kiln/feeds.h"
+#include "tools/kiln/image_inputs.h"
 
 namespace kiln::cli {
 namespace {
@@ -19,7 +20,7 @@ namespace fs = std::filesystem;
 struct CompareArgs {
   std::string model;
   std::string backends = "cpu,ort";
-  std::string inputs;              // .npz file or directory
+  std::string inputs;              // .npz file or directory (of .npz, NAME.npy, or images)
   std::vector<std::string> input;  // NAME=FILE.npy
   std::vector<std::string> shapes;
   uint64_t seed = 0;
@@ -30,6 +31,8 @@ struct CompareArgs {
   std::string json;
   bool bisect = false;
   std::string perturb_layer;  // test-only (--perturbLayerForTesting)
+  int64_t batch = 8;          // images per feed set when the batch is symbolic
+  ImageArgs images;
 };
 
 Expected<std::vector<BackendSpec>> parse_backends(const std::string& list) {
@@ -49,11 +52,36 @@ Expected<std::vector<BackendSpec>> parse_backends(const std::string& list) {
   return specs;
 }
 
-// The feed sets: one per .npz of a directory, else --iterations sets (files feed what they name; the
-// rest is random with seeds seed, seed+1, ...).
+// An image folder: one feed set per batch of images; the other inputs from --input files or random.
+Status make_image_feed_sets(const CompareArgs& a, const Graph& g, std::vector<TensorMap>& sets, InputsInfo& info) {
+  KILN_ASSIGN_OR_RETURN(ImageFeeds f, load_image_feeds(a.images, g, a.inputs, a.batch));
+  std::vector<const Value*> rest;
+  for (const Value* in : g.inputs)
+    if (in != f.input) rest.push_back(in);
+  info.source = f.summary;
+  for (size_t i = 0; i < f.batches.size(); ++i) {
+    TensorMap feeds;
+    std::map<std::string, std::string> origin;
+    KILN_RETURN_IF_ERROR(read_feeds(FeedSources{"", a.input, a.seed + i}, rest, feeds, origin));
+    feeds[f.input->name] = std::move(f.batches[i]);
+    if (i == 0)
+      for (const Value* in : g.inputs) info.tensors.emplace_back(in->name, feeds.at(in->name).describe());
+    sets.push_back(std::move(feeds));
+  }
+  return Status::Ok();
+}
+
+// The feed sets: one per .npz of a directory, one per batch of a folder of images, else --iterations sets
+// (files feed what they name; the rest is random with seeds seed, seed+1, ...).
 Status make_feed_sets(const CompareArgs& a, const Graph& g, std::vector<TensorMap>& sets, InputsInfo& info) {
   std::vector<std::string> npz_files;
   std::vector<std::string> npy_inputs = a.input;
+  if (const std::string flags = image_flags_given(a.images); !flags.empty()) {
+    std::error_code ec;
+    if (a.inputs.empty() || !fs::is_directory(a.inputs, ec))
+      return usage_error(flags + " apply to a folder of images given with --inputs DIR");
+    return make_image_feed_sets(a, g, sets, info);
+  }
   if (!a.inputs.empty()) {
     std::error_code ec;
     if (!fs::exists(a.inputs, ec)) return invalid_input(a.inputs + ": no such file or directory (--inputs)");
@@ -64,8 +92,11 @@ Status make_feed_sets(const CompareArgs& a, const Graph& g, std::vector<TensorMa
         if (ext == ".npy") npy_inputs.push_back(e.path().stem().string() + "=" + e.path().string());
       }
       std::sort(npz_files.begin(), npz_files.end());
-      if (npz_files.empty() && npy_inputs.size() == a.input.size())
-        return invalid_input(a.inputs + ": holds no .npz (one feed set each) and no NAME.npy files (--inputs)");
+      if (npz_files.empty() && npy_inputs.size() == a.input.size()) {
+        if (data::is_image_folder(a.inputs)) return make_image_feed_sets(a, g, sets, info);
+        return invalid_input(a.inputs +
+                             ": holds no .npz (one feed set each), no NAME.npy files and no images (--inputs)");
+      }
       info.source = a.inputs + " (" + std::to_string(std::max<size_t>(npz_files.size(), 1)) + " feed set(s))";
     } else {
       npz_files.push_back(a.inputs);
@@ -173,12 +204,17 @@ KILN_SUBCOMMAND(
                              "; BACKEND@OTHER.onnx runs another model with the same I/O")
               ->capture_default_str();
           app.add_option("--inputs", a->inputs,
-                         "An .npz of inputs, or a directory of .npz files (one feed set each) or NAME.npy files");
+                         "An .npz of inputs, or a directory of .npz files (one feed set each) or NAME.npy files, or "
+                         "of images (.png .jpg .jpeg .bmp .ppm, sorted by name; one feed set per batch; see the "
+                         "image flags below)");
           app.add_option("--input", a->input, "Feed one input from a .npy file: NAME=FILE.npy (repeatable)");
           app.add_option("--shapes", a->shapes, "Concrete shapes for inputs with symbolic dims: NAME:DIMS[,...]");
           app.add_option("--seed", a->seed, "Seed of the random inputs (feed set i uses seed+i)")
               ->capture_default_str();
           app.add_option("--iterations", a->iterations, "How many random feed sets")->capture_default_str();
+          app.add_option("--batch", a->batch, "Images per feed set when the image input's batch is symbolic")
+              ->capture_default_str();
+          add_image_options(app, a->images);
           app.add_option("--atol", a->atol,
                          "Absolute tolerance (default by precision: fp32 1e-4, tf32 1e-2, "
                          "fp16 5e-2, bf16 1e-1)");
@@ -206,7 +242,9 @@ KILN_SUBCOMMAND(
               "  kiln compare resnet18.onnx --backends cpu,cuda:fp32,cuda:fp16 --iterations 4 --check cosine:0.999\n"
               "  kiln compare model.onnx --backends ort,cpu:opt --inputs data.npz --json report.json\n"
               "  kiln compare model.onnx --backends cpu,cpu@pruned.onnx --check top1:0.99\n"
-              "  kiln compare model.onnx --backends cpu,cuda:fp16 --bisect\n");
+              "  kiln compare model.onnx --backends cpu,cuda:fp16 --bisect\n"
+              "  kiln compare resnet50.onnx --backends cpu,cuda:fp16 --inputs photos/ --resize 256 --crop 224 \\\n"
+              "      --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n");
           return [a] { return run_compare_command(*a); };
         }});
 
