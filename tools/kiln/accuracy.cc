@@ -177,6 +177,7 @@ nlohmann::json metrics_json(const ClassificationMetrics& m) {
                          {"f1", c.f1},
                          {"roc_auc", num(c.roc_auc)}});
   return {{"top1", m.top1},
+          {"k", m.k},
           {"topk", m.topk},
           {"macro",
            {{"precision", m.macro_precision},
