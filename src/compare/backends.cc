@@ -202,6 +202,10 @@ Expected<std::vector<TensorMap>> OrtBackend::run_model(const std::string& model,
   return results;
 }
 
+// A CUDA engine at one precision. A model whose inputs all have fixed shapes is built up front; one with
+// symbolic dims (a dynamic batch, and no --shapes) is built at the first run, for the shapes of the feed sets:
+// a static engine when they all agree, else one profile from their smallest to their largest dims (tuned at
+// the largest), so `kiln compare` / `kiln accuracy` work on dynamic-batch exports without extra flags.
 class CudaBackend : public BackendRunner {
  public:
   CudaBackend(std::shared_ptr<Engine> engine, std::string precision, BuildOptions options, std::string model,
@@ -212,9 +216,13 @@ class CudaBackend : public BackendRunner {
         model_(std::move(model)),
         load_graph_(std::move(load_graph)) {}
   std::string description() const override {
-    return "kiln CUDA engine, " + precision_ + " (" + engine_->summary().gpu_name + ")";
+    if (!engine_) return "kiln CUDA engine, " + precision_ + " (not built yet)";
+    std::string shapes;
+    if (!options_.profiles.empty()) shapes = ", dynamic profile from the feed shapes";
+    return "kiln CUDA engine, " + precision_ + " (" + engine_->summary().gpu_name + shapes + ")";
   }
   Expected<std::vector<TensorMap>> run(const std::vector<TensorMap>& feed_sets) override {
+    if (!engine_) KILN_RETURN_IF_ERROR(build_for(feed_sets));
     std::vector<TensorMap> out;
     for (const TensorMap& feeds : feed_sets) {
       KILN_ASSIGN_OR_RETURN(TensorMap o, run_engine(engine_, feeds));
@@ -225,6 +233,7 @@ class CudaBackend : public BackendRunner {
   // A second engine, built with the same options from the model with every float value a graph output:
   // the passes keep graph outputs, so nothing is fused away and every value keeps its IR name.
   Expected<TensorMap> run_all_values(const TensorMap& feeds) override {
+    if (!engine_) KILN_RETURN_IF_ERROR(build_for({feeds}));
     KILN_ASSIGN_OR_RETURN(auto graph, load_graph_(model_));
     for (const auto& n : graph->nodes())
       for (Value* v : n->outputs) {
@@ -240,6 +249,36 @@ class CudaBackend : public BackendRunner {
   }
 
  private:
+  Status build_for(const std::vector<TensorMap>& feed_sets) {
+    ShapeProfile p;
+    for (const TensorMap& feeds : feed_sets)
+      for (const auto& [name, t] : feeds) {
+        const Dims d = t.shape();
+        auto [it, fresh] = p.min.emplace(name, d);
+        if (fresh) {
+          p.max[name] = d;
+          continue;
+        }
+        if (it->second.size() != d.size())
+          return invalid_input("input '" + name + "' changes rank between feed sets");
+        for (size_t k = 0; k < d.size(); ++k) {
+          it->second[k] = std::min(it->second[k], d[k]);
+          p.max[name][k] = std::max(p.max[name][k], d[k]);
+        }
+      }
+    if (p.min == p.max) {
+      options_.shapes = p.max;
+    } else {
+      p.opt = p.max;
+      options_.profiles = {p};
+    }
+    KILN_ASSIGN_OR_RETURN(auto graph, load_graph_(model_));
+    auto engine = build_engine(std::move(graph), options_);
+    if (!engine.ok()) return engine.status();
+    engine_ = *engine;
+    return Status::Ok();
+  }
+
   std::shared_ptr<Engine> engine_;
   std::string precision_;
   BuildOptions options_;
@@ -259,6 +298,13 @@ Expected<std::unique_ptr<BackendRunner>> make_cuda(const BackendSpec& spec, cons
   options.precision = spec.precision;
   options.layer_precisions = spec.layer_precisions;
   options.perturb_layer_for_testing = spec.perturb_layer;
+  bool fixed = true;
+  for (const Value* v : graph->inputs) fixed = fixed && v->shape.to_static().has_value();
+  if (!fixed) {  // symbolic dims: built at the first run, for the feed shapes (see CudaBackend)
+    std::string why;
+    if (!cuda_available(&why)) return unavailable(spec, runtime_error("cannot build a CUDA engine: " + why));
+    return std::unique_ptr<BackendRunner>(new CudaBackend(nullptr, spec.precision, options, model, load_graph));
+  }
   // Without CUDA (at build time or on this machine) the engine layer says why; a node it cannot lower is
   // kUnsupported and keeps its code.
   auto engine = build_engine(std::move(graph), options);
