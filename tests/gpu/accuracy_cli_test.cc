@@ -12,17 +12,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "gpu/slurp.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using kiln::gputest::slurp;
 
 // tests/data/accuracy under $KILN_SOURCE_DIR, the source tree this was built from, or the working directory's
 // parent (the GPU machine runs a copy of the tree elsewhere).
