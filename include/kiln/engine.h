@@ -38,6 +38,10 @@ struct BuildOptions {
   size_t workspace_bytes = size_t{256} << 20;    // --memPoolSize=workspace:N (MiB)
   std::string timing_cache_file;                 // --timingCacheFile: read if present, written after
   bool tune = true;                              // time tactics (false: heuristics only)
+  // --builderOptimizationLevel (trtexec's name), 0..5: how many conv tactics are timed. 0 = none (as tune
+  // = false); 1, 2, 3 = the cuDNN heuristics' top 2, 4, 8 engine configs per graph (3 is the default); 4 and 5
+  // add up to 4 and 16 engines the heuristics did not offer (the bounded exhaustive set: longer builds).
+  int optimization_level = 3;
   std::function<void(const std::string&)> progress;  // one line per stage; may be empty
   // Test-only: this node's first output is made wrong (0.5 - y) after every run, to show that kiln compare
   // catches a bad layer and --bisect names it. Not stored in plans.

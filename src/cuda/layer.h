@@ -80,6 +80,7 @@ struct ConfigureContext {
   cudaStream_t stream = nullptr;
   size_t max_workspace_bytes = size_t{256} << 20;  // --memPoolSize=workspace:N
   bool tune = false;
+  int optimization_level = 3;                // BuildOptions::optimization_level (1..5 when tune)
   std::vector<DeviceTensor> sample_inputs;   // only when tune
   std::vector<DeviceTensor> sample_outputs;  // only when tune
   void* sample_workspace = nullptr;          // max_workspace_bytes of scratch, only when tune

@@ -151,6 +151,7 @@ Status Program::configure(cudaStream_t stream, bool tune, size_t max_workspace, 
     ctx.stream = stream;
     ctx.max_workspace_bytes = max_workspace;
     ctx.tune = tune && !e.tactic_fixed;
+    ctx.optimization_level = optimization_level;
     if (tune) {
       for (int s : e.inputs) ctx.sample_inputs.push_back(slot_tensor(s, arena));
       for (int s : e.outputs) ctx.sample_outputs.push_back(slot_tensor(s, arena));

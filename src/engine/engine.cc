@@ -199,6 +199,8 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
     if (!found)
       return usage_error(fmt::format("--layerPrecisions names layer '{}', which the model does not have", name));
   }
+  if (o.optimization_level < 0 || o.optimization_level > 5)
+    return usage_error(fmt::format("--builderOptimizationLevel {} is not 0..5", o.optimization_level));
   impl->layer_precisions = o.layer_precisions;
   impl->workspace_limit = o.workspace_bytes;
   KILN_ASSIGN_OR_RETURN(impl->profiles, resolve_profiles(*graph, o.shapes, o.profiles));
@@ -229,7 +231,8 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
   }
   StreamGuard stream;
   KILN_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream.s, cudaStreamNonBlocking));
-  KILN_RETURN_IF_ERROR(finish_program(*impl, o.tune, stream.s, &o));
+  impl->program->optimization_level = o.optimization_level;
+  KILN_RETURN_IF_ERROR(finish_program(*impl, o.tune && o.optimization_level > 0, stream.s, &o));
   if (!o.timing_cache_file.empty()) {
     cache.record(*impl->program);
     KILN_RETURN_IF_ERROR(cache.save(o.timing_cache_file, impl->env));

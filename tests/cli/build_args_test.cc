@@ -106,6 +106,8 @@ TEST(BuildArgs, FlagsIntoBuildOptions) {
   f.mem_pool_size = "workspace:64";
   f.timing_cache_file = "cache.bin";
   f.no_tune = true;
+  f.optimization_level = 5;
+  f.input_io_formats = {"fp16:chw"};
   auto o = build_options_from_flags(f);
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->precision, "bf16");
@@ -115,6 +117,8 @@ TEST(BuildArgs, FlagsIntoBuildOptions) {
   EXPECT_EQ(o->workspace_bytes, size_t{64} << 20);
   EXPECT_EQ(o->timing_cache_file, "cache.bin");
   EXPECT_FALSE(o->tune);
+  EXPECT_EQ(o->optimization_level, 5);
+  EXPECT_EQ(o->input_io_formats, (std::vector<std::string>{"fp16"}));
 
   BuildFlags d;
   d.min_shapes = {"x:1x8"};

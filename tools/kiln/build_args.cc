@@ -64,6 +64,10 @@ void add_build_flags(CLI::App& app, BuildFlags& f, bool with_shapes) {
   app.add_option("--timingCacheFile", f.timing_cache_file,
                  "Timing cache: tactic choices are read from it if it exists and written back after the build");
   app.add_flag("--noTune", f.no_tune, "Pick tactics from heuristics only (no timing): faster builds");
+  app.add_option("--builderOptimizationLevel", f.optimization_level,
+                 "0..5, default 3: conv tactics timed per cuDNN graph. 0 none (as --noTune); 1/2/3 the heuristics' "
+                 "top 2/4/8; 4/5 add up to 4/16 engines the heuristics did not offer (longer builds)")
+      ->check(CLI::Range(0, 5));
 }
 
 Expected<std::string> precision_from_flags(const BuildFlags& f) {
@@ -209,6 +213,7 @@ Expected<BuildOptions> build_options_from_flags(const BuildFlags& f) {
   }
   o.timing_cache_file = f.timing_cache_file;
   o.tune = !f.no_tune;
+  o.optimization_level = f.optimization_level;
   return o;
 }
 

@@ -21,6 +21,7 @@ struct BuildFlags {
   std::string mem_pool_size;
   std::string timing_cache_file;
   bool no_tune = false;
+  int optimization_level = 3;
 };
 
 // Adds --fp32/--tf32/--fp16/--bf16, --minShapes/--optShapes/--maxShapes, --layerPrecisions, --memPoolSize,

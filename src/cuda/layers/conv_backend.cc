@@ -339,6 +339,25 @@ Status describe_config(const Desc& cfg, const BackendConvProblem& p, BackendEngi
   return Status::Ok();
 }
 
+// Engines with the runtime-compilation behavior note build their kernels with NVRTC when planned (seconds
+// each): left out of the exhaustive part so that builds stay short.
+bool compiles_at_runtime(const Desc& cfg) {
+  Expected<Desc> eng = Desc::make(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  if (!eng.ok()) return true;
+  cudnnBackendDescriptor_t eraw = eng->get();
+  int64_t n = 0;
+  if (cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &eraw) !=
+      CUDNN_STATUS_SUCCESS)
+    return true;
+  cudnnBackendBehaviorNote_t notes[32];
+  if (cudnnBackendGetAttribute(eng->get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE, 32, &n, notes) !=
+      CUDNN_STATUS_SUCCESS)
+    return true;
+  for (int64_t i = 0; i < std::min<int64_t>(n, 32); ++i)
+    if (notes[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return true;
+  return false;
+}
+
 }  // namespace
 
 // A config made directly from an engine index and knob choices (a tactic from a plan or the cache).
@@ -402,7 +421,7 @@ BackendConvPlan::~BackendConvPlan() {
 Expected<std::vector<std::shared_ptr<BackendConvPlan>>> BackendConvPlan::candidates(cudnnHandle_t h,
                                                                                     const BackendConvProblem& p,
                                                                                     size_t max_workspace,
-                                                                                    int max_plans) {
+                                                                                    int max_plans, int max_extra) {
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<BackendGraph> g, BackendGraph::build(h, p));
   std::vector<std::shared_ptr<BackendConvPlan>> out;
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
@@ -415,6 +434,25 @@ Expected<std::vector<std::shared_ptr<BackendConvPlan>>> BackendConvPlan::candida
       out.push_back(std::move(*plan));
     }
     if (!out.empty()) break;
+  }
+  if (max_extra <= 0) return out;
+  // The bounded exhaustive part: every engine of the graph, by global index, that no candidate uses yet.
+  int64_t engines = 0, n = 0;
+  if (cudnnBackendGetAttribute(g->graph().get(), CUDNN_ATTR_OPERATIONGRAPH_ENGINE_GLOBAL_COUNT, CUDNN_TYPE_INT64, 1,
+                               &n, &engines) != CUDNN_STATUS_SUCCESS)
+    return out;
+  int extra = 0;
+  for (int64_t e = 0; e < engines && extra < max_extra; ++e) {
+    bool seen = false;
+    for (const auto& c : out) seen = seen || c->choice_.engine == e;
+    if (seen) continue;
+    Expected<Desc> cfg = g->config(BackendEngineChoice{e, -1, {}});
+    if (!cfg.ok() || compiles_at_runtime(*cfg)) continue;
+    Expected<std::shared_ptr<BackendConvPlan>> plan = g->plan(h, g, *cfg, p, max_workspace);
+    if (!plan.ok()) continue;
+    (*plan)->choice_.heur = 2000 + static_cast<int>(e);
+    out.push_back(std::move(*plan));
+    ++extra;
   }
   return out;
 }

@@ -53,10 +53,14 @@ class BackendConvPlan {
   BackendConvPlan& operator=(const BackendConvPlan&) = delete;
 
   // Up to `max_plans` plans from heuristics mode A (FALLBACK when A has none) that finalize and need at
-  // most `max_workspace` bytes. Configs that fail are skipped; an empty list is not an error.
+  // most `max_workspace` bytes, then the bounded exhaustive part: up to `max_extra` more, one per engine of
+  // the graph that the heuristics did not offer, with the engine's default knobs (heur = 2000 + engine),
+  // leaving out engines that compile kernels at run time (seconds each). Configs that fail are skipped; an
+  // empty list is not an error.
   static Expected<std::vector<std::shared_ptr<BackendConvPlan>>> candidates(cudnnHandle_t h,
                                                                             const BackendConvProblem& p,
-                                                                            size_t max_workspace, int max_plans);
+                                                                            size_t max_workspace, int max_plans,
+                                                                            int max_extra = 0);
   // The plan of `want` (engine + knobs) for this problem; when that engine no longer finalizes, the
   // heuristics' first config with the same engine, else their first usable one (`*exact` says which).
   static Expected<std::shared_ptr<BackendConvPlan>> rebuild(cudnnHandle_t h, const BackendConvProblem& p,

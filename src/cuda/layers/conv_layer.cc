@@ -15,7 +15,10 @@ namespace {
 
 constexpr size_t kAlign = 256;
 constexpr const char* kUnconfigured = "cudnn:unconfigured";
-constexpr int kMaxBackendPlans = 8;  // per graph (fused and conv-only), best of the heuristics first
+// Per graph (fused and conv-only), by BuildOptions::optimization_level 0..5: the heuristics' best configs
+// timed, and engines the heuristics did not offer (default knobs) timed too.
+constexpr int kBackendPlans[6] = {1, 2, 4, 8, 8, 8};
+constexpr int kExhaustivePlans[6] = {0, 0, 0, 0, 4, 16};
 ConvCandidates g_candidates = ConvCandidates::kAll;
 size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
@@ -287,8 +290,9 @@ std::vector<ConvChoice> ConvLayer::backend_candidates(const ConfigureContext& ct
   for (bool fuse : {true, false}) {
     if (fuse && !spec_.backend_fusable()) continue;
     if (fuse && spec_.has_bias && !bias_act_.get()) continue;
+    const int level = std::min(5, std::max(0, ctx.optimization_level));
     auto plans = BackendConvPlan::candidates(ctx.handles.cudnn, backend_problem(fuse), ctx.max_workspace_bytes,
-                                             kMaxBackendPlans);
+                                             kBackendPlans[level], kExhaustivePlans[level]);
     if (!plans.ok()) continue;
     for (std::shared_ptr<BackendConvPlan>& p : *plans) {
       ConvChoice c;
