@@ -54,8 +54,7 @@ std::string input_names(const Graph& g) {
 }
 
 // The input the images feed, and its preprocessing text (the config's block under the flags).
-Status choose_input(const ImageArgs& a, const Graph& g, const Value*& input, data::PreprocessText& text,
-                    std::string& where) {
+Status choose_input(const ImageArgs& a, const Graph& g, const Value*& input, data::PreprocessText& text) {
   std::vector<data::InputPreprocess> blocks;
   if (!a.config.empty()) {
     KILN_ASSIGN_OR_RETURN(blocks, data::load_preprocess_config(a.config));
@@ -82,7 +81,6 @@ Status choose_input(const ImageArgs& a, const Graph& g, const Value*& input, dat
   for (const auto& b : blocks)
     if (b.input == name) base = b.text;
   text = data::overlay(base, a.flags);
-  where = "--";
   return Status::Ok();
 }
 
@@ -91,9 +89,8 @@ Status choose_input(const ImageArgs& a, const Graph& g, const Value*& input, dat
 Expected<ImageFeeds> load_image_feeds(const ImageArgs& a, const Graph& g, const std::string& dir, int64_t batch) {
   ImageFeeds f;
   data::PreprocessText text;
-  std::string where;
-  KILN_RETURN_IF_ERROR(choose_input(a, g, f.input, text, where));
-  KILN_ASSIGN_OR_RETURN(data::PreprocessSpec spec, data::parse_preprocess(text, where));
+  KILN_RETURN_IF_ERROR(choose_input(a, g, f.input, text));
+  KILN_ASSIGN_OR_RETURN(data::PreprocessSpec spec, data::parse_preprocess(text));
   std::vector<int64_t> dims;
   for (const Dim& d : f.input->shape.dims) dims.push_back(d.known() ? d.value : -1);
   if (!f.input->shape.rank_known) dims.clear();
