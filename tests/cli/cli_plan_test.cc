@@ -124,6 +124,12 @@ TEST(CliPlan, BuildFlagErrorsAreUsageErrors) {
                     "kiln build: error: ", {"input 'x' dim 0", "min <= opt <= max"});
   expect_error_line(kiln("build " + model + " --minShapes x:1x3"), 1, "kiln build: error: ", {"all three"});
   expect_error_line(kiln("build " + model + " --layerPrecisions relu:int4"), 1, "kiln build: error: ", {"'int4'"});
+  expect_error_line(kiln("build " + model + " --inputIOFormats=int8:chw"), 1, "kiln build: error: ",
+                    {"--inputIOFormats 'int8:chw'", "not one of fp32, fp16, bf16"});
+  expect_error_line(kiln("build " + model + " --outputIOFormats=fp16:hwc8"), 1, "kiln build: error: ",
+                    {"format 'hwc8' is not supported"});
+  expect_error_line(kiln("build " + model + " --builderOptimizationLevel 7"), 1, "kiln build: error: ",
+                    {"--builderOptimizationLevel", "not in range 0 to 5"});
   expect_error_line(kiln("build " + model + " --shapes x:2x3 --minShapes x:1x3 --optShapes x:2x3 --maxShapes x:4x3"), 1,
                     "kiln build: error: ", {"cannot be combined"});
   expect_error_line(kiln("build " + dir + "/absent.onnx"), 2, "kiln build: error: ", {"absent.onnx"});
