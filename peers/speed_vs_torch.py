@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""kiln FP16/FP32 engines vs PyTorch on the same GPU, in the same run (issue 5's speed acceptance).
+"""kiln FP16/BF16/FP32/TF32 engines vs PyTorch on the same GPU, in the same run (issue 5's speed acceptance).
 
 For each model and batch: exports the kiln zoo model (layer-for-layer torchvision's architecture),
 builds a kiln engine, times it, and times torchvision's model in PyTorch (channels_last, same precision,
@@ -28,7 +28,7 @@ def torch_time(model_name, batch, precision, iterations, warmup, compile_mode=No
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
-    dtype = torch.float16 if precision == "fp16" else torch.float32
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
     model = getattr(torchvision.models, model_name)(weights=None).eval().cuda().to(dtype)
     model = model.to(memory_format=torch.channels_last)
     x = torch.randn(batch, 3, 224, 224, device="cuda", dtype=dtype).to(memory_format=torch.channels_last)
@@ -96,7 +96,8 @@ def main():
     ap.add_argument("--infer", default="kiln_example_infer", help="kiln's example program (times graph replays)")
     ap.add_argument("--models", default="resnet50,resnet18,mobilenet_v2")
     ap.add_argument("--batches", default="1,128")
-    ap.add_argument("--precision", default="fp16", choices=["fp16", "fp32", "tf32"])
+    ap.add_argument("--precision", default="fp16", choices=["fp16", "bf16", "fp32", "tf32"],
+                    help="both sides: fp16/bf16 storage, fp32 (TF32 off on both), tf32 (TF32 on both)")
     ap.add_argument("--iterations", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--timing-cache", default="")

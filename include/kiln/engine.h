@@ -43,6 +43,9 @@ struct BuildOptions {
   // add up to 4 and 16 engines the heuristics did not offer (the bounded exhaustive set: longer builds).
   int optimization_level = 3;
   std::function<void(const std::string&)> progress;  // one line per stage; may be empty
+  // One line per conv candidate timed while tuning (its tactic and time, or why it was rejected), and the
+  // choice; may be empty (kiln build --verbose prints them).
+  std::function<void(const std::string&)> tactic_log;
   // Test-only: this node's first output is made wrong (0.5 - y) after every run, to show that kiln compare
   // catches a bad layer and --bisect names it. Not stored in plans.
   std::string perturb_layer_for_testing;

@@ -84,6 +84,7 @@ struct ConfigureContext {
   std::vector<DeviceTensor> sample_inputs;   // only when tune
   std::vector<DeviceTensor> sample_outputs;  // only when tune
   void* sample_workspace = nullptr;          // max_workspace_bytes of scratch, only when tune
+  std::function<void(const std::string&)> tactic_log;  // when set: one line per timed candidate, then the choice
 };
 
 class Layer {

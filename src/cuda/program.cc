@@ -156,6 +156,7 @@ Status Program::configure(cudaStream_t stream, bool tune, size_t max_workspace, 
       for (int s : e.inputs) ctx.sample_inputs.push_back(slot_tensor(s, arena));
       for (int s : e.outputs) ctx.sample_outputs.push_back(slot_tensor(s, arena));
       ctx.sample_workspace = workspace;
+      ctx.tactic_log = tactic_log;
     }
     if (tune && progress && (e.op.find("Conv") != std::string::npos || e.op.find("Gemm") != std::string::npos ||
                              e.op == "MatMul"))

@@ -72,6 +72,7 @@ class Program {
   Status configure(cudaStream_t stream, bool tune, size_t max_workspace, void* arena, void* workspace,
                    const std::function<void(const std::string&)>& progress = nullptr);
   int optimization_level = 3;  // BuildOptions::optimization_level, handed to each layer's configure
+  std::function<void(const std::string&)> tactic_log;  // BuildOptions::tactic_log, likewise (tuning only)
   // Enqueues every layer (capturable). `profile` (optional) receives per-layer milliseconds (not capturable).
   Status enqueue(cudaStream_t stream, void* arena, void* workspace,
                  std::vector<std::pair<std::string, float>>* profile = nullptr) const;

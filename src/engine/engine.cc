@@ -232,6 +232,7 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
   StreamGuard stream;
   KILN_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream.s, cudaStreamNonBlocking));
   impl->program->optimization_level = o.optimization_level;
+  impl->program->tactic_log = o.tactic_log;
   KILN_RETURN_IF_ERROR(finish_program(*impl, o.tune && o.optimization_level > 0, stream.s, &o));
   if (!o.timing_cache_file.empty()) {
     cache.record(*impl->program);

@@ -71,7 +71,7 @@ class SessionImpl {
 
   // Configures the engine for `shapes` and captures its graph (once per shape set).
   Status prepare() {
-    if (current && prepared.count(shapes) && current == &prepared[shapes]) return Status::Ok();
+    if (current) return Status::Ok();  // set_input_shape() resets it whenever the shapes change
     if (auto it = prepared.find(shapes); it != prepared.end()) {
       current = &it->second;
       return Status::Ok();
@@ -250,12 +250,11 @@ Expected<TensorMap> run_engine(const std::shared_ptr<Engine>& engine, const Tens
   const EngineImpl& e = engine->impl();
   ShapeMap shapes;
   TensorMap converted;  // float feeds in another float dtype than the engine's input (--inputIOFormats)
-  auto is_float = [](DType t) { return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16; };
   for (const Value* v : e.program->graph->inputs) {
     auto it = feeds.find(v->name);
     if (it == feeds.end()) return invalid_input("no data given for input '" + v->name + "'");
     if (it->second.dtype() != v->dtype) {
-      if (!is_float(it->second.dtype()) || !is_float(v->dtype))
+      if (!cuda::is_float_storage(it->second.dtype()) || !cuda::is_float_storage(v->dtype))
         return invalid_input(fmt::format("input '{}' is {} but the engine takes {}", v->name,
                                          dtype_name(it->second.dtype()), dtype_name(v->dtype)));
       KILN_ASSIGN_OR_RETURN(converted[v->name], convert_dtype(it->second, v->dtype));

@@ -1,6 +1,7 @@
 // GPU Conv / kiln.FusedConv (cuDNN + epilogue kernel) against the CPU reference: odd sizes, strides,
 // dilations, groups, asymmetric and automatic pads, every fused activation, residual inputs, fp32 (NCHW,
 // true fp32) and the NHWC tensor-core precisions; plus tactic strings and refusals.
+#include <cstdio>
 #include <cstring>
 
 #include "cuda/layers/conv_layer.h"
@@ -339,6 +340,38 @@ TEST(GpuConv, TacticStrings) {
   }
 }
 
+// Builds `c` at `precision` (tuned), runs it against the CPU reference with that precision's tolerance and
+// checks that the conv's chosen tactic starts with `prefix`; returns the engine for further checks.
+std::shared_ptr<Engine> expect_conv_tactic(const ConvCase& c, const std::string& precision, const std::string& prefix) {
+  SCOPED_TRACE(precision);
+  TensorMap feeds;
+  auto g = conv_graph(c, feeds);
+  EXPECT_TRUE(infer_shapes(*g).ok());
+  auto want = run_cpu(*g, feeds);
+  EXPECT_TRUE(want.ok()) << want.status().to_string();
+  if (!want.ok()) return nullptr;
+  BuildOptions opt;
+  opt.precision = precision;
+  auto engine = build_engine(std::move(g), opt);
+  EXPECT_TRUE(engine.ok()) << engine.status().to_string();
+  if (!engine.ok()) return nullptr;
+  auto got = run_engine(*engine, feeds);
+  EXPECT_TRUE(got.ok()) << got.status().to_string();
+  if (!got.ok()) return nullptr;
+  const bool fp32 = precision == "fp32", bf16 = precision == "bf16";
+  Diff d = diff(got->at("y"), want->at("y"), fp32 ? kFp32Atol : bf16 ? kBf16Atol : kFp16Atol,
+                fp32 ? kFp32Rtol : bf16 ? kBf16Rtol : kFp16Rtol);
+  EXPECT_EQ(d.bad, 0) << d.bad << "/" << d.n << " off, max |diff| " << d.max_abs;
+  bool seen = false;
+  for (const EngineLayer& l : (*engine)->summary().layers)
+    if (l.name == "conv") {
+      seen = true;
+      EXPECT_EQ(l.tactic.rfind(prefix, 0), 0u) << l.tactic;
+    }
+  EXPECT_TRUE(seen);
+  return *engine;
+}
+
 // Every kind of conv through the cuDNN graph API alone (the legacy algorithms are not candidates), tuned,
 // against the CPU reference; each conv's tactic must name a graph-API engine.
 class GpuConvGraphApi : public ::testing::Test {
@@ -346,32 +379,8 @@ class GpuConvGraphApi : public ::testing::Test {
   void SetUp() override { cuda::ConvLayer::set_candidates_for_testing(cuda::ConvCandidates::kBackendOnly); }
   void TearDown() override { cuda::ConvLayer::set_candidates_for_testing(cuda::ConvCandidates::kAll); }
 
-  static void expect_graph_api(const ConvCase& c, const std::string& precision) {
-    SCOPED_TRACE(precision);
-    TensorMap feeds;
-    auto g = conv_graph(c, feeds);
-    ASSERT_TRUE(infer_shapes(*g).ok());
-    auto want = run_cpu(*g, feeds);
-    ASSERT_TRUE(want.ok()) << want.status().to_string();
-    BuildOptions opt;
-    opt.precision = precision;
-    auto engine = build_engine(std::move(g), opt);
-    ASSERT_TRUE(engine.ok()) << engine.status().to_string();
-    auto got = run_engine(*engine, feeds);
-    ASSERT_TRUE(got.ok()) << got.status().to_string();
-    const bool fp32 = precision == "fp32";
-    Diff d = diff(got->at("y"), want->at("y"), fp32 ? kFp32Atol : kFp16Atol, fp32 ? kFp32Rtol : kFp16Rtol);
-    EXPECT_EQ(d.bad, 0) << d.bad << "/" << d.n << " off, max |diff| " << d.max_abs;
-    bool seen = false;
-    for (const EngineLayer& l : (*engine)->summary().layers)
-      if (l.name == "conv") {
-        seen = true;
-        EXPECT_EQ(l.tactic.rfind("cudnn-be:", 0), 0u) << l.tactic;
-      }
-    EXPECT_TRUE(seen);
-  }
   static void expect_both(const ConvCase& c) {
-    for (const char* p : {"fp32", "fp16"}) expect_graph_api(c, p);
+    for (const char* p : {"fp32", "fp16"}) expect_conv_tactic(c, p, "cudnn-be:");
   }
 };
 
@@ -434,6 +443,137 @@ TEST(GpuConv, GraphApiTacticStrings) {
     EXPECT_EQ(ConvLayer::parse_tactic(bad, c).code(), StatusCode::kInvalidInput);
   }
 }
+
+
+// kiln's own depthwise kernel alone (cuDNN not a candidate), against the CPU reference: the NHWC vector
+// kernel at each width (tensor-core precisions, channels a multiple of the 16-byte vector) and the generic
+// kernel (fp32 NCHW, odd channel counts, channel multipliers), with strides, dilations, asymmetric and
+// automatic pads, every activation, residuals, no bias, 1-D.
+class GpuConvOwnDepthwise : public ::testing::Test {
+ protected:
+  void TearDown() override { cuda::ConvLayer::set_candidates_for_testing(cuda::ConvCandidates::kAll); }
+
+  static ConvCase dw(Shape x, int64_t multiplier, std::vector<int64_t> kernel,
+                     std::map<std::string, Attribute> attrs = {}) {
+    Shape w = {x[1] * multiplier, 1};
+    for (int64_t k : kernel) w.push_back(k);
+    attrs["group"] = Attribute::make_int(x[1]);
+    return ConvCase{x, w, true, attrs};
+  }
+  // Each width in turn is the only candidate (on shapes the vector kernel does not take, the generic kernel
+  // runs whatever the width); every precision.
+  static void expect_own(const ConvCase& c, std::vector<std::string> precisions = {"fp32", "tf32", "fp16", "bf16"}) {
+    for (int w : cuda::kDepthwiseWidths) {
+      const std::string tactic = cuda::ConvLayer::own_tactic_string(w);
+      SCOPED_TRACE(tactic);
+      cuda::ConvLayer::set_candidates_for_testing(cuda::ConvCandidates::kOwnOnly, tactic);
+      for (const std::string& p : precisions) expect_conv_tactic(c, p, tactic);
+    }
+  }
+};
+
+TEST_F(GpuConvOwnDepthwise, VectorAndGenericPlain3x3) {
+  expect_own(dw({3, 16, 13, 13}, 1, {3, 3}, {{"pads", ints({1, 1, 1, 1})}}));  // vector kernel (NHWC)
+  expect_own(dw({2, 7, 11, 9}, 1, {3, 3}, {{"pads", ints({1, 1, 1, 1})}}));    // 7 channels: generic
+}
+
+TEST_F(GpuConvOwnDepthwise, StridesDilationsAndPads) {
+  expect_own(dw({2, 32, 15, 14}, 1, {3, 3}, {{"pads", ints({1, 1, 1, 1})}, {"strides", ints({2, 2})}}));
+  expect_own(dw({2, 16, 15, 13}, 1, {3, 5}, {{"pads", ints({2, 1, 2, 3})}, {"dilations", ints({2, 1})}}));
+  expect_own(dw({2, 24, 12, 12}, 1, {5, 5}, {{"pads", ints({0, 1, 2, 3})}, {"strides", ints({1, 2})}}));
+  // 3x3 with different horizontal and vertical dilations and strides.
+  expect_own(dw({2, 16, 14, 17}, 1, {3, 3}, {{"pads", ints({1, 2, 1, 2})}, {"dilations", ints({1, 2})},
+                                              {"strides", ints({2, 3})}}));
+  expect_own(dw({2, 16, 14, 11}, 1, {3, 3}, {{"pads", ints({2, 1, 2, 1})}, {"dilations", ints({2, 1})},
+                                              {"strides", ints({3, 1})}}), {"fp16"});
+  for (const char* mode : {"SAME_UPPER", "SAME_LOWER", "VALID"}) {
+    SCOPED_TRACE(mode);
+    expect_own(dw({2, 8, 12, 12}, 1, {3, 3}, {{"auto_pad", Attribute::make_string(mode)}, {"strides", ints({2, 2})}}),
+               {"fp32", "fp16"});
+  }
+}
+
+TEST_F(GpuConvOwnDepthwise, ChannelMultiplierAndOneDimensional) {
+  expect_own(dw({2, 5, 13, 11}, 2, {3, 3}, {{"pads", ints({1, 1, 1, 1})}, {"strides", ints({2, 2})}}));
+  expect_own(dw({2, 8, 9, 9}, 3, {3, 3}, {{"pads", ints({1, 1, 1, 1})}}), {"fp32", "fp16"});
+  expect_own(dw({3, 16, 17}, 1, {5}, {{"pads", ints({2, 1})}, {"strides", ints({2})}}), {"fp32", "fp16"});
+}
+
+TEST_F(GpuConvOwnDepthwise, EpiloguesResidualAndNoBias) {
+  struct Act {
+    const char* name;
+    float alpha, beta;
+  };
+  for (const Act& a : {Act{"Relu", 0.f, 0.f}, Act{"Clip", 0.f, 0.3f}, Act{"Sigmoid", 0.f, 0.f}, Act{"SiLU", 0.f, 0.f},
+                       Act{"HardSwish", 0.f, 0.f}, Act{"LeakyRelu", 0.1f, 0.f}, Act{"Tanh", 0.f, 0.f},
+                       Act{"HardSigmoid", 0.2f, 0.5f}}) {
+    SCOPED_TRACE(a.name);
+    ConvCase c = dw({2, 16, 11, 11}, 1, {3, 3}, {{"pads", ints({1, 1, 1, 1})}});
+    c.activation = a.name;
+    c.alpha = a.alpha;
+    c.beta = a.beta;
+    expect_own(c, {"fp32", "fp16"});
+  }
+  for (bool bias : {true, false}) {
+    SCOPED_TRACE(bias ? "residual with bias" : "residual without bias");
+    for (int64_t channels : {16, 5}) {
+      ConvCase r = dw({2, channels, 11, 11}, 1, {3, 3}, {{"pads", ints({1, 1, 1, 1})}});
+      r.bias = bias;
+      r.activation = "Relu";
+      r.z = {2, channels, 11, 11};
+      expect_own(r);
+    }
+  }
+  ConvCase nb = dw({2, 16, 10, 10}, 1, {3, 3}, {{"pads", ints({1, 1, 1, 1})}});
+  nb.bias = false;
+  expect_own(nb);
+}
+
+// Tuned among all candidates, a depthwise conv may pick cuDNN or our kernel; either way it agrees. A plan of
+// an engine that runs our kernel keeps that tactic when loaded, and runs the same.
+TEST_F(GpuConvOwnDepthwise, PlanKeepsOurTactic) {
+  cuda::ConvLayer::set_candidates_for_testing(cuda::ConvCandidates::kOwnOnly, "kiln:depthwise,width=2");
+  ConvCase c = dw({4, 32, 14, 14}, 1, {3, 3}, {{"pads", ints({1, 1, 1, 1})}});
+  c.activation = "Clip";
+  c.beta = 6.f;
+  std::shared_ptr<Engine> built = expect_conv_tactic(c, "fp16", "kiln:depthwise,width=2");
+  ASSERT_TRUE(built);
+  cuda::ConvLayer::set_candidates_for_testing(cuda::ConvCandidates::kAll);
+  const std::string path = ::testing::TempDir() + "/kiln_own_depthwise.plan";
+  ASSERT_TRUE(built->save(path).ok());
+  auto loaded = Engine::load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  for (const EngineLayer& l : (*loaded)->summary().layers)
+    if (l.name == "conv") {
+      EXPECT_EQ(l.tactic, "kiln:depthwise,width=2");
+    }
+  TensorMap feeds;
+  auto g = conv_graph(c, feeds);
+  ASSERT_TRUE(infer_shapes(*g).ok());
+  auto want = run_cpu(*g, feeds);
+  ASSERT_TRUE(want.ok());
+  auto got = run_engine(*loaded, feeds);
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  Diff d = diff(got->at("y"), want->at("y"), kFp16Atol, kFp16Rtol);
+  EXPECT_EQ(d.bad, 0) << d.bad << "/" << d.n << " off, max |diff| " << d.max_abs;
+  std::remove(path.c_str());
+  expect_conv_tactic(c, "fp16", "");  // all candidates
+}
+
+TEST(GpuConv, OwnTacticStrings) {
+  cuda::ConvChoice c;
+  ASSERT_TRUE(cuda::ConvLayer::parse_tactic("kiln:depthwise,width=4", c).ok());
+  EXPECT_TRUE(c.own());
+  EXPECT_EQ(c.own_width, 4);
+  EXPECT_TRUE(c.chosen());
+  EXPECT_EQ(cuda::ConvLayer::own_tactic_string(c.own_width), "kiln:depthwise,width=4");
+  for (const char* bad : {"kiln:depthwise", "kiln:depthwise,width=3", "kiln:depthwise,width=", "kiln:depthwise,rows=3",
+                          "kiln:depthwise,rows=4x", "kiln:winograd"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_EQ(cuda::ConvLayer::parse_tactic(bad, c).code(), StatusCode::kInvalidInput);
+  }
+}
+
 
 }  // namespace
 }  // namespace kiln::gputest

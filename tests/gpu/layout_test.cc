@@ -1,5 +1,11 @@
 // GPU data movement against the CPU reference: Transpose, Concat, Split, Slice (negative steps), Pad, Expand,
 // Tile, Gather (negative / run-time indices), DepthToSpace, SpaceToDepth, the views, Shape/Size and Resize.
+#include <cuda_runtime.h>
+
+#include <cstring>
+
+#include "cuda/cuda_check.h"
+#include "cuda/kernels/convert.h"
 #include "gpu/movement_util.h"
 
 namespace kiln::gputest {
@@ -233,6 +239,65 @@ TEST(GpuResize, CubicAndSizes) {
             t.constant(int64s({4}, {1, 3, 9, 4}))},
            {{"mode", Str("linear")}});
     EXPECT_EQ(t.check(p), "") << p;
+  }
+}
+
+
+// The conversion layer's kernels directly: every float dtype pair and both layouts, on shapes that take each
+// path (same layout: linear; 1 or 3 channels with pixels % 4 == 0: the image kernel; other layout changes
+// with few channels / few pixels: the per-pixel loop; otherwise the tiled transpose, with sizes that are
+// not multiples of its 32x32 tile). Expected values come from the CPU's
+// dtype conversion and a host-side layout permutation.
+namespace convert_test {
+
+// Row-major [N,C,H,W] bytes <-> NHWC bytes, any element size.
+std::vector<char> permute(const char* src, const Shape& s, size_t elem, bool to_nhwc) {
+  std::vector<char> out(static_cast<size_t>(s[0] * s[1] * s[2] * s[3]) * elem);
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t p = 0; p < s[2] * s[3]; ++p) {
+        const size_t rm = static_cast<size_t>((n * s[1] + c) * s[2] * s[3] + p);
+        const size_t nhwc = static_cast<size_t>((n * s[2] * s[3] + p) * s[1] + c);
+        std::memcpy(out.data() + (to_nhwc ? nhwc : rm) * elem, src + (to_nhwc ? rm : nhwc) * elem, elem);
+      }
+  return out;
+}
+
+}  // namespace convert_test
+
+TEST(GpuConvert, FloatDtypesAndLayouts) {
+  using cuda::Layout;
+  const DType types[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16};
+  for (const Shape& shape : std::vector<Shape>{
+           {2, 3, 5, 7}, {2, 3, 8, 6}, {3, 1, 4, 5}, {2, 37, 9, 11}, {3, 64, 2, 2}, {1, 40, 33, 35}}) {
+    const Tensor x = random_floats(shape, 77);
+    for (DType a : types)
+      for (DType b : types)
+        for (Layout la : {Layout::kRowMajor, Layout::kNHWC})
+          for (Layout lb : {Layout::kRowMajor, Layout::kNHWC}) {
+            SCOPED_TRACE(Tensor::create(a, shape).value().describe() + " " + cuda::layout_name(la) + " -> " +
+                         dtype_name(b) + " " + cuda::layout_name(lb));
+            const Tensor xa = convert_dtype(x, a).value();
+            const size_t ea = dtype_size(a), eb = dtype_size(b);
+            std::vector<char> host(static_cast<const char*>(xa.raw()), static_cast<const char*>(xa.raw()) + xa.nbytes());
+            if (la == Layout::kNHWC) host = convert_test::permute(host.data(), shape, ea, true);
+            auto in = cuda::DeviceBuffer::upload(host.data(), host.size(), "convert test input");
+            ASSERT_TRUE(in.ok());
+            auto out = cuda::DeviceBuffer::allocate(static_cast<size_t>(x.numel()) * eb, "convert test output");
+            ASSERT_TRUE(out.ok());
+            cuda::DeviceTensor din{cuda::TensorDesc{a, shape, la}, in->get()};
+            cuda::DeviceTensor dout{cuda::TensorDesc{b, shape, lb}, out->get()};
+            Status st = cuda::enqueue_convert(din, dout, nullptr);
+            ASSERT_TRUE(st.ok()) << st.to_string();
+            std::vector<char> got(out->bytes());
+            ASSERT_EQ(cudaMemcpy(got.data(), out->get(), got.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+            if (lb == Layout::kNHWC) got = convert_test::permute(got.data(), shape, eb, false);
+            Tensor gb = Tensor::create(b, shape).value();
+            std::memcpy(gb.raw(), got.data(), got.size());
+            const Tensor want = convert_dtype(convert_dtype(xa, b).value(), DType::kFloat32).value();
+            Diff d = diff(convert_dtype(gb, DType::kFloat32).value(), want, 0.0, 1e-2);
+            EXPECT_EQ(d.bad, 0) << d.bad << "/" << d.n << " off, max |diff| " << d.max_abs;
+          }
   }
 }
 

@@ -2,6 +2,7 @@
 // output's scale, FP16 within the documented half tolerance and with top-1 agreement; static and dynamic
 // batch; plans saved and loaded give the same outputs.
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -46,6 +47,15 @@ double top1_agreement(const Tensor& got, const Tensor& want) {
   return double(agree) / double(n);
 }
 
+// The zoo engines' build options. KILN_GPU_TEST_OPT_LEVEL (0..5; default 3, kiln build's default) sets
+// --builderOptimizationLevel: compute-sanitizer runs use 0 (heuristic tactics, nothing timed), since timing
+// every candidate under memcheck takes longer than a device call may run.
+BuildOptions zoo_build_options() {
+  BuildOptions o;
+  if (const char* v = std::getenv("KILN_GPU_TEST_OPT_LEVEL")) o.optimization_level = std::atoi(v);
+  return o;
+}
+
 struct Case {
   const char* model;
   int64_t hw;  // 0 = the model's default resolution
@@ -63,7 +73,7 @@ TEST_P(ZooOnGpu, Fp32AndFp16MatchCpu) {
   auto want = run_cpu(*graph, feeds);
   ASSERT_TRUE(want.ok()) << want.status().to_string();
   for (const char* precision : {"fp32", "fp16"}) {
-    BuildOptions opt;
+    BuildOptions opt = zoo_build_options();
     opt.precision = precision;
     auto engine = build_engine(zoo(c.model, Dim(2)), opt);
     ASSERT_TRUE(engine.ok()) << precision << ": " << engine.status().to_string();
@@ -100,7 +110,7 @@ TEST(ZooTop1, Fp16AgreesWithCpuOn256Inputs) {
     TensorMap feeds = feeds_for(*graph, *graph->inputs[0]->shape.to_static(), 99);
     auto want = run_cpu(*graph, feeds);
     ASSERT_TRUE(want.ok()) << want.status().to_string();
-    BuildOptions opt;
+    BuildOptions opt = zoo_build_options();
     opt.precision = "fp16";
     auto engine = build_engine(zoo(model, Dim(256), 112), opt);
     ASSERT_TRUE(engine.ok()) << engine.status().to_string();
@@ -129,7 +139,7 @@ TEST_P(ZooDynamic, DynamicBatchFp32AndFp16) {
     p.min[in] = {1, 3, 224, 224};
     p.opt[in] = {8, 3, 224, 224};
     p.max[in] = {16, 3, 224, 224};
-    BuildOptions opt;
+    BuildOptions opt = zoo_build_options();
     opt.precision = precision;
     opt.profiles = {p};
     auto engine = build_engine(std::move(probe), opt);

@@ -52,6 +52,12 @@ nlohmann::json cuda_versions_json() {
 
 namespace {
 
+// The last n entries of `v` (the timed iterations; earlier ones were warm-up), or all of them when fewer.
+template <typename T>
+std::vector<T> last_n(const std::vector<T>& v, size_t n) {
+  return std::vector<T>(v.end() - static_cast<std::ptrdiff_t>(std::min(n, v.size())), v.end());
+}
+
 Status cuda_ok(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return Status::Ok();
   return runtime_error(fmt::format("{} failed: {}", what, cudaGetErrorString(e)));
@@ -272,9 +278,9 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
                         bench::measure_case(infer, r.runner, r.percentiles, nvml,
                                             random ? 1 : std::max<int64_t>(1, batch) * std::max(1, r.streams)));
   const size_t n = c.run.times.size();
-  const std::vector<double> timed(gpu_ms.end() - static_cast<std::ptrdiff_t>(n), gpu_ms.end());
+  const std::vector<double> timed = last_n(gpu_ms, n);
   KILN_RETURN_IF_ERROR(bench::replace_latencies(c, timed, r.percentiles, "cuda_events"));
-  const std::vector<double> enq(enqueue_ms.end() - static_cast<std::ptrdiff_t>(n), enqueue_ms.end());
+  const std::vector<double> enq = last_n(enqueue_ms, n);
   KILN_ASSIGN_OR_RETURN(bench::LatencyStats enq_stats, bench::compute_stats(enq, r.percentiles));
   c.extra["enqueue_ms"] = bench::stats_json(enq_stats);
   if (split) {
@@ -282,7 +288,7 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
     for (const auto& [name, v] : {std::pair<const char*, const std::vector<double>*>{"h2d_ms", &h2d_ms},
                                   {"compute_ms", &compute_ms},
                                   {"d2h_ms", &d2h_ms}}) {
-      const std::vector<double> last(v->end() - static_cast<std::ptrdiff_t>(n), v->end());
+      const std::vector<double> last = last_n(*v, n);
       KILN_ASSIGN_OR_RETURN(bench::LatencyStats st, bench::compute_stats(last, r.percentiles));
       stages[name] = bench::stats_json(st);
       samples[name] = last;
@@ -304,7 +310,7 @@ Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nv
   c.batch = random ? 0 : batch;
   for (const auto& [name, d] : shapes) c.input_shapes[name] = random ? with_batch(d, r.random_max) : d;
   if (random) {
-    const std::vector<int64_t> tb(drawn.end() - static_cast<std::ptrdiff_t>(n), drawn.end());
+    const std::vector<int64_t> tb = last_n(drawn, n);
     int64_t samples = 0;
     for (int64_t b : tb) samples += b;
     c.throughput.samples_per_s = c.run.wall_s > 0 ? static_cast<double>(samples) / c.run.wall_s : 0;

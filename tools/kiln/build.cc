@@ -74,6 +74,7 @@ Status build_model(const BuildArgs& args) {
     std::printf("[%7.2f s] %s\n", s, line.c_str());
     std::fflush(stdout);
   };
+  if (args.verbose) options.tactic_log = options.progress;
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine, Engine::build(args.model, options));
   print_summary(engine->summary(), args.verbose);
   if (args.save_engine.empty()) {
@@ -97,7 +98,9 @@ KILN_SUBCOMMAND(build,
                       app.add_option("--saveEngine", args->save_engine,
                                      "Write the engine to this plan file (atomically)");
                       add_build_flags(app, args->flags, /*with_shapes=*/true);
-                      app.add_flag("--verbose", args->verbose, "Also print every layer's precision and tactic");
+                      app.add_flag("--verbose", args->verbose,
+                                   "Also print every conv candidate timed while tuning (tactic and time, or why "
+                                   "it was rejected), and every layer's precision and tactic");
                       app.footer(
                           "One optimization profile is given by --minShapes/--optShapes/--maxShapes together;\n"
                           "without them the engine is static (symbolic dims fixed by --shapes).\n"

@@ -68,7 +68,6 @@ __global__ void conv_pad_kernel(const T* x, ConvTensorGeom in, T* xp, ConvTensor
   }
 }
 
-
 }  // namespace
 
 Status launch_conv_epilogue(DType dtype, void* y, const ConvTensorGeom& g, const ConvEpilogue& e, cudaStream_t stream) {

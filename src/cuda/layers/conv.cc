@@ -28,6 +28,17 @@ Expected<DeviceBuffer> upload_weights(const Tensor& w, const ConvSpec& spec) {
   return DeviceBuffer::upload(t.raw(), t.nbytes(), "conv weights");
 }
 
+// Depthwise filters (one input channel per group) as float32 [R*S][K] for kiln's depthwise kernel, which
+// reads the K channels of one tap as consecutive vectors.
+Expected<DeviceBuffer> upload_depthwise_weights(const Tensor& w, const ConvSpec& spec) {
+  const std::vector<float> f = w.to_float_vector();
+  const int64_t k = spec.out_c, taps = spec.kernel[0] * spec.kernel[1];
+  std::vector<float> ordered(f.size());
+  for (int64_t ki = 0; ki < k; ++ki)
+    for (int64_t t = 0; t < taps; ++t) ordered[static_cast<size_t>(t * k + ki)] = f[static_cast<size_t>(ki * taps + t)];
+  return DeviceBuffer::upload(ordered.data(), ordered.size() * sizeof(float), "depthwise conv weights");
+}
+
 Expected<DeviceBuffer> upload_floats(const std::vector<float>& v, DType dtype, const char* what) {
   Tensor t = Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v);
   if (dtype != DType::kFloat32) {
@@ -100,7 +111,11 @@ Expected<std::unique_ptr<Layer>> make_conv(LowerContext& ctx, bool fused) {
   ctx.outputs[0].dtype = spec.dtype;
   ctx.outputs[0].layout = spec.layout;
 
-  KILN_ASSIGN_OR_RETURN(DeviceBuffer weights, upload_weights(*ctx.take_constant(1), spec));
+  ConvBuffers buf;
+  if (spec.in_c_per_group == 1) {
+    KILN_ASSIGN_OR_RETURN(buf.depthwise, upload_depthwise_weights(*w, spec));
+  }
+  KILN_ASSIGN_OR_RETURN(buf.weights, upload_weights(*ctx.take_constant(1), spec));
   std::vector<float> bias(static_cast<size_t>(spec.out_c), 0.f);
   if (spec.has_bias) {
     const Tensor* b = ctx.take_constant(2);
@@ -108,17 +123,15 @@ Expected<std::unique_ptr<Layer>> make_conv(LowerContext& ctx, bool fused) {
       return ctx.invalid("bias B " + b->describe() + " does not have " + std::to_string(spec.out_c) + " entries");
     bias = b->to_float_vector();
   }
-  DeviceBuffer bias_f32, bias_act;
   if (spec.has_bias) {
-    KILN_ASSIGN_OR_RETURN(bias_f32, upload_floats(bias, DType::kFloat32, "conv bias"));
+    KILN_ASSIGN_OR_RETURN(buf.bias_f32, upload_floats(bias, DType::kFloat32, "conv bias"));
   }
   // In the storage dtype for the fused calls: the legacy one (zeros without a bias) and the graph API's
   // bias ADD.
   if (spec.fusable() || spec.has_bias) {
-    KILN_ASSIGN_OR_RETURN(bias_act, upload_floats(bias, spec.dtype, "conv bias (fused call)"));
+    KILN_ASSIGN_OR_RETURN(buf.bias_act, upload_floats(bias, spec.dtype, "conv bias (fused call)"));
   }
-  return std::unique_ptr<Layer>(
-      std::make_unique<ConvLayer>(std::move(spec), std::move(weights), std::move(bias_f32), std::move(bias_act)));
+  return std::unique_ptr<Layer>(std::make_unique<ConvLayer>(std::move(spec), std::move(buf)));
 }
 
 }  // namespace

@@ -301,14 +301,21 @@ Expected<std::vector<Desc>> BackendGraph::heuristics(cudnnBackendHeurMode_t mode
 
 namespace {
 
-// The engine's global index, knob choices and whether its numerical notes allow it (no tensor cores or
-// down-converted inputs when the problem forbids them).
-Status describe_config(const Desc& cfg, const BackendConvProblem& p, BackendEngineChoice& out, bool& allowed) {
+// The engine descriptor an engine config holds.
+Expected<Desc> engine_of(const Desc& cfg) {
   KILN_ASSIGN_OR_RETURN(Desc eng, Desc::make(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
   cudnnBackendDescriptor_t eraw = eng.get();
   int64_t n = 0;
   KILN_CUDNN_RETURN_IF_ERROR(
       cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &eraw));
+  return eng;
+}
+
+// The engine's global index, knob choices and whether its numerical notes allow it (no tensor cores or
+// down-converted inputs when the problem forbids them).
+Status describe_config(const Desc& cfg, const BackendConvProblem& p, BackendEngineChoice& out, bool& allowed) {
+  KILN_ASSIGN_OR_RETURN(Desc eng, engine_of(cfg));
+  int64_t n = 0;
   KILN_CUDNN_RETURN_IF_ERROR(
       cudnnBackendGetAttribute(eng.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &out.engine));
   allowed = true;
@@ -342,13 +349,9 @@ Status describe_config(const Desc& cfg, const BackendConvProblem& p, BackendEngi
 // Engines with the runtime-compilation behavior note build their kernels with NVRTC when planned (seconds
 // each): left out of the exhaustive part so that builds stay short.
 bool compiles_at_runtime(const Desc& cfg) {
-  Expected<Desc> eng = Desc::make(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  Expected<Desc> eng = engine_of(cfg);
   if (!eng.ok()) return true;
-  cudnnBackendDescriptor_t eraw = eng->get();
   int64_t n = 0;
-  if (cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &eraw) !=
-      CUDNN_STATUS_SUCCESS)
-    return true;
   cudnnBackendBehaviorNote_t notes[32];
   if (cudnnBackendGetAttribute(eng->get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE, 32, &n, notes) !=
       CUDNN_STATUS_SUCCESS)

@@ -20,6 +20,7 @@ constexpr const char* kUnconfigured = "cudnn:unconfigured";
 constexpr int kBackendPlans[6] = {1, 2, 4, 8, 8, 8};
 constexpr int kExhaustivePlans[6] = {0, 0, 0, 0, 4, 16};
 ConvCandidates g_candidates = ConvCandidates::kAll;
+std::string g_own_tactic;  // with kOwnOnly: the only tactic tried (empty: all)
 size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
 cudnnDataType_t cudnn_dtype(DType t) {
@@ -45,11 +46,12 @@ std::string geom_string(const ConvTensorGeom& g) {
 
 }  // namespace
 
-ConvLayer::ConvLayer(ConvSpec spec, DeviceBuffer weights, DeviceBuffer bias_f32, DeviceBuffer bias_act)
+ConvLayer::ConvLayer(ConvSpec spec, ConvBuffers b)
     : spec_(std::move(spec)),
-      weights_(std::move(weights)),
-      bias_f32_(std::move(bias_f32)),
-      bias_act_(std::move(bias_act)) {
+      weights_(std::move(b.weights)),
+      bias_f32_(std::move(b.bias_f32)),
+      bias_act_(std::move(b.bias_act)),
+      dw_weights_(std::move(b.depthwise)) {
   create_status_ = create_descriptors();
 }
 
@@ -155,6 +157,15 @@ Status ConvLayer::set_geometry(const ConfigureContext& ctx) {
     if (!fits_int(v))
       return error(StatusCode::kUnsupported, "input " + x.describe() + " is too large for cuDNN (int dims)");
   geom_ = g;
+  dw_.x = g.x;
+  dw_.y = g.y;
+  dw_.multiplier = spec_.group > 0 ? spec_.out_c / spec_.group : 1;
+  for (int d = 0; d < 2; ++d) {
+    dw_.kernel[d] = spec_.kernel[d];
+    dw_.strides[d] = spec_.strides[d];
+    dw_.dilations[d] = spec_.dilations[d];
+    dw_.pad_begin[d] = g.pad_begin[d];
+  }
   pad_region_ = g.explicit_pad ? align_up(static_cast<size_t>(g.xp.numel()) * dtype_size(spec_.dtype)) : 0;
   return Status::Ok();
 }
@@ -208,7 +219,33 @@ Expected<std::vector<ConvChoice>> ConvLayer::usable_algos(cudnnHandle_t handle, 
   return out;
 }
 
-void ConvLayer::set_candidates_for_testing(ConvCandidates c) { g_candidates = c; }
+void ConvLayer::set_candidates_for_testing(ConvCandidates c, const std::string& own_tactic) {
+  g_candidates = c;
+  g_own_tactic = own_tactic;
+}
+
+std::string ConvLayer::own_tactic_string(int width) { return "kiln:depthwise,width=" + std::to_string(width); }
+
+// Our depthwise kernel at each width when the vector kernel applies, else the one-output-per-thread kernel
+// (width 1).
+std::vector<ConvChoice> ConvLayer::own_candidates() const {
+  std::vector<ConvChoice> out;
+  if (!own_supported()) return out;
+  auto add = [&](int width) {
+    ConvChoice c;
+    c.own_width = width;
+    out.push_back(c);
+  };
+  if (g_candidates == ConvCandidates::kOwnOnly && !g_own_tactic.empty()) {
+    ConvChoice c;
+    if (parse_tactic(g_own_tactic, c).ok() && c.own()) add(c.own_width);
+    return out;
+  }
+  const bool vec = depthwise_vectorizable(spec_.dtype, dw_);
+  for (int w : kDepthwiseWidths)
+    if (w == 1 || vec) add(w);
+  return out;
+}
 
 Status ConvLayer::configure(ConfigureContext& ctx) {
   configured_ = false;
@@ -217,18 +254,38 @@ Status ConvLayer::configure(ConfigureContext& ctx) {
   KILN_RETURN_IF_ERROR(set_descriptors());
   KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(ctx.handles.cudnn, ctx.stream));
   const ConvCandidates which = g_candidates;
+  const bool can_time = !ctx.sample_inputs.empty() && !ctx.sample_outputs.empty() && ctx.sample_workspace;
+  if (which == ConvCandidates::kOwnOnly) {
+    std::vector<ConvChoice> own = own_candidates();
+    if (own.empty()) return error(StatusCode::kUnsupported, "kiln's depthwise kernel does not run this conv");
+    if (ctx.tune && can_time) {
+      KILN_RETURN_IF_ERROR(tune(ctx, own));
+    } else if (!choice_.own()) {
+      choice_ = own.front();
+    }
+    configured_ = true;
+    return Status::Ok();
+  }
+  // Our kernel depends on nothing the shapes can change: a given or kept choice of it stays.
+  if (choice_.own() && own_supported() && !ctx.tune) {
+    configured_ = true;
+    return Status::Ok();
+  }
   std::vector<ConvChoice> algos;
-  if (which != ConvCandidates::kBackendOnly) {
+  const bool legacy_allowed = which == ConvCandidates::kAll || which == ConvCandidates::kLegacyOnly;
+  if (legacy_allowed) {
     KILN_ASSIGN_OR_RETURN(algos, usable_algos(ctx.handles.cudnn, ctx.max_workspace_bytes));
   }
   const std::string none = "cuDNN has no forward algorithm for input " + geom_string(geom_.xp) + " -> " +
                            geom_string(geom_.y) + " (group " + std::to_string(spec_.group) +
                            ") within a workspace of " + std::to_string(ctx.max_workspace_bytes >> 20) +
                            " MiB (raise --memPoolSize=workspace:N)";
-  const bool can_time = !ctx.sample_inputs.empty() && !ctx.sample_outputs.empty() && ctx.sample_workspace;
   if (ctx.tune && can_time) {
     if (which != ConvCandidates::kLegacyOnly)
-      for (ConvChoice& c : backend_candidates(ctx)) algos.push_back(std::move(c));
+      for (ConvChoice& c : backend_candidates(ctx))
+        algos.push_back(std::move(c));
+    if (which == ConvCandidates::kAll)
+      for (ConvChoice& c : own_candidates()) algos.push_back(std::move(c));
     if (algos.empty()) return error(StatusCode::kUnsupported, none);
     KILN_RETURN_IF_ERROR(tune(ctx, algos));
     configured_ = true;
@@ -236,7 +293,7 @@ Status ConvLayer::configure(ConfigureContext& ctx) {
   }
   // A graph-API tactic (given or kept) is rebuilt for these shapes; when cuDNN no longer has any plan for
   // it, the legacy heuristic's choice runs and tactic() says "+fallback".
-  if ((choice_.backend || which == ConvCandidates::kBackendOnly) && which != ConvCandidates::kLegacyOnly &&
+  if ((choice_.backend || !legacy_allowed) && which != ConvCandidates::kLegacyOnly &&
       configure_backend_untuned(ctx)) {
     configured_ = true;
     return Status::Ok();
@@ -309,10 +366,10 @@ std::vector<ConvChoice> ConvLayer::backend_candidates(const ConfigureContext& ct
 
 // A plan's cache key: the input geometry (the output follows from it and the attributes), fused or not,
 // and the engine with its knobs (the heuristics' position is informational).
-std::string ConvLayer::plan_key(bool fuse, const BackendEngineChoice& be) const {
-  BackendEngineChoice k = be;
+std::string ConvLayer::plan_key(const ConvChoice& c) const {
+  BackendEngineChoice k = c.be;
   k.heur = -1;
-  return geom_string(geom_.x) + (fuse ? "|fused|" : "|conv|") + format_engine_choice(k);
+  return geom_string(geom_.x) + (c.path == ConvPath::kFused ? "|fused|" : "|conv|") + format_engine_choice(k);
 }
 
 // The chosen graph-API plan stays alive as long as the layer: CUDA graphs captured for earlier shapes
@@ -320,7 +377,7 @@ std::string ConvLayer::plan_key(bool fuse, const BackendEngineChoice& be) const 
 // the same shapes reuses it instead of finalizing again.
 void ConvLayer::keep_plan() {
   if (!choice_.backend || !choice_.plan) return;
-  plans_.emplace(plan_key(choice_.path == ConvPath::kFused, choice_.be), CachedPlan{choice_.plan, true});
+  plans_.emplace(plan_key(choice_), CachedPlan{choice_.plan, true});
 }
 
 // Without timing: the given/kept graph-API tactic rebuilt for the current shapes (or, when only the graph
@@ -330,7 +387,7 @@ bool ConvLayer::configure_backend_untuned(const ConfigureContext& ctx) {
   if (choice_.backend) {
     const bool fuse = choice_.path == ConvPath::kFused;
     if (fuse && !can_fuse) return false;
-    const std::string key = plan_key(fuse, choice_.be);
+    const std::string key = plan_key(choice_);
     auto cached = plans_.find(key);
     if (cached == plans_.end()) {
       bool exact = false;
@@ -370,7 +427,7 @@ Status ConvLayer::tune(ConfigureContext& ctx, const std::vector<ConvChoice>& alg
   if (spec_.fusable() && bias_act_.get())
     for (ConvChoice c : algos)
       // cuDNN documents identity-activation fusion for IMPLICIT_PRECOMP_GEMM only.
-      if (!c.backend &&
+      if (!c.backend && !c.own() &&
           (spec_.act == FusedActivation::kRelu || c.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
         c.path = ConvPath::kFused;
         cands.push_back(c);
@@ -389,12 +446,16 @@ Status ConvLayer::tune(ConfigureContext& ctx, const std::vector<ConvChoice>& alg
   bool have_ref = false, have_best = false;
   float best_ms = std::numeric_limits<float>::infinity();
   Status last = Status::Ok();
+  auto log = [&](const ConvChoice& c, const std::string& what) {
+    if (ctx.tactic_log) ctx.tactic_log("  " + spec_.where + " " + geom_string(geom_.x) + ": " + describe(c) + " " + what);
+  };
   for (const ConvChoice& c : cands) {
     auto launch = [&]() { return run(rc, c, x, z, y); };
     Status s = launch();
     if (!s.ok()) {  // this candidate cannot run this shape: not chosen
       (void)cudaGetLastError();
       last = s;
+      log(c, "cannot run: " + s.message());
       continue;
     }
     if (!have_ref) {
@@ -402,14 +463,19 @@ Status ConvLayer::tune(ConfigureContext& ctx, const std::vector<ConvChoice>& alg
       have_ref = true;
     } else {
       KILN_ASSIGN_OR_RETURN(double diff, max_relative_difference(y, ref.get(), n, spec_.dtype, ctx.stream));
-      if (!(diff <= tactic_tolerance(spec_.dtype))) continue;
+      if (!(diff <= tactic_tolerance(spec_.dtype))) {
+        log(c, "rejected: differs from the reference candidate by " + std::to_string(diff));
+        continue;
+      }
     }
     Expected<float> ms = time_candidate(ctx.stream, launch);
     if (!ms.ok()) {
       (void)cudaGetLastError();
       last = ms.status();
+      log(c, "cannot run: " + ms.status().message());
       continue;
     }
+    log(c, std::to_string(*ms) + " ms");
     if (*ms < best_ms) {
       best_ms = *ms;
       choice_ = c;
@@ -418,8 +484,9 @@ Status ConvLayer::tune(ConfigureContext& ctx, const std::vector<ConvChoice>& alg
     }
   }
   KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream));  // `ref` is freed on return
-  if (!have_best) return error(StatusCode::kRuntime, "no cuDNN candidate ran: " + last.to_string());
+  if (!have_best) return error(StatusCode::kRuntime, "no conv candidate ran: " + last.to_string());
   keep_plan();
+  if (ctx.tactic_log) ctx.tactic_log("  " + spec_.where + ": chose " + tactic() + " (" + std::to_string(best_ms) + " ms)");
   return Status::Ok();
 }
 
@@ -427,6 +494,16 @@ Status ConvLayer::run(const RunContext& rc, const ConvChoice& c, const void* x, 
   if (rc.workspace_bytes < workspace_for(c))
     return error(StatusCode::kRuntime, "workspace of " + std::to_string(rc.workspace_bytes) + " bytes, need " +
                                            std::to_string(workspace_for(c)));
+  if (c.own()) {
+    ConvEpilogue e;
+    e.act = spec_.act;
+    e.alpha = spec_.alpha;
+    e.beta = spec_.beta;
+    e.bias = spec_.has_bias ? bias_f32_.as<float>() : nullptr;
+    e.z = z;
+    return launch_depthwise_conv(spec_.dtype, dw_, x, dw_weights_.as<float>(), y, e, c.own_width, rc.stream)
+        .with_context(spec_.where + ": ");
+  }
   cudnnHandle_t h = rc.handles.cudnn;
   KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(h, rc.stream));
   if (c.backend) {
@@ -486,26 +563,38 @@ Status ConvLayer::enqueue(const RunContext& rc, const std::vector<DeviceTensor>&
   return run(rc, choice_, inputs[0].data, z, outputs[0].data);
 }
 
-std::string ConvLayer::tactic() const {
-  if (!choice_.chosen()) return kUnconfigured;
-  const char* path = choice_.path == ConvPath::kFused ? "fused" : "conv";
-  std::string s = choice_.backend ? std::string("cudnn-be:") + path + "," + format_engine_choice(choice_.be)
-                                  : std::string("cudnn:") + path + ",algo=" + std::to_string(choice_.algo);
-  if (!choice_.backend && geom_.explicit_pad) s += "+pad";
-  if (choice_.path == ConvPath::kConv && spec_.needs_epilogue()) s += "+epilogue";
-  if (be_fallback_) s += "+fallback";
+std::string ConvLayer::describe(const ConvChoice& c) const {
+  if (!c.chosen()) return kUnconfigured;
+  if (c.own()) return own_tactic_string(c.own_width);
+  const char* path = c.path == ConvPath::kFused ? "fused" : "conv";
+  std::string s = c.backend ? std::string("cudnn-be:") + path + "," + format_engine_choice(c.be)
+                            : std::string("cudnn:") + path + ",algo=" + std::to_string(c.algo);
+  if (!c.backend && geom_.explicit_pad) s += "+pad";
+  if (c.path == ConvPath::kConv && spec_.needs_epilogue()) s += "+epilogue";
   return s;
 }
+
+std::string ConvLayer::tactic() const { return describe(choice_) + (be_fallback_ && choice_.chosen() ? "+fallback" : ""); }
 
 Status ConvLayer::parse_tactic(const std::string& tactic, ConvChoice& out) {
   auto bad = [&](const std::string& why) {
     return invalid_input("conv tactic '" + tactic + "' " + why +
-                         " (expected cudnn:<conv|fused>,algo=<n>[+pad][+epilogue] or "
-                         "cudnn-be:<conv|fused>,engine=<n>,heur=<i>[,knobs=<t>:<v>;...][+epilogue])");
+                         " (expected cudnn:<conv|fused>,algo=<n>[+pad][+epilogue], "
+                         "cudnn-be:<conv|fused>,engine=<n>,heur=<i>[,knobs=<t>:<v>;...][+epilogue] or "
+                         "kiln:depthwise,width=<1|2|4>)");
   };
+  if (tactic.compare(0, 15, "kiln:depthwise,") == 0) {
+    for (int width : kDepthwiseWidths)
+      if (tactic == own_tactic_string(width)) {
+        out = ConvChoice{};
+        out.own_width = width;
+        return Status::Ok();
+      }
+    return bad("has no valid width");
+  }
   const std::string legacy = "cudnn:", backend = "cudnn-be:";
   const bool is_backend = tactic.compare(0, backend.size(), backend) == 0;
-  if (!is_backend && tactic.compare(0, legacy.size(), legacy) != 0) return bad("does not start with cudnn:");
+  if (!is_backend && tactic.compare(0, legacy.size(), legacy) != 0) return bad("does not start with cudnn:, cudnn-be: or kiln:");
   std::string rest = tactic.substr(is_backend ? backend.size() : legacy.size());
   const size_t plus = rest.find('+');
   std::string head = rest.substr(0, plus);
@@ -553,6 +642,9 @@ Status ConvLayer::set_tactic(const std::string& tactic) {
   }
   ConvChoice c;
   KILN_RETURN_IF_ERROR(parse_tactic(tactic, c));  // the lowering prefixes the node
+  if (c.own() && !own_supported())
+    return error(StatusCode::kInvalidInput,
+                 "tactic '" + tactic + "' is kiln's depthwise kernel, and this conv is not depthwise");
   if (c.path == ConvPath::kFused && !c.backend && !(spec_.fusable() && bias_act_.get()))
     return error(StatusCode::kInvalidInput,
                  "tactic '" + tactic + "' uses the fused cuDNN call, which this node's epilogue cannot use");

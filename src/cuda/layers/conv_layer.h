@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cuda/kernels/conv_epilogue.h"
+#include "cuda/kernels/depthwise_conv.h"
 #include "cuda/layer.h"
 #include "cuda/layers/conv_backend.h"
 #include "ops/fused.h"
@@ -40,6 +41,7 @@ struct ConvSpec {
 // One way to run the conv. Legacy API: plain cudnnConvolutionForward (+ our epilogue kernel when the node
 // needs one) or cudnnConvolutionBiasActivationForward, with a forward algorithm. Graph API (`backend`): an
 // execution plan of the conv alone (kConv, + our epilogue kernel) or with the epilogue fused (kFused).
+// Our depthwise kernel (`own_width` > 0, depthwise convs only): epilogue always fused, no cuDNN.
 enum class ConvPath { kConv, kFused };
 struct ConvChoice {
   ConvPath path = ConvPath::kConv;
@@ -48,18 +50,27 @@ struct ConvChoice {
   bool backend = false;
   BackendEngineChoice be;                 // backend: what the tactic string records
   std::shared_ptr<BackendConvPlan> plan;  // backend: the finalized plan for the current shapes
-  bool chosen() const { return backend ? be.engine >= 0 : algo >= 0; }
+  int own_width = 0;                      // > 0: kiln's depthwise kernel, output columns per thread
+  bool own() const { return own_width > 0; }
+  bool chosen() const { return own() || (backend ? be.engine >= 0 : algo >= 0); }
 };
 
-// Which candidates tune() and the heuristic choice consider; tests force one API with it.
-enum class ConvCandidates { kAll, kLegacyOnly, kBackendOnly };
+// The device buffers a conv layer runs with (conv.cc uploads them).
+struct ConvBuffers {
+  DeviceBuffer weights;   // filter in spec.dtype, KCRS (row-major) or KRSC (NHWC)
+  DeviceBuffer bias_f32;  // out_c floats; empty when the node has no bias
+  // The bias (zeros when absent) in spec.dtype for the fused cuDNN calls; empty when the node has no bias
+  // and cannot take the legacy fused call.
+  DeviceBuffer bias_act;
+  DeviceBuffer depthwise;  // depthwise convs (in_c_per_group 1): float32 [R*S][K] for our kernel; else empty
+};
+
+// Which candidates tune() and the heuristic choice consider; tests force one API (or our kernel) with it.
+enum class ConvCandidates { kAll, kLegacyOnly, kBackendOnly, kOwnOnly };
 
 class ConvLayer : public Layer {
  public:
-  // `weights`: filter in spec.dtype, KCRS (row-major) or KRSC (NHWC). `bias_f32`: out_c floats (empty
-  // when absent). `bias_act`: the bias (zeros when absent) in spec.dtype for the fused cuDNN calls, empty
-  // when the node has no bias and cannot take the legacy fused call.
-  ConvLayer(ConvSpec spec, DeviceBuffer weights, DeviceBuffer bias_f32, DeviceBuffer bias_act);
+  ConvLayer(ConvSpec spec, ConvBuffers buffers);
   ~ConvLayer() override;
   ConvLayer(const ConvLayer&) = delete;
   ConvLayer& operator=(const ConvLayer&) = delete;
@@ -70,14 +81,18 @@ class ConvLayer : public Layer {
                  const std::vector<DeviceTensor>& outputs) override;
   std::string tactic() const override;
   Status set_tactic(const std::string& tactic) override;
-  size_t weight_bytes() const override { return weights_.bytes() + bias_f32_.bytes() + bias_act_.bytes(); }
+  size_t weight_bytes() const override {
+    return weights_.bytes() + bias_f32_.bytes() + bias_act_.bytes() + dw_weights_.bytes();
+  }
 
-  // "cudnn:<conv|fused>,algo=<n>[+pad][+epilogue]" or
-  // "cudnn-be:<conv|fused>,engine=<n>,heur=<i>[,knobs=<t>:<v>;..][+epilogue][+fallback]" -> choice; the
-  // suffixes only describe.
+  // "cudnn:<conv|fused>,algo=<n>[+pad][+epilogue]",
+  // "cudnn-be:<conv|fused>,engine=<n>,heur=<i>[,knobs=<t>:<v>;..][+epilogue][+fallback]" or
+  // "kiln:depthwise,width=<1|2|4>" -> choice; the suffixes only describe.
   static Status parse_tactic(const std::string& tactic, ConvChoice& out);
-  // Process-wide, for tests: restrict the candidates of layers configured afterwards.
-  static void set_candidates_for_testing(ConvCandidates c);
+  // Process-wide, for tests: restrict the candidates of layers configured afterwards; with kOwnOnly, a
+  // non-empty `own_tactic` ("kiln:depthwise,...") is the only candidate.
+  static void set_candidates_for_testing(ConvCandidates c, const std::string& own_tactic = "");
+  static std::string own_tactic_string(int width);
 
  private:
   struct Geometry {
@@ -96,18 +111,24 @@ class ConvLayer : public Layer {
   Status tune(ConfigureContext& ctx, const std::vector<ConvChoice>& algos);
   BackendConvProblem backend_problem(bool fuse) const;
   std::vector<ConvChoice> backend_candidates(const ConfigureContext& ctx) const;
+  bool own_supported() const { return dw_weights_.get() != nullptr; }
+  std::vector<ConvChoice> own_candidates() const;
   bool configure_backend_untuned(const ConfigureContext& ctx);
-  std::string plan_key(bool fuse, const BackendEngineChoice& be) const;
+  std::string plan_key(const ConvChoice& c) const;
   void keep_plan();
   Status run(const RunContext& rc, const ConvChoice& c, const void* x, const void* z, void* y) const;
   Status run_epilogue(const RunContext& rc, const void* z, void* y) const;
+  std::string describe(const ConvChoice& c) const;  // tactic() of `c`, without "+fallback"
   // Graph-API plans take asymmetric pads themselves: no padded copy of the input in the workspace.
-  size_t workspace_for(const ConvChoice& c) const { return (c.backend ? 0 : pad_region_) + c.cudnn_workspace; }
+  size_t workspace_for(const ConvChoice& c) const {
+    return c.own() ? 0 : (c.backend ? 0 : pad_region_) + c.cudnn_workspace;
+  }
   Status create_descriptors();
 
   ConvSpec spec_;
-  DeviceBuffer weights_, bias_f32_, bias_act_;
+  DeviceBuffer weights_, bias_f32_, bias_act_, dw_weights_;
   Geometry geom_;
+  DepthwiseConv dw_;  // our kernel's view of geom_ (depthwise convs only)
   size_t pad_region_ = 0;  // bytes of workspace holding the padded input (0 without explicit padding)
   bool configured_ = false;
   ConvChoice choice_;  // unchosen until configured or given by set_tactic()
