@@ -40,6 +40,20 @@ struct IndexMap {
   }
 };
 
+// Splits the linear index `i` of a 4-D [n, c, h, w] tensor stored NHWC (`nhwc`) or NCHW into coordinates.
+template <typename I>
+__device__ __forceinline__ void split_nchw(I i, I c_dim, I h_dim, I w_dim, bool nhwc, I& n, I& c, I& h, I& w) {
+  if (nhwc) {
+    c = i % c_dim, i /= c_dim;
+    w = i % w_dim, i /= w_dim;
+    h = i % h_dim, n = i / h_dim;
+  } else {
+    w = i % w_dim, i /= w_dim;
+    h = i % h_dim, i /= h_dim;
+    c = i % c_dim, n = i / c_dim;
+  }
+}
+
 // Builds the map that reads tensor `t` while iterating over the logical shape `space` (numpy
 // broadcasting: t's dims align right; a size-1 dim gets stride 0). Host side.
 IndexMap make_index_map(const TensorDesc& t, const Shape& space);

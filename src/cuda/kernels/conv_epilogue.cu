@@ -50,16 +50,8 @@ __global__ void conv_pad_kernel(const T* x, ConvTensorGeom in, T* xp, ConvTensor
                                 int64_t pad_w) {
   const int64_t total = out.n * out.c * out.h * out.w;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
-    int64_t n, c, h, w, r = i;
-    if (out.nhwc) {
-      c = r % out.c, r /= out.c;
-      w = r % out.w, r /= out.w;
-      h = r % out.h, n = r / out.h;
-    } else {
-      w = r % out.w, r /= out.w;
-      h = r % out.h, r /= out.h;
-      c = r % out.c, n = r / out.c;
-    }
+    int64_t n, c, h, w;
+    split_nchw(i, out.c, out.h, out.w, out.nhwc, n, c, h, w);
     const int64_t sh = h - pad_h, sw = w - pad_w;
     T v = from_float<T>(0.f);
     if (sh >= 0 && sh < in.h && sw >= 0 && sw < in.w)

@@ -91,16 +91,8 @@ __global__ void __launch_bounds__(256) depthwise_generic_kernel(const T* __restr
                                                                 const T* __restrict__ z, T* __restrict__ y, DwArgs a) {
   const int total = a.n * a.c_out * a.h_out * a.w_out;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
-    int r = i, k, oh, ow, n;
-    if (NHWC) {
-      k = r % a.c_out, r /= a.c_out;
-      ow = r % a.w_out, r /= a.w_out;
-      oh = r % a.h_out, n = r / a.h_out;
-    } else {
-      ow = r % a.w_out, r /= a.w_out;
-      oh = r % a.h_out, r /= a.h_out;
-      k = r % a.c_out, n = r / a.c_out;
-    }
+    int k, oh, ow, n;
+    split_nchw(i, a.c_out, a.h_out, a.w_out, NHWC, n, k, oh, ow);
     const int ci = k / a.multiplier;
     float acc = 0.f;
     for (int ky = 0; ky < a.kh; ++ky) {

@@ -495,13 +495,7 @@ Status ConvLayer::run(const RunContext& rc, const ConvChoice& c, const void* x, 
     return error(StatusCode::kRuntime, "workspace of " + std::to_string(rc.workspace_bytes) + " bytes, need " +
                                            std::to_string(workspace_for(c)));
   if (c.own()) {
-    ConvEpilogue e;
-    e.act = spec_.act;
-    e.alpha = spec_.alpha;
-    e.beta = spec_.beta;
-    e.bias = spec_.has_bias ? bias_f32_.as<float>() : nullptr;
-    e.z = z;
-    return launch_depthwise_conv(spec_.dtype, dw_, x, dw_weights_.as<float>(), y, e, c.own_width, rc.stream)
+    return launch_depthwise_conv(spec_.dtype, dw_, x, dw_weights_.as<float>(), y, epilogue(z), c.own_width, rc.stream)
         .with_context(spec_.where + ": ");
   }
   cudnnHandle_t h = rc.handles.cudnn;
@@ -537,16 +531,20 @@ Status ConvLayer::run(const RunContext& rc, const ConvChoice& c, const void* x, 
   return run_epilogue(rc, z, y);
 }
 
-// Bias, residual and activation in place on the conv output, when the node has any.
-Status ConvLayer::run_epilogue(const RunContext& rc, const void* z, void* y) const {
-  if (!spec_.needs_epilogue()) return Status::Ok();
+ConvEpilogue ConvLayer::epilogue(const void* z) const {
   ConvEpilogue e;
   e.act = spec_.act;
   e.alpha = spec_.alpha;
   e.beta = spec_.beta;
   e.bias = spec_.has_bias ? bias_f32_.as<float>() : nullptr;
   e.z = z;
-  return launch_conv_epilogue(spec_.dtype, y, geom_.y, e, rc.stream);
+  return e;
+}
+
+// Bias, residual and activation in place on the conv output, when the node has any.
+Status ConvLayer::run_epilogue(const RunContext& rc, const void* z, void* y) const {
+  if (!spec_.needs_epilogue()) return Status::Ok();
+  return launch_conv_epilogue(spec_.dtype, y, geom_.y, epilogue(z), rc.stream);
 }
 
 Status ConvLayer::enqueue(const RunContext& rc, const std::vector<DeviceTensor>& inputs,

@@ -118,6 +118,7 @@ class ConvLayer : public Layer {
   void keep_plan();
   Status run(const RunContext& rc, const ConvChoice& c, const void* x, const void* z, void* y) const;
   Status run_epilogue(const RunContext& rc, const void* z, void* y) const;
+  ConvEpilogue epilogue(const void* z) const;  // the node's bias, activation and residual `z`
   std::string describe(const ConvChoice& c) const;  // tactic() of `c`, without "+fallback"
   // Graph-API plans take asymmetric pads themselves: no padded copy of the input in the workspace.
   size_t workspace_for(const ConvChoice& c) const {
