@@ -2,8 +2,6 @@
 #include "bench/peer.h"
 
 #include <fmt/format.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,8 +12,8 @@
 
 #include "bench/result.h"
 #include "bench/stats.h"
+#include "core/process.h"
 
-extern char** environ;
 
 namespace kiln::bench {
 
@@ -93,41 +91,6 @@ std::vector<std::string> peer_command(const std::string& peers_dir, const PeerSp
   return argv;
 }
 
-Expected<int> run_process(const std::vector<std::string>& argv, std::string* err_tail) {
-  int fds[2] = {-1, -1};
-  if (err_tail && pipe(fds) != 0) return runtime_error("pipe() failed before starting " + argv[0]);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (err_tail) {
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-  }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (err_tail) close(fds[1]);
-  if (rc != 0) {
-    if (err_tail) close(fds[0]);
-    return unsupported(fmt::format("cannot run {}: {} (is it installed and on PATH?)", argv[0], std::strerror(rc)));
-  }
-  if (err_tail) {
-    char buf[4096];
-    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) {
-      (void)!write(STDERR_FILENO, buf, static_cast<size_t>(n));
-      err_tail->append(buf, static_cast<size_t>(n));
-      if (err_tail->size() > 8192) err_tail->erase(0, err_tail->size() - 4096);
-    }
-    close(fds[0]);
-  }
-  int status = 0;
-  if (waitpid(pid, &status, 0) < 0) return runtime_error("waitpid failed for " + argv[0]);
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return WIFSIGNALED(status) ? -WTERMSIG(status) : -1;
-}
-
 Status ingest_peer_document(json& doc, const std::vector<double>& percentiles, const std::string& origin) {
   if (!doc.is_object() || doc.value("schema", "") != kBenchSchema)
     return invalid_input(origin + ": not a " + std::string(kBenchSchema) + " document");
@@ -157,8 +120,9 @@ Expected<json> run_peer(const PeerSpec& spec, const PeerRequest& r, const std::s
   KILN_ASSIGN_OR_RETURN(std::string dir, find_peers_dir());
   const std::string out = work_dir + "/peer_" + std::to_string(getpid()) + "_" + spec.name + ".json";
   const auto argv = peer_command(dir, spec, r, out);
-  std::string err;
-  KILN_ASSIGN_OR_RETURN(int code, run_process(argv, &err));
+  KILN_ASSIGN_OR_RETURN(ProcessOutput proc, run_process(argv, false, StderrMode::kTee));
+  const int code = proc.code;
+  std::string err = std::move(proc.err);
   while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
   const std::string last = err.substr(err.find_last_of('\n') == std::string::npos ? 0 : err.find_last_of('\n') + 1);
   if (code == 3)

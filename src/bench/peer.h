@@ -52,8 +52,4 @@ Expected<nlohmann::json> run_peer(const PeerSpec& spec, const PeerRequest& r, co
 // (and latency_ms_averaged) with kiln's statistics. kInvalidInput naming `origin` when malformed.
 Status ingest_peer_document(nlohmann::json& doc, const std::vector<double>& percentiles, const std::string& origin);
 
-// Runs argv (no shell), waits; returns the exit status (or -signal). Output goes to this process's
-// stdout/stderr, except stderr is also captured (last ~4 KiB) into *err_tail when given.
-Expected<int> run_process(const std::vector<std::string>& argv, std::string* err_tail = nullptr);
-
 }  // namespace kiln::bench

@@ -2,9 +2,6 @@
 // files (tools/ort/run_ort.js or peers/ort_run.py), CUDA engines through the engine layer.
 #include "compare/backends.h"
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,11 +11,11 @@
 #include <filesystem>
 
 #include "core/npy.h"
+#include "core/process.h"
 #include "engine/builder.h"
 #include "onnx/importer.h"
 #include "passes/pass_manager.h"
 
-extern char** environ;
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -37,45 +34,17 @@ std::string first_line(const std::string& text) {
   return line;
 }
 
-// Runs argv (PATH lookup for argv[0]) with stdout and stderr captured; returns the exit code (-1: could
-// not start or killed by a signal).
-int run_process(const std::vector<std::string>& argv, std::string& out, std::string& err) {
-  char out_tmpl[] = "/tmp/kiln_proc_out_XXXXXX", err_tmpl[] = "/tmp/kiln_proc_err_XXXXXX";
-  const int out_fd = mkstemp(out_tmpl), err_fd = mkstemp(err_tmpl);
-  if (out_fd < 0 || err_fd < 0) {
-    if (out_fd >= 0) close(out_fd), unlink(out_tmpl);
-    if (err_fd >= 0) close(err_fd), unlink(err_tmpl);
-    err = "cannot create temporary files in /tmp";
+// Runs argv with stdout and stderr captured; returns the exit code (-1 with the reason in `err` when it could
+// not be started).
+int run_captured(const std::vector<std::string>& argv, std::string& out, std::string& err) {
+  Expected<ProcessOutput> p = run_process(argv, true, StderrMode::kCapture);
+  if (!p.ok()) {
+    err = p.status().message();
     return -1;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  int code = -1;
-  if (rc == 0) {
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  close(out_fd);
-  close(err_fd);
-  auto slurp = [](const char* path) {
-    auto bytes = read_file_bytes(path);
-    return bytes.ok() ? *bytes : std::string();
-  };
-  out = slurp(out_tmpl);
-  err = rc == 0 ? slurp(err_tmpl) : argv[0] + ": cannot start (" + std::string(strerror(rc)) + ")";
-  unlink(out_tmpl);
-  unlink(err_tmpl);
-  return code;
+  out = std::move(p->out);
+  err = std::move(p->err);
+  return p->code;
 }
 
 // Directories that may hold the source tree: the working directory and the parents of the binary's
@@ -95,7 +64,7 @@ std::vector<fs::path> source_root_candidates() {
 
 Expected<OrtRunner> probe_runner(const std::string& interpreter, const std::string& script) {
   std::string out, err;
-  const int code = run_process({interpreter, script, "--version"}, out, err);
+  const int code = run_captured({interpreter, script, "--version"}, out, err);
   if (code != 0) return runtime_error(interpreter + " " + script + " --version failed: " + first_line(err));
   return OrtRunner{interpreter, script, first_line(out)};
 }
@@ -185,7 +154,7 @@ Expected<std::vector<TensorMap>> OrtBackend::run_model(const std::string& model,
     argv.push_back(out);
   }
   std::string out_text, err_text;
-  const int code = run_process(argv, out_text, err_text);
+  const int code = run_captured(argv, out_text, err_text);
   if (code != 0) {
     const std::string why = "ort (" + runner_.script + ") failed: " + first_line(err_text);
     if (code == 2) return invalid_input(why);

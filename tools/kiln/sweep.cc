@@ -15,6 +15,7 @@
 #include "bench/env.h"
 #include "bench/peer.h"
 #include "bench/report.h"
+#include "core/process.h"
 #include "models/zoo.h"
 #include "onnx/importer.h"
 #include "tools/kiln/bench_backends.h"
@@ -180,7 +181,8 @@ Status run_accuracy(const bench::SweepAccuracy& acc, const std::string& model, c
   if (!acc.output.empty()) argv.insert(argv.end(), {"--output", acc.output});
   std::cout << "sweep: accuracy: kiln accuracy " << model << " --dataset " << acc.dataset << " --labels " << acc.labels
             << " --backends " << join(acc.backends) << " --topk " << acc.topk << std::endl;
-  KILN_ASSIGN_OR_RETURN(int code, bench::run_process(argv));
+  KILN_ASSIGN_OR_RETURN(ProcessOutput proc, run_process(argv, false, StderrMode::kInherit));
+  const int code = proc.code;
   if (code != 0) {
     fs::remove(tmp, ec);
     return Status(StatusCode::kRuntime,
