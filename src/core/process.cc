@@ -19,11 +19,13 @@ namespace {
 
 constexpr size_t kTeeKeep = 8192;  // bytes of a teed stderr kept
 
-// A temporary file that is unlinked when the object goes.
+// A temporary file, made only when `wanted`, and unlinked when the object goes.
 struct TempFile {
   char path[32] = "/tmp/kiln_proc_XXXXXX";
   int fd = -1;
-  TempFile() { fd = mkstemp(path); }
+  explicit TempFile(bool wanted) {
+    if (wanted) fd = mkstemp(path);
+  }
   ~TempFile() {
     if (fd >= 0) close(fd);
     if (fd >= 0) unlink(path);
@@ -38,7 +40,7 @@ struct TempFile {
 
 Expected<ProcessOutput> run_process(const std::vector<std::string>& argv, bool capture_stdout, StderrMode err_mode) {
   if (argv.empty()) return invalid_input("run_process: no program given");
-  TempFile out_file, err_file;
+  TempFile out_file(capture_stdout), err_file(err_mode == StderrMode::kCapture);
   if ((capture_stdout && out_file.fd < 0) || (err_mode == StderrMode::kCapture && err_file.fd < 0))
     return runtime_error("cannot create temporary files in /tmp to collect the output of " + argv[0]);
   int fds[2] = {-1, -1};
