@@ -279,7 +279,8 @@ TEST(GpuConvert, FloatDtypesAndLayouts) {
                          dtype_name(b) + " " + cuda::layout_name(lb));
             const Tensor xa = convert_dtype(x, a).value();
             const size_t ea = dtype_size(a), eb = dtype_size(b);
-            std::vector<char> host(static_cast<const char*>(xa.raw()), static_cast<const char*>(xa.raw()) + xa.nbytes());
+            const char* raw = static_cast<const char*>(xa.raw());
+            std::vector<char> host(raw, raw + xa.nbytes());
             if (la == Layout::kNHWC) host = convert_test::permute(host.data(), shape, ea, true);
             auto in = cuda::DeviceBuffer::upload(host.data(), host.size(), "convert test input");
             ASSERT_TRUE(in.ok());

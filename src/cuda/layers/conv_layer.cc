@@ -272,8 +272,7 @@ Status ConvLayer::configure(ConfigureContext& ctx) {
     return Status::Ok();
   }
   std::vector<ConvChoice> algos;
-  const bool legacy_allowed = which == ConvCandidates::kAll || which == ConvCandidates::kLegacyOnly;
-  if (legacy_allowed) {
+  if (which != ConvCandidates::kBackendOnly) {
     KILN_ASSIGN_OR_RETURN(algos, usable_algos(ctx.handles.cudnn, ctx.max_workspace_bytes));
   }
   const std::string none = "cuDNN has no forward algorithm for input " + geom_string(geom_.xp) + " -> " +
@@ -282,8 +281,7 @@ Status ConvLayer::configure(ConfigureContext& ctx) {
                            " MiB (raise --memPoolSize=workspace:N)";
   if (ctx.tune && can_time) {
     if (which != ConvCandidates::kLegacyOnly)
-      for (ConvChoice& c : backend_candidates(ctx))
-        algos.push_back(std::move(c));
+      for (ConvChoice& c : backend_candidates(ctx)) algos.push_back(std::move(c));
     if (which == ConvCandidates::kAll)
       for (ConvChoice& c : own_candidates()) algos.push_back(std::move(c));
     if (algos.empty()) return error(StatusCode::kUnsupported, none);
@@ -293,7 +291,7 @@ Status ConvLayer::configure(ConfigureContext& ctx) {
   }
   // A graph-API tactic (given or kept) is rebuilt for these shapes; when cuDNN no longer has any plan for
   // it, the legacy heuristic's choice runs and tactic() says "+fallback".
-  if ((choice_.backend || !legacy_allowed) && which != ConvCandidates::kLegacyOnly &&
+  if ((choice_.backend || which == ConvCandidates::kBackendOnly) && which != ConvCandidates::kLegacyOnly &&
       configure_backend_untuned(ctx)) {
     configured_ = true;
     return Status::Ok();
@@ -447,7 +445,8 @@ Status ConvLayer::tune(ConfigureContext& ctx, const std::vector<ConvChoice>& alg
   float best_ms = std::numeric_limits<float>::infinity();
   Status last = Status::Ok();
   auto log = [&](const ConvChoice& c, const std::string& what) {
-    if (ctx.tactic_log) ctx.tactic_log("  " + spec_.where + " " + geom_string(geom_.x) + ": " + describe(c) + " " + what);
+    if (ctx.tactic_log)
+      ctx.tactic_log("  " + spec_.where + " " + geom_string(geom_.x) + ": " + describe(c) + " " + what);
   };
   for (const ConvChoice& c : cands) {
     auto launch = [&]() { return run(rc, c, x, z, y); };
@@ -486,7 +485,8 @@ Status ConvLayer::tune(ConfigureContext& ctx, const std::vector<ConvChoice>& alg
   KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream));  // `ref` is freed on return
   if (!have_best) return error(StatusCode::kRuntime, "no conv candidate ran: " + last.to_string());
   keep_plan();
-  if (ctx.tactic_log) ctx.tactic_log("  " + spec_.where + ": chose " + tactic() + " (" + std::to_string(best_ms) + " ms)");
+  if (ctx.tactic_log)
+    ctx.tactic_log("  " + spec_.where + ": chose " + tactic() + " (" + std::to_string(best_ms) + " ms)");
   return Status::Ok();
 }
 
@@ -572,7 +572,9 @@ std::string ConvLayer::describe(const ConvChoice& c) const {
   return s;
 }
 
-std::string ConvLayer::tactic() const { return describe(choice_) + (be_fallback_ && choice_.chosen() ? "+fallback" : ""); }
+std::string ConvLayer::tactic() const {
+  return describe(choice_) + (be_fallback_ && choice_.chosen() ? "+fallback" : "");
+}
 
 Status ConvLayer::parse_tactic(const std::string& tactic, ConvChoice& out) {
   auto bad = [&](const std::string& why) {
@@ -592,7 +594,8 @@ Status ConvLayer::parse_tactic(const std::string& tactic, ConvChoice& out) {
   }
   const std::string legacy = "cudnn:", backend = "cudnn-be:";
   const bool is_backend = tactic.compare(0, backend.size(), backend) == 0;
-  if (!is_backend && tactic.compare(0, legacy.size(), legacy) != 0) return bad("does not start with cudnn:, cudnn-be: or kiln:");
+  if (!is_backend && tactic.compare(0, legacy.size(), legacy) != 0)
+    return bad("does not start with cudnn:, cudnn-be: or kiln:");
   std::string rest = tactic.substr(is_backend ? backend.size() : legacy.size());
   const size_t plus = rest.find('+');
   std::string head = rest.substr(0, plus);
