@@ -42,6 +42,10 @@ struct BuildOptions {
   // = false); 1, 2, 3 = the cuDNN heuristics' top 2, 4, 8 engine configs per graph (3 is the default); 4 and 5
   // add up to 4 and 16 engines the heuristics did not offer (the bounded exhaustive set: longer builds).
   int optimization_level = 3;
+  // FP16 range check (fp16 engines, or layers pinned to fp16): before building, run the model once on the CPU
+  // reference (seeded random inputs, batch 1) and warn, naming the first layer whose FP32 values would
+  // overflow to inf, flush to zero or be subnormal in FP16 (EngineSummary::warnings). --skipRangeCheck.
+  bool range_check = true;
   std::function<void(const std::string&)> progress;  // one line per stage; may be empty
   // One line per conv candidate timed while tuning (its tactic and time, or why it was rejected), and the
   // choice; may be empty (kiln build --verbose prints them).
@@ -73,6 +77,8 @@ struct EngineSummary {
   std::string gpu_name;
   int sm = 0;
   double build_seconds = 0;  // 0 for loaded plans
+  // Found while building (the FP16 range check; not stored in plans): one line each, for the user to read.
+  std::vector<std::string> warnings;
 };
 
 class EngineImpl;

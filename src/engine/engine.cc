@@ -3,6 +3,7 @@
 #if KILN_WITH_CUDA
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "cuda/kernels/fill.h"
@@ -10,6 +11,7 @@
 #include "engine/engine_impl.h"
 #include "engine/io_formats.h"
 #include "engine/profiles.h"
+#include "engine/range_check.h"
 #include "engine/timing_cache.h"
 #include "kiln/version.h"
 #include "onnx/importer.h"
@@ -185,6 +187,40 @@ Status check_cuda_lowerings(std::unique_ptr<Graph> graph) {
   return Status::Ok();
 }
 
+namespace {
+
+// The FP16 range check's warnings (also said as progress lines), with the --layerPrecisions that avoids them
+// when that is short enough to type.
+Expected<std::vector<std::string>> range_check_warnings(const Graph& graph, const BuildOptions& o) {
+  const bool any_fp16 = o.precision == "fp16" || std::any_of(o.layer_precisions.begin(), o.layer_precisions.end(),
+                                                             [](const auto& kv) { return kv.second == "fp16"; });
+  if (!any_fp16) return std::vector<std::string>{};
+  say(o, "checking FP16 value ranges on the CPU reference (--skipRangeCheck skips it)");
+  KILN_ASSIGN_OR_RETURN(RangeReport report, fp16_range_check_for_build(graph, o));
+  std::vector<std::string> warnings = report.warnings();
+  if (report.checked_values == 0) {
+    say(o, "FP16 range check " + (report.feeds.empty() ? std::string("found no float values") : report.feeds));
+    return warnings;
+  }
+  if (warnings.empty()) {
+    say(o, fmt::format("FP16 range check: all {} float values fit FP16 ({})", report.checked_values, report.feeds));
+    return warnings;
+  }
+  const std::string pin = report.suggested_layer_precisions();
+  const size_t pinned = std::count(pin.begin(), pin.end(), ',') + 1;
+  if (!pin.empty() && pinned <= 8)
+    warnings.push_back("to keep those layers in FP32: --layerPrecisions " + pin);
+  else if (!pin.empty())
+    warnings.push_back(
+        fmt::format("{} layers leave FP16's range: consider --bf16 (FP32's range), or "
+                    "--layerPrecisions NAME:fp32 for the first ones",
+                    pinned));
+  for (const auto& w : warnings) say(o, "warning: " + w);
+  return warnings;
+}
+
+}  // namespace
+
 Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, const BuildOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   std::string why;
@@ -203,6 +239,10 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
     return usage_error(fmt::format("--builderOptimizationLevel {} is not 0..5", o.optimization_level));
   impl->layer_precisions = o.layer_precisions;
   impl->workspace_limit = o.workspace_bytes;
+  std::vector<std::string> warnings;
+  if (o.range_check) {
+    KILN_ASSIGN_OR_RETURN(warnings, range_check_warnings(*graph, o));
+  }
   KILN_ASSIGN_OR_RETURN(impl->profiles, resolve_profiles(*graph, o.shapes, o.profiles));
   impl->dynamic = !o.profiles.empty() && !profiles_are_static(impl->profiles);
   if (!impl->dynamic) {  // static: concrete shapes before the passes, so shape subgraphs fold away
@@ -239,6 +279,7 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
     KILN_RETURN_IF_ERROR(cache.save(o.timing_cache_file, impl->env));
   }
   impl->fill_summary();
+  impl->summary.warnings = warnings;
   impl->summary.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   say(o, fmt::format("built: {} layers, {:.1f} MiB weights, {:.1f} MiB activations, {:.1f} MiB workspace, {:.2f} s",
                      impl->program->layers.size(), impl->summary.weight_bytes / 1048576.0,

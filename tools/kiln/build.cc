@@ -55,6 +55,7 @@ void print_summary(const EngineSummary& s, bool verbose) {
   std::cout << "memory      weights " << mib(s.weight_bytes) << ", activations " << mib(s.activation_bytes)
             << ", workspace " << mib(s.workspace_bytes) << "\n";
   std::printf("build time  %.2f s\n", s.build_seconds);
+  for (const std::string& w : s.warnings) std::cout << "warning     " << w << "\n";
   if (!verbose) return;
   for (size_t i = 0; i < s.layers.size(); ++i) {
     const EngineLayer& l = s.layers[i];

@@ -64,6 +64,9 @@ void add_build_flags(CLI::App& app, BuildFlags& f, bool with_shapes) {
   app.add_option("--timingCacheFile", f.timing_cache_file,
                  "Timing cache: tactic choices are read from it if it exists and written back after the build");
   app.add_flag("--noTune", f.no_tune, "Pick tactics from heuristics only (no timing): faster builds");
+  app.add_flag("--skipRangeCheck", f.skip_range_check,
+               "FP16 builds: skip the check that runs the model once on the CPU reference and warns about layers "
+               "whose values overflow or flush to zero in FP16");
   app.add_option("--builderOptimizationLevel", f.optimization_level,
                  "0..5, default 3: conv tactics timed per cuDNN graph. 0 none (as --noTune); 1/2/3 the heuristics' "
                  "top 2/4/8; 4/5 add up to 4/16 engines the heuristics did not offer (longer builds)")
@@ -213,6 +216,7 @@ Expected<BuildOptions> build_options_from_flags(const BuildFlags& f) {
   }
   o.timing_cache_file = f.timing_cache_file;
   o.tune = !f.no_tune;
+  o.range_check = !f.skip_range_check;
   o.optimization_level = f.optimization_level;
   return o;
 }

@@ -21,6 +21,7 @@ struct BuildFlags {
   std::string mem_pool_size;
   std::string timing_cache_file;
   bool no_tune = false;
+  bool skip_range_check = false;
   int optimization_level = 3;
 };
 
