@@ -1,5 +1,6 @@
 // `kiln accuracy`: a classifier's dataset metrics per backend, side by side (top-1/top-k, confusion matrix,
-// per-class precision/recall/F1, macro/micro averages, one-vs-rest ROC-AUC), from an .npz or an image folder.
+// per-class precision/recall/F1, macro/micro averages, one-vs-rest ROC-AUC), from an .npz or an image folder;
+// with --task detection, COCO detection metrics (tools/kiln/accuracy_detection.cc).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include "core/npy.h"
 #include "kiln/version.h"
 #include "onnx/importer.h"
+#include "tools/kiln/accuracy_detection.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
 #include "tools/kiln/image_inputs.h"
@@ -29,6 +31,8 @@ struct AccuracyArgs {
   int topk = 5;
   int batch = 8;
   ImageArgs images;
+  std::string task = "classification";
+  DetectionAccuracyArgs detection;
 };
 
 // The dataset as feed sets, with what the report says about it.
@@ -191,6 +195,23 @@ nlohmann::json metrics_json(const ClassificationMetrics& m) {
 }
 
 Status run_accuracy(const AccuracyArgs& a) {
+  if (a.task == "detection") {
+    DetectionAccuracyArgs d = a.detection;
+    d.detector.model = a.model;
+    d.detector.dataset = a.dataset;
+    d.detector.backends = a.backends;
+    d.detector.shapes = a.shapes;
+    if (!a.labels.empty()) d.detector.labels = a.labels;  // detection: the labels output's name
+    d.json = a.json;
+    return run_detection_accuracy(d);
+  }
+  if (!a.detection.annotations.empty() || !a.detection.detections.empty() ||
+      !a.detection.reference_detections.empty() || a.detection.detector.boxes != "boxes" ||
+      a.detection.detector.scores != "scores")
+    return usage_error(
+        "--annotations, --detections, --reference-detections, --boxes and --scores need --task detection");
+  if (a.model.empty()) return usage_error("MODEL is required (the .onnx classifier to score)");
+  if (a.dataset.empty()) return usage_error("--dataset is required (an .npz or an image folder)");
   std::vector<BackendSpec> specs;
   std::stringstream ss(a.backends);
   for (std::string item; std::getline(ss, item, ',');)
@@ -263,19 +284,19 @@ Status run_accuracy(const AccuracyArgs& a) {
 
 KILN_SUBCOMMAND(accuracy,
                 Subcommand{
-                    "accuracy", "A classifier's dataset metrics per backend: top-1/top-k, confusion, P/R/F1, ROC-AUC",
+                    "accuracy", "Classifier top-1/top-k, confusion, P/R/F1, ROC-AUC per backend; COCO detection AP/AR",
                     [](CLI::App& app) -> std::function<int()> {
                       auto a = std::make_shared<AccuracyArgs>();
-                      app.add_option("MODEL", a->model, "The .onnx model file")->required();
+                      app.add_option("MODEL", a->model, "The .onnx model file (classification)");
                       app.add_option("--dataset", a->dataset,
                                      "An .npz of inputs with the samples along dim 0 (member names = input names; a "
                                      "single member feeds a single-input model), or a folder of images: DIR/*.png "
-                                     "(sorted by name) or DIR/<class>/*.jpg (classes in sorted order)")
-                          ->required();
+                                     "(sorted by name) or DIR/<class>/*.jpg (classes in sorted order)");
                       app.add_option("--labels", a->labels,
                                      "Labels: a 1-D integer .npy, or text with one label per line (line i = sample i; "
                                      "for a folder, image i in sorted order). Omitted for DIR/<class>/ folders: the "
-                                     "label is the class folder's index in sorted order");
+                                     "label is the class folder's index in sorted order. With --task detection: "
+                                     "the output holding each box's category id (default labels)");
                       app.add_option("--backends", a->backends, "Comma-separated backends (as for kiln compare)")
                           ->capture_default_str();
                       app.add_option("--output", a->output, "The [batch, classes] output (default: the first)");
@@ -285,6 +306,26 @@ KILN_SUBCOMMAND(accuracy,
                       add_image_options(app, a->images);
                       app.add_option("--topk", a->topk, "k of the top-k accuracy")->capture_default_str();
                       app.add_option("--json", a->json, "Write the metrics as JSON (schema kiln.accuracy/1)");
+                      app.add_option("--task", a->task, "classification, or detection (COCO bbox metrics)")
+                          ->check(CLI::IsMember({"classification", "detection"}))
+                          ->capture_default_str();
+                      app.add_option("--annotations", a->detection.annotations,
+                                     "Detection: COCO annotation file (images, annotations, categories)");
+                      app.add_option("--detections", a->detection.detections,
+                                     "Detection: COCO results file to score: [{image_id, category_id, bbox: [x, y, "
+                                     "w, h], score}]");
+                      app.add_option("--reference-detections", a->detection.reference_detections,
+                                     "Detection: a COCO results file taken as the ground truth (fidelity to a "
+                                     "reference backend; --annotations then only lists images and categories)");
+                      app.add_option("--boxes", a->detection.detector.boxes,
+                                     "Detection with MODEL: the output of boxes [N, 4] x1, y1, x2, y2 in pixels")
+                          ->capture_default_str();
+                      app.add_option("--scores", a->detection.detector.scores,
+                                     "Detection with MODEL: the output of scores [N]")
+                          ->capture_default_str();
+                      app.add_option("--reference-score-threshold", a->detection.reference_score_threshold,
+                                     "Detection: reference detections scoring below this are not ground truth")
+                          ->capture_default_str();
                       app.footer(
                           "Definitions follow scikit-learn: zero_division=0; macro averages over the classes seen as\n"
                           "a label or a prediction; ROC-AUC one-vs-rest on probabilities (softmax of logits).\n"
@@ -295,7 +336,12 @@ KILN_SUBCOMMAND(accuracy,
                           "  kiln accuracy model.onnx --dataset val.npz --labels val_labels.txt --backends cpu,ort\n"
                           "  kiln accuracy resnet50.onnx --dataset imagenet/val --resize 256 --crop 224 \\\n"
                           "      --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --backends cpu,cuda:fp16\n"
-                          "  kiln accuracy model.onnx --dataset photos/ --labels photos.txt --config model.yaml\n");
+                          "  kiln accuracy model.onnx --dataset photos/ --labels photos.txt --config model.yaml\n"
+                          "  kiln accuracy --task detection --annotations val.json --detections dets.json\n"
+                          "  kiln accuracy --task detection --reference-detections cpu.json --detections fp16.json\n"
+                          "  kiln accuracy detector.onnx --task detection --annotations val.json --dataset val.npz \\\n"
+                          "      --backends cpu,cuda:fp16\n"
+                          "Detection follows pycocotools' COCOeval (bbox): docs/DETECTION.md.\n");
                       return [a] {
                         Status s = run_accuracy(*a);
                         return s.ok() ? 0 : fail("accuracy", s);
