@@ -111,6 +111,11 @@ json row_of(const json& doc, const json& c) {
   r["random"] = dyn.is_object() ? fmt::format("{}..{}", dyn.value("min", 0), dyn.value("max", 0)) : "";
   r["kind"] = str(json_at(doc, {"cell", "kind"}), dyn.is_object() ? "dyn-random" : "static");
   r["timing"] = str(json_at(c, {"timing"}), "wall");
+  // kiln sweep --gpus: the GPU that ran the cell, so the rows can be split by device.
+  const json& dev = json_at(doc, {"cell", "device"});
+  r["device"] = dev.is_object()
+                    ? fmt::format("gpu{} {} {}", dev.value("index", -1), dev.value("name", ""), dev.value("uuid", ""))
+                    : "";
   for (const char* k : {"median", "mean", "min", "max", "std"}) r[k] = number_or_null(json_at(lat, {k}));
   r["p99"] = number_or_null(json_at(lat, {"percentiles", "p99"}));
   r["ci_low"] = number_or_null(json_at(lat, {"median_ci95", "low"}));
