@@ -146,7 +146,7 @@ std::vector<SweepCell> shard_cells(const std::vector<SweepCell>& cells, int64_t 
 
 // The queue file: a fixed-width "next" counter line, then one id per line.
 Status CellQueue::create(const std::string& path, const std::vector<std::string>& ids) {
-  std::string text = fmt::format("{:010}\n", 0);
+  std::string text = fmt::format("{:09}\n", 0);
   for (const auto& id : ids) text += id + "\n";
   return write_file_atomic(path, text);
 }
@@ -170,7 +170,7 @@ Expected<std::optional<std::string>> CellQueue::claim() {
   int64_t next = 0;
   if (lines.empty() || !parse_int(lines[0], &next)) return runtime_error("cell queue " + path_ + ": malformed");
   if (next + 1 >= static_cast<int64_t>(lines.size())) return std::optional<std::string>();
-  const std::string counter = fmt::format("{:010}\n", next + 1);
+  const std::string counter = fmt::format("{:09}\n", next + 1);
   if (pwrite(fd, counter.data(), counter.size(), 0) != static_cast<ssize_t>(counter.size()))
     return runtime_error("cell queue " + path_ + ": cannot update it");
   return std::optional<std::string>(lines[static_cast<size_t>(next + 1)]);

@@ -289,5 +289,23 @@ TEST(SweepScaleCli, SlurmDryRunMissingAndFailingSbatch) {
   EXPECT_TRUE(cell_complete(d.dir + "/r/cpu_fp32_b1.json", "cpu_fp32_b1"));
 }
 
+TEST(SweepScaleCli, BenchDevicesRefusesClearly) {
+  if (!fs::exists(KILN_CLI_PATH)) GTEST_SKIP() << "kiln_cli is not built";
+  CliDir d;
+  ASSERT_EQ(d.run("", "--only b1", "log0"), 0) << d.log("log0");  // writes the zoo model
+  const std::string model = d.dir + "/r/tiny_cnn.onnx";
+  auto bench = [&](const std::string& args) {
+    const int rc = std::system(
+        (std::string(KILN_CLI_PATH) + " bench " + model + " " + args + " > " + d.dir + "/blog 2>&1").c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  EXPECT_EQ(bench("--devices 0,1"), 1) << d.log("blog");  // the cpu backend
+  EXPECT_EQ(bench("--backend cuda --devices 0,x"), 2) << d.log("blog");
+  EXPECT_EQ(bench("--backend cuda --devices 1,1"), 2) << d.log("blog");
+  if (list_gpus().ok()) return;  // the refusal below is for machines without GPUs
+  EXPECT_EQ(bench("--backend cuda --devices 0,1"), 5) << d.log("blog");
+  EXPECT_NE(d.log("blog").find("--devices needs GPUs"), std::string::npos) << d.log("blog");
+}
+
 }  // namespace
 }  // namespace kiln::bench
