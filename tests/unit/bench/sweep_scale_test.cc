@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -229,6 +230,53 @@ TEST(SweepScaleCli, GpuPoolRunsEveryCellOnceAndRecordsTheDevice) {
   // A rerun: nothing to do, nothing rewritten.
   ASSERT_EQ(d.run("KILN_TEST_FAKE_GPUS=3", "--gpus all --resume", "log2"), 0) << d.log("log2");
   EXPECT_NE(d.log("log2").find("6 done already, 0 to run"), std::string::npos) << d.log("log2");
+}
+
+TEST(SweepScaleCli, AKilledWorkerLosesOnlyItsRunningCell) {
+  if (!fs::exists(KILN_CLI_PATH)) GTEST_SKIP() << "kiln_cli is not built";
+  CliDir d;
+  {
+    std::string yaml = slurp(d.dir + "/c.yaml");
+    yaml.replace(yaml.find("duration_s: 0.05"), 16, "duration_s: 0.4");
+    std::ofstream(d.dir + "/c.yaml") << yaml;
+  }
+  const std::string cmd = std::string("KILN_TEST_FAKE_GPUS=2 ") + KILN_CLI_PATH + " sweep " + d.dir + "/c.yaml -o " +
+                          d.dir + "/r --gpus all > " + d.dir + "/log1 2>&1; echo $? > " + d.dir + "/rc";
+  ASSERT_EQ(std::system(("sh -c '" + cmd + "' &").c_str()), 0);
+  auto done = [&] {
+    int n = 0;
+    for (int b = 1; b <= 6; ++b) {
+      const std::string id = "cpu_fp32_b" + std::to_string(b);
+      n += cell_complete(d.dir + "/r/" + id + ".json", id) ? 1 : 0;
+    }
+    return n;
+  };
+  for (int i = 0; i < 1200 && done() < 1; ++i) usleep(50000);
+  // The gpu 1 worker of this sweep (its queue file is under this test's folder): killed by its process id.
+  const std::string pids = d.dir + "/pids";
+  std::system(("pgrep -f -- '--worker-queue " + d.dir + "/r/.queue.* --worker-gpu 1' > " + pids).c_str());
+  const std::string pid = slurp(pids).substr(0, slurp(pids).find('\n'));
+  ASSERT_FALSE(pid.empty()) << d.log("log1");
+  ASSERT_EQ(kill(static_cast<pid_t>(std::stol(pid)), SIGKILL), 0);
+  for (int i = 0; i < 1200 && !fs::exists(d.dir + "/rc"); ++i) usleep(50000);
+  usleep(100000);
+  const std::string log = d.log("log1");
+  EXPECT_EQ(slurp(d.dir + "/rc"), "5\n") << log;
+  EXPECT_NE(log.find("gpu 1 worker was killed by signal 9"), std::string::npos) << log;
+  const int before = done();
+  EXPECT_GE(before, 1);
+  // The other worker kept taking cells: at most the killed worker's running cell is missing.
+  EXPECT_GE(before, 5) << log;
+  std::map<std::string, fs::file_time_type> mtimes;
+  for (int b = 1; b <= 6; ++b) {
+    const std::string path = d.dir + "/r/cpu_fp32_b" + std::to_string(b) + ".json";
+    if (fs::exists(path)) mtimes[path] = fs::last_write_time(path);
+  }
+  ASSERT_EQ(d.run("KILN_TEST_FAKE_GPUS=2", "--gpus all --resume", "log2"), 0) << d.log("log2");
+  EXPECT_NE(d.log("log2").find(fmt::format("{} done already, {} to run", before, 6 - before)), std::string::npos)
+      << d.log("log2");
+  EXPECT_EQ(done(), 6);
+  for (const auto& [path, t] : mtimes) EXPECT_EQ(fs::last_write_time(path), t) << path;
 }
 
 TEST(SweepScaleCli, BadGpusAreClearErrors) {
