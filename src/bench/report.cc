@@ -310,10 +310,13 @@ std::string markdown_summary(const json& data) {
   if (data["rows"].empty()) return "No benchmark results (kiln.bench/1) in this folder.\n" + markdown_accuracy(data);
   std::string md = fmt::format("Baseline for speed-up: {}\n\n",
                                data["baseline"].is_string() ? data["baseline"].get<std::string>() : "none");
+  // Cells of a `kiln sweep --gpus` run name the GPU that ran them: then a GPU column splits the rows by device.
+  bool by_gpu = false;
+  for (const auto& r : data["rows"]) by_gpu = by_gpu || !r.value("device", "").empty();
   md +=
-      "| backend | precision | batch | shape | median ms | 95% CI ms | p99 ms | samples/s | speed-up | GPU mem MiB | "
-      "CPU % | peak RSS MiB |\n";
-  md += "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+      std::string("| backend | precision | batch | shape | median ms | 95% CI ms | p99 ms | samples/s | speed-up | ") +
+      "GPU mem MiB | CPU % | peak RSS MiB |" + (by_gpu ? " GPU |\n" : "\n");
+  md += std::string("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|") + (by_gpu ? "---|\n" : "\n");
   for (const auto& r : data["rows"]) {
     const int64_t b = r["batch"].get<int64_t>();
     const std::string kind = r["kind"].get<std::string>();
@@ -325,6 +328,7 @@ std::string markdown_summary(const json& data) {
                     r["ci_low"].is_number() ? f(r["ci_low"]) + "–" + f(r["ci_high"]) : "–", f(r["p99"]),
                     f(r["samples_per_s"]), r["speedup"].is_number() ? f(r["speedup"], "{:.2f}×") : "–",
                     f(r["gpu_mem_max_mib"], "{:.0f}"), f(r["cpu_util"], "{:.0f}"), f(r["rss_mib"], "{:.0f}"));
+    if (by_gpu) md.insert(md.size() - 1, " " + r.value("device", "") + " |");
   }
   return md + markdown_accuracy(data);
 }

@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/report.h"
+
 namespace kiln::bench {
 namespace {
 
@@ -227,6 +229,17 @@ TEST(SweepScaleCli, GpuPoolRunsEveryCellOnceAndRecordsTheDevice) {
     EXPECT_EQ(dev["cuda_visible_devices"], std::to_string(dev["index"].get<int>()));
   }
   EXPECT_FALSE(fs::exists(d.dir + "/r/.queue." + std::to_string(getpid())));
+  // The report's table gets a GPU column naming the device of every row.
+  auto results = read_results(d.dir + "/r");
+  ASSERT_TRUE(results.ok()) << results.status().to_string();
+  const std::string md = markdown_summary(report_data(*results, ReportOptions{}));
+  EXPECT_NE(md.find("| peak RSS MiB | GPU |\n"), std::string::npos) << md;
+  int gpu_rows = 0;
+  std::istringstream rows(md);
+  for (std::string line; std::getline(rows, line);)
+    gpu_rows += line.find(" | gpu0 kiln-test-gpu GPU-kiln-test-0 |") != std::string::npos ||
+                line.find(" | gpu2 kiln-test-gpu GPU-kiln-test-2 |") != std::string::npos;
+  EXPECT_EQ(gpu_rows, 6) << md;
   // A rerun: nothing to do, nothing rewritten.
   ASSERT_EQ(d.run("KILN_TEST_FAKE_GPUS=3", "--gpus all --resume", "log2"), 0) << d.log("log2");
   EXPECT_NE(d.log("log2").find("6 done already, 0 to run"), std::string::npos) << d.log("log2");
