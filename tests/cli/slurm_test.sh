@@ -132,8 +132,8 @@ sweep:
 EOF
 IDS=$(for b in $(seq 1 12); do echo "cpu_fp32_b$b"; done)
 
-wait_array() {  # wait_array RESULTS LIMIT_S: until no task of the sweep is queued or running
-  local limit=$2
+wait_array() {  # wait_array LIMIT_S: until no job is queued or running (this Slurm runs only ours)
+  local limit=$1
   for _ in $(seq 1 $((limit * 5))); do
     [ -z "$(squeue -h 2>/dev/null)" ] && return 0
     sleep 0.2
@@ -161,7 +161,7 @@ R1="$T/r1"
 "$KILN" sweep "$T/c.yaml" -o "$R1" --slurm --array-tasks 3 --gpus-per-task 0 --time 00:05:00 >"$T/submit1.log" 2>&1 ||
   fail "submission failed: $(cat "$T/submit1.log")"
 cat "$T/submit1.log"
-wait_array "$R1" 90
+wait_array 90
 [ "$(complete_cells "$R1")" = "$IDS" ] || fail "scenario 1: cells complete: $(complete_cells "$R1" | tr '\n' ' ')"
 # Each cell ran once: exactly one task log has its result line, and it is task k mod 3's.
 for b in $(seq 1 12); do
@@ -186,17 +186,19 @@ for _ in $(seq 1 1200); do  # a cell file appears by rename, complete: its prese
   sleep 0.05
 done
 scancel "${JOB}_1"
-wait_array "$R2" 90
+wait_array 90
 BEFORE=$(complete_cells "$R2")
 n1=$(task1_done)
-[ "$n1" -ge 1 ] && [ "$n1" -lt 4 ] || fail "task 1 had finished $n1 of its 4 cells when cancelled (want 1..3)"
+if [ "$n1" -lt 1 ] || [ "$n1" -ge 4 ]; then
+  fail "task 1 had finished $n1 of its 4 cells when cancelled (want 1..3)"
+fi
 declare -A MTIME
 for id in $BEFORE; do MTIME[$id]=$(stat -c %Y.%y "$R2/$id.json"); done
 "$KILN" sweep "$T/c.yaml" -o "$R2" --slurm --status >"$T/status2.log" 2>&1
 grep -q "task 1: $n1/4 cells complete (missing:" "$T/status2.log" || fail "--status after the cancel: $(cat "$T/status2.log")"
 "$KILN" sweep "$T/c.yaml" -o "$R2" --slurm --resume --array-tasks 3 --gpus-per-task 0 >"$T/submit3.log" 2>&1 ||
   fail "resubmission failed: $(cat "$T/submit3.log")"
-wait_array "$R2" 90
+wait_array 90
 [ "$(complete_cells "$R2")" = "$IDS" ] || fail "scenario 2: cells complete: $(complete_cells "$R2" | tr '\n' ' ')"
 for id in $BEFORE; do
   [ "$(stat -c %Y.%y "$R2/$id.json")" = "${MTIME[$id]}" ] || fail "$id was rewritten by the resubmission"
