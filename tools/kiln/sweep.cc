@@ -232,6 +232,10 @@ Status run(const SweepArgs& a) {
                                cfg.accuracy->topk);
     return Status::Ok();
   }
+  if (!a.gpus.empty() && a.worker_queue.empty()) {  // no GPU or a wrong index: before anything is written
+    KILN_ASSIGN_OR_RETURN(auto present, bench::list_gpus());
+    KILN_RETURN_IF_ERROR(bench::select_gpus(a.gpus, present).status());
+  }
   if (std::find(cfg.backends.begin(), cfg.backends.end(), "cuda") != cfg.backends.end()) {
     const bench::Nvml probe;
     if (!probe.available()) std::cout << "sweep: no GPU was found (" << probe.why() << "): the cuda cells will fail\n";

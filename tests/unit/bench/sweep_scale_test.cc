@@ -299,6 +299,7 @@ TEST(SweepScaleCli, BadGpusAreClearErrors) {
   EXPECT_NE(d.log("log1").find("there is no GPU 5 on this host (present: 0, 1)"), std::string::npos) << d.log("log1");
   EXPECT_EQ(d.run("KILN_TEST_FAKE_GPUS=0", "--gpus all", "log2"), 5) << d.log("log2");
   EXPECT_NE(d.log("log2").find("no GPU"), std::string::npos) << d.log("log2");
+  EXPECT_FALSE(fs::exists(d.dir + "/r")) << "nothing is written when there is no GPU";
   EXPECT_EQ(d.run("", "--gpus all --slurm", "log3"), 1) << d.log("log3");
   EXPECT_EQ(d.run("", "--force --resume", "log4"), 1) << d.log("log4");
   EXPECT_EQ(d.run("", "--shard 3/3", "log5"), 2) << d.log("log5");
