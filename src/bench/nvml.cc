@@ -35,6 +35,8 @@ struct Nvml::Api {
   nvmlReturn (*power_usage)(nvmlDevice, unsigned*) = nullptr;
   nvmlReturn (*temperature)(nvmlDevice, int, unsigned*) = nullptr;
   nvmlReturn (*throttle_reasons)(nvmlDevice, unsigned long long*) = nullptr;
+  nvmlReturn (*get_uuid)(nvmlDevice, char*, unsigned) = nullptr;
+  nvmlReturn (*max_clock_info)(nvmlDevice, int, unsigned*) = nullptr;
 };
 
 namespace {
@@ -70,6 +72,8 @@ Nvml::Nvml(const std::string& library, unsigned index) : api_(std::make_unique<A
   load(handle_, "nvmlDeviceGetPowerUsage", a.power_usage);
   load(handle_, "nvmlDeviceGetTemperature", a.temperature);
   load(handle_, "nvmlDeviceGetCurrentClocksThrottleReasons", a.throttle_reasons);
+  load(handle_, "nvmlDeviceGetUUID", a.get_uuid);
+  load(handle_, "nvmlDeviceGetMaxClockInfo", a.max_clock_info);
   auto error = [&](nvmlReturn r) {
     return std::string(a.error_string ? a.error_string(r) : "error") + " (" + std::to_string(r) + ")";
   };
@@ -90,6 +94,12 @@ Nvml::Nvml(const std::string& library, unsigned index) : api_(std::make_unique<A
   if (a.driver_version && a.driver_version(drv, sizeof(drv)) == 0) info_.driver_version = drv;
   NvmlMemory mem{};
   if (a.memory_info && a.memory_info(dev, &mem) == 0) info_.memory_total_bytes = static_cast<int64_t>(mem.total);
+  char uuid[96] = {};
+  if (a.get_uuid && a.get_uuid(dev, uuid, sizeof(uuid)) == 0) info_.uuid = uuid;
+  unsigned mhz = 0;
+  if (a.max_clock_info && a.max_clock_info(dev, kClockSm, &mhz) == 0) info_.sm_clock_max_mhz = static_cast<int>(mhz);
+  if (a.max_clock_info && a.max_clock_info(dev, kClockMem, &mhz) == 0)
+    info_.memory_clock_max_mhz = static_cast<int>(mhz);
   available_ = true;
 }
 

@@ -31,6 +31,8 @@ struct GpuInfo {
   std::string name;
   std::string driver_version;
   std::optional<int64_t> memory_total_bytes;
+  std::string uuid;                                           // "GPU-…": stable across reboots and hosts
+  std::optional<int> sm_clock_max_mhz, memory_clock_max_mhz;  // the device's maximum (boost) clocks
 };
 
 class Nvml {

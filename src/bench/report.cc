@@ -111,6 +111,11 @@ json row_of(const json& doc, const json& c) {
   r["random"] = dyn.is_object() ? fmt::format("{}..{}", dyn.value("min", 0), dyn.value("max", 0)) : "";
   r["kind"] = str(json_at(doc, {"cell", "kind"}), dyn.is_object() ? "dyn-random" : "static");
   r["timing"] = str(json_at(c, {"timing"}), "wall");
+  // kiln sweep --gpus: the GPU that ran the cell, so the rows can be split by device.
+  const json& dev = json_at(doc, {"cell", "device"});
+  r["device"] = dev.is_object()
+                    ? fmt::format("gpu{} {} {}", dev.value("index", -1), dev.value("name", ""), dev.value("uuid", ""))
+                    : "";
   for (const char* k : {"median", "mean", "min", "max", "std"}) r[k] = number_or_null(json_at(lat, {k}));
   r["p99"] = number_or_null(json_at(lat, {"percentiles", "p99"}));
   r["ci_low"] = number_or_null(json_at(lat, {"median_ci95", "low"}));
@@ -305,10 +310,13 @@ std::string markdown_summary(const json& data) {
   if (data["rows"].empty()) return "No benchmark results (kiln.bench/1) in this folder.\n" + markdown_accuracy(data);
   std::string md = fmt::format("Baseline for speed-up: {}\n\n",
                                data["baseline"].is_string() ? data["baseline"].get<std::string>() : "none");
+  // Cells of a `kiln sweep --gpus` run name the GPU that ran them: then a GPU column splits the rows by device.
+  bool by_gpu = false;
+  for (const auto& r : data["rows"]) by_gpu = by_gpu || !r.value("device", "").empty();
   md +=
-      "| backend | precision | batch | shape | median ms | 95% CI ms | p99 ms | samples/s | speed-up | GPU mem MiB | "
-      "CPU % | peak RSS MiB |\n";
-  md += "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+      std::string("| backend | precision | batch | shape | median ms | 95% CI ms | p99 ms | samples/s | speed-up | ") +
+      "GPU mem MiB | CPU % | peak RSS MiB |" + (by_gpu ? " GPU |\n" : "\n");
+  md += std::string("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|") + (by_gpu ? "---|\n" : "\n");
   for (const auto& r : data["rows"]) {
     const int64_t b = r["batch"].get<int64_t>();
     const std::string kind = r["kind"].get<std::string>();
@@ -320,6 +328,7 @@ std::string markdown_summary(const json& data) {
                     r["ci_low"].is_number() ? f(r["ci_low"]) + "–" + f(r["ci_high"]) : "–", f(r["p99"]),
                     f(r["samples_per_s"]), r["speedup"].is_number() ? f(r["speedup"], "{:.2f}×") : "–",
                     f(r["gpu_mem_max_mib"], "{:.0f}"), f(r["cpu_util"], "{:.0f}"), f(r["rss_mib"], "{:.0f}"));
+    if (by_gpu) md.insert(md.size() - 1, " " + r.value("device", "") + " |");
   }
   return md + markdown_accuracy(data);
 }

@@ -10,6 +10,7 @@
 
 #include "bench/env.h"
 #include "bench/result.h"
+#include "bench/sweep_scale.h"
 
 namespace kiln::bench {
 
@@ -191,11 +192,74 @@ std::string bar(int64_t done, int64_t total, int width = 24) {
 
 }  // namespace
 
+namespace {
+
+void print_result(const std::string& prefix, const std::string& id, const std::vector<json>& cases, std::ostream& out) {
+  if (cases.empty()) return;
+  const json& c0 = cases.front();
+  const json& median = json_at(c0, {"latency_ms", "median"});
+  const json& sps = json_at(c0, {"throughput", "samples_per_s"});
+  out << fmt::format("{}sweep: {}: median {:.4g} ms, {:.4g} samples/s\n", prefix, id,
+                     median.is_number() ? median.get<double>() : 0.0, sps.is_number() ? sps.get<double>() : 0.0)
+      << std::flush;
+}
+
+// Runs one cell and writes its JSON atomically; false when the cell failed (reported, not written).
+Expected<bool> run_one(const SweepConfig& config, const std::vector<SweepCell>& cells, const SweepCell& cell,
+                       const CellRunner& runner, const SweepOptions& o, std::ostream& out) {
+  auto cases = runner(cell);
+  if (!cases.ok()) {
+    out << (o.progress_bar ? "\r\033[K" : "") << o.log_prefix << "sweep: " << cell.id
+        << ": failed: " << cases.status().message() << "\n"
+        << std::flush;
+    return false;
+  }
+  json cj = cell_json(cell);
+  if (!o.device.is_null()) cj["device"] = o.device;
+  json doc{{"schema", kBenchSchema},
+           {"model", config.model},
+           {"options", options_json(config)},
+           {"environment", environment_json(o.command_line)},
+           {"cell", cj},
+           {"cases", *cases}};
+  KILN_RETURN_IF_ERROR(write_file_atomic(o.out_dir + "/" + cell.id + ".json", doc.dump(1) + "\n"));
+  KILN_RETURN_IF_ERROR(write_summary_csv(o.out_dir, cells));
+  if (!o.progress_bar) print_result(o.log_prefix, cell.id, *cases, out);
+  return true;
+}
+
+// A worker of a --gpus sweep: cells from the shared queue until it is empty.
+Expected<SweepTotals> run_from_queue(const SweepConfig& config, const std::vector<SweepCell>& cells,
+                                     const CellRunner& runner, const SweepOptions& o, std::ostream& out) {
+  SweepTotals t;
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t taken = 1;; ++taken) {
+    KILN_ASSIGN_OR_RETURN(std::optional<std::string> id, o.queue->claim());
+    if (!id) break;
+    auto it = std::find_if(cells.begin(), cells.end(), [&](const SweepCell& c) { return c.id == *id; });
+    if (it == cells.end()) return runtime_error("cell queue: unknown cell '" + *id + "' (another config's queue?)");
+    if (!o.force && cell_complete(o.out_dir + "/" + it->id + ".json", it->id)) {
+      ++t.skipped_done;
+      continue;
+    }
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out << fmt::format("{}sweep: [{} taken] {} (elapsed {})\n", o.log_prefix, taken, it->id, format_duration(elapsed))
+        << std::flush;
+    KILN_ASSIGN_OR_RETURN(bool ok, run_one(config, cells, *it, runner, o, out));
+    ++(ok ? t.ran : t.failed);
+  }
+  out << fmt::format("{}sweep: worker done: ran {}, failed {}\n", o.log_prefix, t.ran, t.failed) << std::flush;
+  return t;
+}
+
+}  // namespace
+
 Expected<SweepTotals> run_sweep(const SweepConfig& config, const std::vector<SweepCell>& cells,
                                 const CellRunner& runner, const SweepOptions& o, std::ostream& out) {
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   if (ec) return invalid_input(o.out_dir + ": cannot create the results folder (" + ec.message() + ")");
+  if (o.queue) return run_from_queue(config, cells, runner, o, out);
   SweepTotals t;
   std::vector<const SweepCell*> todo;
   for (const auto& c : cells) {
@@ -224,26 +288,8 @@ Expected<SweepTotals> run_sweep(const SweepConfig& config, const std::vector<Swe
       out << fmt::format("sweep: [{}/{}] {} (elapsed {}, ETA {})\n", i + 1, total, cell.id, format_duration(elapsed),
                          eta)
           << std::flush;
-    auto cases = runner(cell);
-    if (!cases.ok()) {
-      ++t.failed;
-      out << (o.progress_bar ? "\r\033[K" : "") << "sweep: " << cell.id << ": failed: " << cases.status().message()
-          << "\n";
-      continue;
-    }
-    json doc{{"schema", kBenchSchema},          {"model", config.model},
-             {"options", options_json(config)}, {"environment", environment_json(o.command_line)},
-             {"cell", cell_json(cell)},         {"cases", *cases}};
-    KILN_RETURN_IF_ERROR(write_file_atomic(o.out_dir + "/" + cell.id + ".json", doc.dump(1) + "\n"));
-    KILN_RETURN_IF_ERROR(write_summary_csv(o.out_dir, cells));
-    ++t.ran;
-    if (!o.progress_bar && !cases->empty()) {
-      const json& c0 = cases->front();
-      const json& median = json_at(c0, {"latency_ms", "median"});
-      const json& sps = json_at(c0, {"throughput", "samples_per_s"});
-      out << fmt::format("sweep: {}: median {:.4g} ms, {:.4g} samples/s\n", cell.id,
-                         median.is_number() ? median.get<double>() : 0.0, sps.is_number() ? sps.get<double>() : 0.0);
-    }
+    KILN_ASSIGN_OR_RETURN(bool ok, run_one(config, cells, cell, runner, o, out));
+    ++(ok ? t.ran : t.failed);
   }
   if (o.progress_bar && total > 0) {
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

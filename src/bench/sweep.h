@@ -83,11 +83,19 @@ bool cell_complete(const std::string& json_path, const std::string& cell_id);
 // failed and retried by the next run).
 using CellRunner = std::function<Expected<std::vector<nlohmann::json>>(const SweepCell&)>;
 
+class CellQueue;  // bench/sweep_scale.h
+
 struct SweepOptions {
   std::string out_dir;
   bool force = false;         // rerun cells that are complete
   bool progress_bar = false;  // \r progress bar with ETA (a terminal); else one line per cell
   std::string command_line;
+  // A worker of `kiln sweep --gpus`: takes cell ids from this shared queue instead of running `cells` in order
+  // (`cells` is then the whole sweep, for summary.csv), prefixes its lines with log_prefix, and records
+  // `device` (the GPU it is pinned to) in each cell JSON's cell.device.
+  CellQueue* queue = nullptr;
+  std::string log_prefix;
+  nlohmann::json device;
 };
 
 struct SweepTotals {

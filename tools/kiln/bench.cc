@@ -34,6 +34,7 @@ struct BenchArgs {
   bool dump_profile = false;
   bool separate_profile_run = false;  // accepted: the profile is always its own run after the timed one
   int streams = 1;
+  std::string devices;  // --devices 0,1: the same engine on several GPUs at once
   uint64_t seed = 0;
 };
 
@@ -148,6 +149,45 @@ Status bench_peer(const BenchArgs& a, const std::vector<double>& percentiles, co
   return Status::Ok();
 }
 
+// --devices: one engine on several GPUs at once, per-GPU and aggregate throughput, scaling vs one GPU.
+Status bench_devices(const BenchArgs& a, const std::map<std::string, Shape>& overrides,
+                     const std::vector<int64_t>& batches, const std::vector<double>& percentiles) {
+  if (a.backend != "cuda" || !a.peer.empty()) return usage_error("--devices applies to --backend cuda");
+  if (a.streams > 1) return usage_error("--devices runs one stream per GPU; leave out --streams");
+  if (batches.size() > 1) return usage_error("--devices measures one batch; give at most one --batches value");
+  KILN_ASSIGN_OR_RETURN(std::vector<int> devices, parse_device_list(a.devices));
+  CaseRequest r;
+  r.model = a.model;
+  r.shapes = overrides;
+  r.precision = a.precision;
+  r.transfers = !a.no_data_transfers;
+  r.seed = a.seed;
+  r.runner = a.runner;
+  r.percentiles = percentiles;
+  r.batch = batches.empty() ? 0 : batches.front();
+  if (r.batch > 0) {
+    KILN_ASSIGN_OR_RETURN(auto graph, load_onnx(a.model));
+    KILN_ASSIGN_OR_RETURN(r.shapes, bench::batch_shapes(*graph, overrides, r.batch));
+  }
+  KILN_ASSIGN_OR_RETURN(nlohmann::json doc, bench_cuda_devices(r, devices));
+  const auto& one = doc["single"];
+  std::cout << fmt::format("GPU {} alone: {:.1f} samples/s\n", one.value("device", 0), one.value("samples_per_s", 0.0));
+  for (const auto& d : doc["devices"])
+    std::cout << fmt::format("GPU {} ({} {}): {:.1f} samples/s, median {} ms\n", d.value("device", 0),
+                             d.value("name", ""), d.value("uuid", ""), d.value("samples_per_s", 0.0),
+                             d["median_ms"].dump());
+  std::cout << fmt::format("aggregate: {:.1f} samples/s on {} GPUs; scaling efficiency {}\n",
+                           doc.value("aggregate_samples_per_s", 0.0), doc["devices"].size(),
+                           doc["scaling_efficiency"].dump());
+  if (!a.json.empty()) {
+    doc["environment"] = bench::environment_json(bench::process_command_line());
+    doc["environment"]["backend_versions"] = cuda_versions_json();
+    KILN_RETURN_IF_ERROR(bench::write_file_atomic(a.json, doc.dump(2) + "\n"));
+    std::cout << "results written to " << a.json << "\n";
+  }
+  return Status::Ok();
+}
+
 Status bench_model(const BenchArgs& a) {
   if (a.peer.empty() && a.backend != "cpu" && a.backend != "cuda")
     return usage_error("unknown backend '" + a.backend + "' (choose cpu or cuda, or --peer torch-graph:fp16 ...)");
@@ -163,7 +203,8 @@ Status bench_model(const BenchArgs& a) {
     KILN_ASSIGN_OR_RETURN(batches, bench::parse_int_list(a.batches, "--batches"));
   }
   KILN_ASSIGN_OR_RETURN(auto overrides, parse_shape_overrides(a.shapes));
-  if (!a.peer.empty()) return bench_peer(a, percentiles, batches, overrides);
+  if (!a.peer.empty() && a.devices.empty()) return bench_peer(a, percentiles, batches, overrides);
+  if (!a.devices.empty()) return bench_devices(a, overrides, batches, percentiles);
   const std::string command_line = bench::process_command_line();
   const bench::Nvml nvml;
   auto engines = make_engine_cache();
@@ -225,6 +266,9 @@ KILN_SUBCOMMAND(
                          "cuda: N inference streams, each with its own session and buffers, run concurrently; one "
                          "iteration = N inferences (latency: until all N finish; throughput counts all N)")
               ->capture_default_str();
+          app.add_option("--devices", a->devices,
+                         "cuda: run the same engine on these GPUs at once (e.g. 0,1): per-GPU and aggregate "
+                         "throughput, scaling vs the first GPU alone");
           app.add_flag("--dumpProfile", a->dump_profile, "cuda: print per-layer GPU time of one profiled run");
           app.add_flag("--separateProfileRun", a->separate_profile_run,
                        "Accepted: the --dumpProfile run is always separate from the timed iterations");

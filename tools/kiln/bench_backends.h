@@ -41,6 +41,15 @@ std::shared_ptr<EngineCache> make_engine_cache();
 // kUnsupported in a build without CUDA or on a machine without a GPU.
 Expected<bench::BenchCase> bench_cuda_case(const CaseRequest& r, const bench::Nvml& nvml, EngineCache& cache);
 
+// "0,1,3" -> device indices (kInvalidInput on a bad or repeated entry).
+Expected<std::vector<int>> parse_device_list(const std::string& text);
+
+// kiln bench --devices: the request's static engine built once and run on every listed GPU at once (one session,
+// thread and stream per GPU), after the first GPU alone. A kiln.multi_gpu/1 document: per-GPU and aggregate
+// samples/s and the scaling efficiency (aggregate / (N x one GPU alone)). kRuntime without CUDA or GPUs,
+// kInvalidInput for a GPU index that does not exist.
+Expected<nlohmann::json> bench_cuda_devices(const CaseRequest& r, const std::vector<int>& devices);
+
 // The CUDA/cuDNN/cuBLAS versions for the environment block (nulls without CUDA).
 nlohmann::json cuda_versions_json();
 

@@ -15,25 +15,19 @@
 #include "bench/env.h"
 #include "bench/peer.h"
 #include "bench/report.h"
+#include "bench/sweep_scale.h"
 #include "core/process.h"
 #include "models/zoo.h"
 #include "onnx/importer.h"
 #include "tools/kiln/bench_backends.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
+#include "tools/kiln/sweep_scale.h"
 
 namespace kiln::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct SweepArgs {
-  std::string config;
-  std::string out = "results";
-  bool force = false;
-  bool list = false;
-  std::string only;  // run only cells whose id contains this
-};
 
 std::string dims_text(const std::vector<int64_t>& d) {
   std::string s;
@@ -62,15 +56,23 @@ Expected<std::string> resolve_model(const bench::SweepConfig& c, const std::vect
   KILN_ASSIGN_OR_RETURN(auto g, models::build_zoo_model(name, o));
   std::error_code ec;
   fs::create_directories(out_dir, ec);
-  KILN_RETURN_IF_ERROR(write_onnx(*g, path));
+  // Through a temporary file: several workers or array tasks may write it at once, and none may read half.
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  KILN_RETURN_IF_ERROR(write_onnx(*g, tmp));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return runtime_error(path + ": cannot rename " + tmp + " to it");
   std::cout << "sweep: made zoo model " << name << " -> " << path << "\n";
   return path;
 }
 
 class Runner {
  public:
-  Runner(const bench::SweepConfig& c, std::string model, std::string out_dir)
-      : c_(c), model_(std::move(model)), out_dir_(std::move(out_dir)), engines_(make_engine_cache()) {}
+  // `gpu`: the NVML index of the GPU this process runs on (a --gpus worker's; CUDA's device 0 is that GPU).
+  Runner(const bench::SweepConfig& c, std::string model, std::string out_dir, unsigned gpu = 0)
+      : c_(c),
+        model_(std::move(model)),
+        out_dir_(std::move(out_dir)),
+        nvml_("libnvidia-ml.so.1", gpu),
+        engines_(make_engine_cache()) {}
 
   Expected<std::vector<nlohmann::json>> operator()(const bench::SweepCell& cell) {
     bench::RunnerOptions runner = c_.runner;
@@ -207,6 +209,17 @@ Status run(const SweepArgs& a) {
     cells.erase(std::remove_if(cells.begin(), cells.end(),
                                [&](const bench::SweepCell& c) { return c.id.find(a.only) == std::string::npos; }),
                 cells.end());
+  if (a.resume && a.force) return usage_error("--resume and --force exclude each other");
+  if (a.slurm && (a.status || a.dry_run)) return sweep_slurm(a, cfg, cells);
+  if (!a.gpus.empty() && (a.slurm || !a.shard.empty()))
+    return usage_error("--gpus runs on this host; with --slurm use --gpus-per-task");
+  std::vector<bench::SweepCell> all_cells = cells;  // summary.csv covers every cell, whichever shard ran
+  if (!a.shard.empty()) {
+    KILN_ASSIGN_OR_RETURN(auto shard, bench::parse_shard(a.shard));
+    cells = bench::shard_cells(cells, shard.first, shard.second);
+    std::cout << fmt::format("sweep: shard {}/{}: {} of {} cells\n", shard.first, shard.second, cells.size(),
+                             all_cells.size());
+  }
   if (a.list) {
     for (const auto& c : cells)
       std::cout << fmt::format(
@@ -219,6 +232,10 @@ Status run(const SweepArgs& a) {
                                cfg.accuracy->topk);
     return Status::Ok();
   }
+  if (!a.gpus.empty() && a.worker_queue.empty()) {  // no GPU or a wrong index: before anything is written
+    KILN_ASSIGN_OR_RETURN(auto present, bench::list_gpus());
+    KILN_RETURN_IF_ERROR(bench::select_gpus(a.gpus, present).status());
+  }
   if (std::find(cfg.backends.begin(), cfg.backends.end(), "cuda") != cfg.backends.end()) {
     const bench::Nvml probe;
     if (!probe.available()) std::cout << "sweep: no GPU was found (" << probe.why() << "): the cuda cells will fail\n";
@@ -226,24 +243,46 @@ Status run(const SweepArgs& a) {
   if (cfg.accuracy)  // before the cells, not after an hour of them
     for (const std::string* f : {&cfg.accuracy->dataset, &cfg.accuracy->labels})
       if (!fs::exists(*f)) return invalid_input(cfg.path + ": sweep.accuracy: " + *f + " not found");
-  KILN_ASSIGN_OR_RETURN(std::string model, resolve_model(cfg, cells, a.out));
+  KILN_ASSIGN_OR_RETURN(std::string model, resolve_model(cfg, all_cells, a.out));
   cfg.model = model;
-  Runner runner(cfg, model, a.out);
-  bench::SweepOptions o;
-  o.out_dir = a.out;
-  o.force = a.force;
-  o.progress_bar = isatty(STDOUT_FILENO) != 0;
-  o.command_line = bench::process_command_line();
-  KILN_ASSIGN_OR_RETURN(bench::SweepTotals t,
-                        bench::run_sweep(
-                            cfg, cells, [&](const bench::SweepCell& c) { return runner(c); }, o, std::cout));
+  if (a.slurm) return sweep_slurm(a, cfg, cells);
+  const bool worker = !a.worker_queue.empty();
+  Status cells_status = Status::Ok();
+  if (!worker && !a.gpus.empty()) {
+    cells_status = sweep_gpu_pool(a, cfg, cells);
+    if (cells_status.code() != StatusCode::kRuntime) KILN_RETURN_IF_ERROR(cells_status);
+  } else {
+    bench::SweepOptions o;
+    o.out_dir = a.out;
+    o.force = a.force;
+    o.progress_bar = !worker && isatty(STDOUT_FILENO) != 0;
+    o.command_line = bench::process_command_line();
+    std::unique_ptr<bench::CellQueue> queue;
+    if (worker) {
+      KILN_ASSIGN_OR_RETURN(auto present, bench::list_gpus());
+      KILN_ASSIGN_OR_RETURN(auto mine, bench::select_gpus(std::to_string(a.worker_gpu), present));
+      queue = std::make_unique<bench::CellQueue>(a.worker_queue);
+      o.queue = queue.get();
+      o.device = bench::gpu_device_json(mine.front());
+      o.log_prefix = fmt::format("gpu {}: ", a.worker_gpu);
+    }
+    Runner runner(cfg, model, a.out, worker ? static_cast<unsigned>(a.worker_gpu) : 0u);
+    KILN_ASSIGN_OR_RETURN(
+        bench::SweepTotals t,
+        bench::run_sweep(
+            cfg, worker ? all_cells : cells, [&](const bench::SweepCell& c) { return runner(c); }, o, std::cout));
+    if (!a.shard.empty()) KILN_RETURN_IF_ERROR(bench::write_summary_csv(a.out, all_cells));
+    if (worker) return t.failed > 0 ? runtime_error(fmt::format("{} cells failed", t.failed)) : Status::Ok();
+    if (t.failed > 0)
+      cells_status = runtime_error(
+          fmt::format("{} of {} cells failed (see above); rerun to retry only those", t.failed, cells.size()));
+  }
   Status accuracy = Status::Ok();
-  if (cfg.accuracy && (a.only.empty() || std::string("accuracy").find(a.only) != std::string::npos))
+  const bool first_shard = a.shard.empty() || a.shard.rfind("0/", 0) == 0;
+  if (cfg.accuracy && first_shard && (a.only.empty() || std::string("accuracy").find(a.only) != std::string::npos))
     accuracy = run_accuracy(*cfg.accuracy, model, a.out, a.force);
-  if (t.failed > 0)
-    return Status(StatusCode::kRuntime,
-                  fmt::format("{} of {} cells failed (see above){}; rerun to retry only those", t.failed, cells.size(),
-                              accuracy.ok() ? "" : ", and " + accuracy.message()));
+  if (!cells_status.ok())
+    return Status(cells_status.code(), cells_status.message() + (accuracy.ok() ? "" : ", and " + accuracy.message()));
   return accuracy;
 }
 
@@ -258,6 +297,22 @@ KILN_SUBCOMMAND(
           app.add_option("CONFIG", a->config, "Model config YAML (seed-003 format) with a sweep: block")->required();
           app.add_option("-o,--output", a->out, "Results folder")->capture_default_str();
           app.add_flag("--force", a->force, "Rerun cells whose JSON is already complete");
+          app.add_flag("--resume", a->resume, "Run only the cells not complete yet (the default; excludes --force)");
+          app.add_option("--gpus", a->gpus,
+                         "all | 0,1,3: one worker process per GPU (CUDA_VISIBLE_DEVICES), cells from a shared "
+                         "queue, longest first");
+          app.add_flag("--slurm", a->slurm, "Write and submit (sbatch) a Slurm job array; each task runs a slice");
+          app.add_option("--partition", a->partition, "--slurm: the partition (default: the cluster's)");
+          app.add_option("--gpus-per-task", a->gpus_per_task, "--slurm: GPUs per task (0: CPU-only cells)")
+              ->capture_default_str();
+          app.add_option("--time", a->time, "--slurm: time limit per task, HH:MM:SS");
+          app.add_option("--array-tasks", a->array_tasks, "--slurm: tasks in the array (default min(cells, 4))");
+          app.add_flag("--status", a->status, "--slurm: summarise the submitted array (cells complete per task)");
+          app.add_flag("--dry-run", a->dry_run, "--slurm: print the sbatch script, submit nothing");
+          // Internal: a job-array task's slice, and a --gpus worker (see docs/SCALING.md).
+          app.add_option("--shard", a->shard, "")->group("");
+          app.add_option("--worker-queue", a->worker_queue, "")->group("");
+          app.add_option("--worker-gpu", a->worker_gpu, "")->group("");
           app.add_flag("--list", a->list, "Print the cells and exit");
           app.add_option("--only", a->only, "Run only the cells whose id contains this text");
           app.footer(
@@ -267,7 +322,10 @@ KILN_SUBCOMMAND(
               "Examples:\n"
               "  kiln sweep bench/configs/tiny_cnn.yaml -o results/\n"
               "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --list\n"
-              "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --only cuda_fp16\n");
+              "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --only cuda_fp16\n"
+              "  kiln sweep bench/configs/resnet50.yaml -o results/r50 --gpus all\n"
+              "  kiln sweep bench/configs/resnet50.yaml -o /shared/r50 --slurm --partition gpu --array-tasks 8\n"
+              "  kiln sweep bench/configs/resnet50.yaml -o /shared/r50 --slurm --status\n");
           return [a] {
             Status s = run(*a);
             return s.ok() ? 0 : fail("sweep", s);
