@@ -31,9 +31,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "python"))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 import kiln  # noqa: E402
+
+# libkiln.so is loaded before torch, so kiln binds the system's cuDNN/cuBLAS like the C++ example does (plans
+# record those versions; with torch first, kiln would use torch's copies and the example would refuse the plan).
+KILN_VERSION = kiln.version()
+import torch  # noqa: E402
 
 RESULTS = {"schema": "kiln.python-gpu-acceptance/1", "checks": [], "timings": [], "passed": False}
 
