@@ -89,6 +89,7 @@ class Session:
         self._stream = stream_handle(stream)
         self._input_names = [i.name for i in engine.inputs]
         self._outputs = {o.name: o for o in engine.outputs}
+        self._last_device: Optional[Tuple[Any, Any, Any, List[Any]]] = None
 
     # ---- lifetime ----------------------------------------------------------------------------------
     def close(self) -> None:
@@ -173,11 +174,13 @@ class Session:
         return {next(iter(self._outputs)): out}
 
     def _tensor_array(self, items: List[Tuple[str, str, Sequence[int], int]], keep: List[Any]) -> Any:
+        """A ``kiln_tensor[]`` for the C call; `keep` holds every buffer it points into."""
         arr = (_lib.Tensor * max(len(items), 1))()
         for i, (name, dtype, shape, ptr) in enumerate(items):
             dims = (ctypes.c_int64 * max(len(shape), 1))(*shape)
-            keep.append(dims)
-            arr[i] = _lib.Tensor(name.encode(), dtype.encode(), len(shape), dims, ptr)
+            name_b, dtype_b = name.encode(), dtype.encode()
+            keep += [dims, name_b, dtype_b]
+            arr[i] = _lib.Tensor(name_b, dtype_b, len(shape), dims, ptr)
         return arr
 
     def _prepare_outputs(self, shapes: Mapping[str, Sequence[int]], outs: Dict[str, Any], make: Any) -> None:
@@ -245,11 +248,15 @@ class Session:
                 handle = torch.cuda.current_stream(first.device).cuda_stream
             else:
                 handle = _cai_stream(first) or 0
-        keep: List[Any] = []
-        ins = [(n, v[0], v[1], v[2]) for n, v in views.items()]
-        ots = [(n,) + _device_view(n, o, "output") for n, o in outs.items()]
-        _lib.check(_lib.lib().kiln_session_run_device(self._live(), self._tensor_array(ins, keep), len(ins),
-                                                      self._tensor_array(ots, keep), len(ots), handle))
+        ins = tuple((n, v[0], v[1], v[2]) for n, v in views.items())
+        ots = tuple((n,) + _device_view(n, o, "output") for n, o in outs.items())
+        # A loop over the same tensors (session(x, out=y)) reuses the C arrays of the previous call.
+        key = (ins, ots)
+        if self._last_device is None or self._last_device[0] != key:
+            keep: List[Any] = []
+            self._last_device = (key, self._tensor_array(list(ins), keep), self._tensor_array(list(ots), keep), keep)
+        _, c_in, c_out, _ = self._last_device
+        _lib.check(_lib.lib().kiln_session_run_device(self._live(), c_in, len(ins), c_out, len(ots), handle))
         return {n: outs[n] for n in self._outputs if n in outs}
 
     def __repr__(self) -> str:
