@@ -31,7 +31,10 @@ def _torch_tensor(x: Any) -> bool:
 def _is_device(x: Any) -> bool:
     if _torch_tensor(x):
         return bool(x.is_cuda)
-    return hasattr(type(x), "__cuda_array_interface__")
+    try:
+        return hasattr(x, "__cuda_array_interface__")  # CuPy, Numba, ... (a property or an instance attribute)
+    except Exception:  # noqa: BLE001 - a property that raises is not a device array we can use
+        return False
 
 
 def _c_strides(shape: Sequence[int], itemsize: int) -> Tuple[int, ...]:

@@ -173,6 +173,81 @@ class KilnCpuTest(unittest.TestCase):
 
         self.assertEqual(kiln_session._device_view("x", Contiguous(), "input"), ("float16", (6, 4), 4096))
 
+    def test_session_conversion_reaches_the_c_calls(self):
+        """The session's argument conversion, against a recording stand-in for libkiln.so (sessions need a GPU)."""
+        import ctypes
+        import numpy as np
+        from kiln import _lib
+
+        calls = []
+
+        def tensors(arr, n):
+            return [(arr[i].name.decode(), arr[i].dtype.decode(), tuple(arr[i].dims[k] for k in range(arr[i].ndim)),
+                     arr[i].data) for i in range(n)]
+
+        class FakeLib:
+            def kiln_session_set_input_shape(self, h, name, dims, ndim):
+                calls.append(("set", name.decode(), tuple(dims[i] for i in range(ndim))))
+                return 0
+
+            def kiln_session_output_dims(self, h, name, dims, cap, ndim):
+                dims[0], dims[1] = 2, 5
+                ndim._obj.value = 2
+                return 0
+
+            def kiln_session_run_host(self, h, ins, n_in, outs, n_out):
+                calls.append(("host", tensors(ins, n_in), tensors(outs, n_out)))
+                ctypes.memmove(outs[0].data, np.arange(10, dtype=np.float32).ctypes.data, 40)
+                return 0
+
+            def kiln_session_run_device(self, h, ins, n_in, outs, n_out, stream):
+                calls.append(("device", tensors(ins, n_in), tensors(outs, n_out), stream, ctypes.addressof(ins)))
+                return 0
+
+            def kiln_session_destroy(self, h):
+                calls.append(("destroy",))
+
+        class FakeEngine:
+            inputs = [kiln.TensorInfo("input", "float32", (-1, 3))]
+            outputs = [kiln.TensorInfo("logits", "float32", (-1, 5))]
+
+        class Cuda:
+            def __init__(self, shape, typestr, ptr):
+                self.__cuda_array_interface__ = {"shape": shape, "typestr": typestr, "data": (ptr, False),
+                                                 "strides": None, "version": 3}
+
+        saved = _lib.lib
+        _lib.lib = lambda: FakeLib()
+        s = kiln_session.Session(FakeEngine(), ctypes.c_void_p(1), dynamic=True, stream=None)
+        try:
+            x = np.ones((2, 3), dtype=np.float32)
+            y = s(x)
+            self.assertEqual(calls[0], ("set", "input", (2, 3)))
+            kind, ins, outs = calls[1]
+            self.assertEqual(kind, "host")
+            self.assertEqual(ins, [("input", "float32", (2, 3), x.ctypes.data)])
+            self.assertEqual(outs[0][:3], ("logits", "float32", (2, 5)))
+            np.testing.assert_array_equal(y, np.arange(10, dtype=np.float32).reshape(2, 5))
+            calls.clear()
+            xin, yout = Cuda((2, 3), "<f4", 0x1000), Cuda((2, 5), "<f4", 0x2000)
+            s(xin, out=yout)
+            s(xin, out=yout, stream=77)
+            self.assertEqual(calls[0][:4], ("device", [("input", "float32", (2, 3), 0x1000)],
+                                            [("logits", "float32", (2, 5), 0x2000)], 0))
+            self.assertEqual(calls[1][3], 77)
+            self.assertEqual(calls[0][4], calls[1][4])  # same tensors: the C arrays are reused
+            s(Cuda((1, 3), "<f4", 0x3000), out=Cuda((1, 5), "<f4", 0x4000))
+            self.assertEqual(calls[2][1], [("input", "float32", (1, 3), 0x3000)])
+            with self.assertRaisesRegex(kiln.UsageError, "2 positional arrays"):
+                s(x, x)
+            s.close()
+            self.assertEqual(calls[-1], ("destroy",))
+            with self.assertRaisesRegex(kiln.UsageError, "the session is closed"):
+                s(x)
+        finally:
+            s._handle = None  # the fake handle never reaches the real library
+            _lib.lib = saved
+
     def test_compare_returns_the_cli_document(self):
         zoo(self.dir / "a.onnx")
         doc = kiln.compare(self.dir / "a.onnx", backends="cpu,cpu:opt", seed=3)
