@@ -112,6 +112,8 @@ class Session {
   Expected<void*> host_input(const std::string& name);
   Expected<void*> host_output(const std::string& name);
   Expected<Dims> output_dims(const std::string& name) const;
+  // The input's dims at the session's current shapes (a StaticSession's fixed ones; a DynamicSession's last set).
+  Expected<Dims> input_dims(const std::string& name) const;
   // Copies host inputs in, runs, copies outputs out, and waits for the stream.
   Status run();
   // Same without waiting (the caller synchronises the stream).
@@ -123,7 +125,13 @@ class Session {
   Status enqueue_compute();
   Status enqueue_outputs();
   // The caller's device buffers (dense row-major, engine I/O dtype), by name; no host transfers.
+  // Pointers that are not device memory (pageable or pinned host memory) are refused with kInvalidInput.
   Status enqueue_device(const std::map<std::string, const void*>& inputs, const std::map<std::string, void*>& outputs);
+  // The same, ordered on `caller` instead of the session's stream (nullptr: the legacy default stream): the run
+  // waits for the work already queued on `caller`, and work queued on `caller` afterwards waits for the run
+  // (event record/wait; no host synchronisation). When `caller` is the session's stream no event is used.
+  Status enqueue_device(const std::map<std::string, const void*>& inputs, const std::map<std::string, void*>& outputs,
+                        Stream caller);
   // Per-layer GPU time of one run, in layer order (for --dumpProfile); not graph-replayed.
   Expected<std::vector<std::pair<std::string, float>>> profile_layers();
 

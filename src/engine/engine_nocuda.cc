@@ -35,12 +35,17 @@ Session::~Session() = default;
 Expected<void*> Session::host_input(const std::string&) { return no_cuda(); }
 Expected<void*> Session::host_output(const std::string&) { return no_cuda(); }
 Expected<Dims> Session::output_dims(const std::string&) const { return no_cuda(); }
+Expected<Dims> Session::input_dims(const std::string&) const { return no_cuda(); }
 Status Session::run() { return no_cuda(); }
 Status Session::enqueue() { return no_cuda(); }
 Status Session::enqueue_compute() { return no_cuda(); }
 Status Session::enqueue_inputs() { return no_cuda(); }
 Status Session::enqueue_outputs() { return no_cuda(); }
 Status Session::enqueue_device(const std::map<std::string, const void*>&, const std::map<std::string, void*>&) {
+  return no_cuda();
+}
+Status Session::enqueue_device(const std::map<std::string, const void*>&, const std::map<std::string, void*>&,
+                               Stream) {
   return no_cuda();
 }
 Expected<std::vector<std::pair<std::string, float>>> Session::profile_layers() { return no_cuda(); }

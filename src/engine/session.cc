@@ -32,6 +32,7 @@ class SessionImpl {
   };
   std::map<ShapeMap, Prepared> prepared;
   Prepared* current = nullptr;
+  cudaEvent_t caller_ready = nullptr, run_done = nullptr;  // enqueue_device on a caller's stream
 
   SessionImpl(std::shared_ptr<Engine> eng) : engine(std::move(eng)), e(engine->impl()) {}
   ~SessionImpl() {
@@ -39,6 +40,8 @@ class SessionImpl {
       if (p.exec) cudaGraphExecDestroy(p.exec);
     for (auto& [k, h] : host_in) cudaFreeHost(h.ptr);
     for (auto& [k, h] : host_out) cudaFreeHost(h.ptr);
+    if (caller_ready) cudaEventDestroy(caller_ready);
+    if (run_done) cudaEventDestroy(run_done);
     if (own_stream && stream) cudaStreamDestroy(stream);
   }
 
@@ -149,6 +152,12 @@ Expected<Dims> Session::output_dims(const std::string& name) const {
   return invalid_input("the engine has no output named '" + name + "'");
 }
 
+Expected<Dims> Session::input_dims(const std::string& name) const {
+  auto it = impl_->shapes.find(name);
+  if (it == impl_->shapes.end()) return invalid_input("the engine has no input named '" + name + "'");
+  return it->second;
+}
+
 Status Session::enqueue() {
   KILN_RETURN_IF_ERROR(enqueue_inputs());
   KILN_RETURN_IF_ERROR(enqueue_compute());
@@ -173,15 +182,43 @@ Status Session::run() {
 
 Status Session::enqueue_compute() { return impl_->launch(); }
 
-Status Session::enqueue_device(const std::map<std::string, const void*>& inputs, const std::map<std::string, void*>& outputs) {
+namespace {
+
+// Device (or managed) memory is what enqueue_device copies from with cudaMemcpyDeviceToDevice; host memory
+// (a NumPy array, a CPU tensor) is refused with a message instead of a CUDA error or a crash.
+Status check_device_pointer(const void* ptr, const char* what, const std::string& name) {
+  if (!ptr) return invalid_input(fmt::format("enqueue_device: the buffer of {} '{}' is null", what, name));
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
+    cudaGetLastError();
+    return invalid_input(fmt::format("enqueue_device: the buffer of {} '{}' is not CUDA memory", what, name));
+  }
+  if (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged)
+    return invalid_input(
+        fmt::format("enqueue_device: the buffer of {} '{}' is host memory, not device memory (copy it "
+                    "to the GPU, or use the session's host buffers and run())",
+                    what, name));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Session::enqueue_device(const std::map<std::string, const void*>& inputs,
+                               const std::map<std::string, void*>& outputs) {
   SessionImpl& s = *impl_;
   KILN_RETURN_IF_ERROR(s.prepare());
   const cuda::Program& p = *s.e.program;
   for (size_t i = 0; i < p.input_slots.size(); ++i) {
     auto it = inputs.find(p.graph->inputs[i]->name);
-    if (it == inputs.end()) return invalid_input("enqueue_device: no buffer given for input '" + p.graph->inputs[i]->name + "'");
+    if (it == inputs.end())
+      return invalid_input("enqueue_device: no buffer given for input '" + p.graph->inputs[i]->name + "'");
+    KILN_RETURN_IF_ERROR(check_device_pointer(it->second, "input", it->first));
+  }
+  for (const auto& [name, ptr] : outputs) KILN_RETURN_IF_ERROR(check_device_pointer(ptr, "output", name));
+  for (size_t i = 0; i < p.input_slots.size(); ++i) {
+    const void* src = inputs.at(p.graph->inputs[i]->name);
     const int slot = p.input_slots[i];
-    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(p.slot_data(slot, s.arena.get()), it->second, s.current->descs[slot].bytes(),
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(p.slot_data(slot, s.arena.get()), src, s.current->descs[slot].bytes(),
                                               cudaMemcpyDeviceToDevice, s.stream));
   }
   KILN_RETURN_IF_ERROR(s.launch());
@@ -189,10 +226,28 @@ Status Session::enqueue_device(const std::map<std::string, const void*>& inputs,
     auto it = outputs.find(p.graph->outputs[i]->name);
     if (it == outputs.end()) continue;  // outputs the caller does not want
     const int slot = p.output_slots[i];
-    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(it->second, p.slot_data(slot, s.arena.get()), s.current->descs[slot].bytes(),
-                                              cudaMemcpyDeviceToDevice, s.stream));
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(it->second, p.slot_data(slot, s.arena.get()),
+                                              s.current->descs[slot].bytes(), cudaMemcpyDeviceToDevice, s.stream));
   }
   return Status::Ok();
+}
+
+Status Session::enqueue_device(const std::map<std::string, const void*>& inputs,
+                               const std::map<std::string, void*>& outputs, Stream caller) {
+  SessionImpl& s = *impl_;
+  const auto caller_stream = reinterpret_cast<cudaStream_t>(caller);
+  if (caller_stream == s.stream) return enqueue_device(inputs, outputs);
+  if (!s.caller_ready) {
+    KILN_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&s.caller_ready, cudaEventDisableTiming));
+    KILN_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&s.run_done, cudaEventDisableTiming));
+  }
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.caller_ready, caller_stream));
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(s.stream, s.caller_ready, 0));
+  Status st = enqueue_device(inputs, outputs);
+  // Recorded even after a failure, so the caller's stream never waits on an event that was not recorded.
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.run_done, s.stream));
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(caller_stream, s.run_done, 0));
+  return st;
 }
 
 Expected<std::vector<std::pair<std::string, float>>> Session::profile_layers() {
