@@ -41,7 +41,8 @@ struct CalibResult {
 // Calibrates shape-inferred `g` on `batches` (each a full set of feeds for g's inputs).
 Expected<CalibResult> calibrate(const Graph& g, const std::vector<TensorMap>& batches, const CalibOptions& options);
 
-// Splits calibration data (names = g's inputs, first dim = samples) into batches of `batch` samples for
+// Splits calibration data (names = g's inputs, or any name for a model with one input and data with one
+// array; first dim = samples) into batches of `batch` samples for
 // g. A fixed batch dim in the model wins over `batch` (samples beyond the last full batch are dropped).
 // Unknown names, missing inputs, dtype or per-sample shape mismatches, unequal or zero sample counts:
 // kInvalidInput naming `what` (the file), the input and both shapes.

@@ -73,6 +73,10 @@ TEST(SplitBatches, DynamicAndFixedBatchDims) {
   ASSERT_EQ(b->size(), 3u);  // 2 + 2 + 1 samples
   EXPECT_EQ((*b)[2].at("x").shape(), (Shape{1, 2}));
   EXPECT_EQ((*b)[1].at("x").data<float>()[0], 4.f);  // sample 2 starts batch 1
+  // One array for a one-input model feeds it whatever its name (as kiln accuracy does).
+  auto named = split_batches(*g, {{"images", f32({2, 2}, {1, 2, 3, 4})}}, 2, "calib.npz");
+  ASSERT_TRUE(named.ok()) << named.status().to_string();
+  EXPECT_EQ(named->at(0).count("x"), 1u);
   auto fixed = two_layer(Dim(2));
   auto f = split_batches(*fixed, data, 1, "calib.npz");  // the model's batch of 2 wins; sample 5 is dropped
   ASSERT_TRUE(f.ok()) << f.status().to_string();
