@@ -107,9 +107,15 @@ Status quantize_for_build(Graph& g, const std::string& onnx_path, const BuildOpt
   if (o.calib.empty() && (o.cache_file.empty() || !std::filesystem::exists(o.cache_file)))
     return invalid_input("--int8 needs calibration data: pass --calib DATA.npz (or an existing --calibCache FILE)");
   KILN_ASSIGN_OR_RETURN(QuantizeReport report, quantize_graph(g, r));
+  // Weights' DequantizeLinear (all inputs constant) become their float values now, whatever their size:
+  // the same numbers the engine would compute, and Conv lowerings take constant weights only.
+  KILN_RETURN_IF_ERROR(fold_constants(g, int64_t{1} << 31).status());
+  KILN_RETURN_IF_ERROR(eliminate_dead_code(g).status());
+  KILN_RETURN_IF_ERROR(infer_shapes(g));
   if (r.log)
     r.log("int8: " + std::to_string(report.quantized_inputs) +
-          " Conv/Gemm/MatMul inputs quantized (QDQ, simulated in float by the CUDA engine)");
+          " Conv/Gemm/MatMul inputs quantized (QDQ; weights dequantized at build time, activations "
+          "simulated in float by the CUDA engine)");
   return Status::Ok();
 }
 

@@ -88,7 +88,9 @@ class QdqLayer : public Layer {
         constant_dtype_(constant_dtype) {}
 
   Status configure(ConfigureContext& ctx) override {
-    const TensorDesc& x = ctx.inputs[0];
+    // The output has the input's shape and layout; unlike the input's desc, it exists when input 0 is a
+    // constant this layer uploaded itself.
+    const TensorDesc& x = ctx.outputs[0];
     n_ = x.numel();
     stride_ = 1;
     if (channels_ > 1) {
@@ -98,7 +100,7 @@ class QdqLayer : public Layer {
                                                      std::to_string(axis_));
       stride_ = x.strides()[static_cast<size_t>(axis_)];
     }
-    in_dtype_ = constant_x_.get() ? constant_dtype_ : x.dtype;
+    in_dtype_ = constant_x_.get() ? constant_dtype_ : ctx.inputs[0].dtype;
     out_dtype_ = ctx.outputs[0].dtype;
     return Status::Ok();
   }
