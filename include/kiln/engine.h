@@ -46,6 +46,17 @@ struct BuildOptions {
   // reference (seeded random inputs, batch 1) and warn, naming the first layer whose FP32 values would
   // overflow to inf, flush to zero or be subnormal in FP16 (EngineSummary::warnings). --skipRangeCheck.
   bool range_check = true;
+  // --int8: calibrate (or read the calibration cache), insert QuantizeLinear/DequantizeLinear and build the
+  // engine from that QDQ graph. Today the CUDA engine runs it as simulated quantization in float
+  // (docs/QUANTIZATION.md); INT8 tensor-core kernels come later.
+  struct Int8 {
+    bool enabled = false;
+    std::string calib;               // --calib DATA.npz (member = input name, first dim = samples)
+    std::string method = "entropy";  // --calib-method entropy | minmax | percentile[=P]
+    int64_t max_batches = 0;         // --calib-batches (0 = all)
+    int64_t batch = 1;               // samples per calibration batch for a dynamic batch dim
+    std::string cache_file;          // --calibCache
+  } int8;
   std::function<void(const std::string&)> progress;  // one line per stage; may be empty
   // One line per conv candidate timed while tuning (its tactic and time, or why it was rejected), and the
   // choice; may be empty (kiln build --verbose prints them).

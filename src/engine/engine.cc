@@ -16,6 +16,7 @@
 #include "kiln/version.h"
 #include "onnx/importer.h"
 #include "passes/pass_manager.h"
+#include "quant/quantize_model.h"
 
 namespace kiln {
 
@@ -290,6 +291,7 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
 
 Expected<std::shared_ptr<Engine>> Engine::build(const std::string& onnx_path, const BuildOptions& options) {
   KILN_ASSIGN_OR_RETURN(auto graph, load_onnx(onnx_path));
+  if (options.int8.enabled) KILN_RETURN_IF_ERROR(quant::quantize_for_build(*graph, onnx_path, options));
   return build_engine(std::move(graph), options);
 }
 

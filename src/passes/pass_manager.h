@@ -63,6 +63,10 @@ Expected<int> fold_batchnorm(Graph& graph);                        // fold_batch
 Expected<int> fuse_conv(Graph& graph);                             // fuse_conv.cc
 Expected<int> fuse_gemm(Graph& graph);                             // fuse_gemm.cc
 Expected<int> fuse_elementwise(Graph& graph);                      // fuse_elementwise.cc
+// Conv/Gemm/MatMul: activations named in `activation_scales` through QuantizeLinear -> DequantizeLinear
+// (int8, zero point 0); constant float weights as int8 + per-output-channel DequantizeLinear (opset 13+;
+// one scale before). Activations without a scale stay float. Not in the standard pipeline.
+Expected<int> insert_qdq(Graph& graph, const std::map<std::string, float>& activation_scales);  // insert_qdq.cc
 
 // ---- Helpers shared by the passes (pass_util.cc) ----
 namespace passes {
@@ -86,6 +90,8 @@ struct ActivationMatch {
 bool match_activation(const Graph& g, Value* v, ActivationMatch& m);
 // Marks the graph as using the kiln domain (fused ops) so writers declare it.
 void use_kiln_domain(Graph& g);
+// Symmetric per-channel weight scales along `axis`: max|w| / 127 (1/127 for an all-zero channel).
+std::vector<float> weight_channel_scales(const Tensor& w, int64_t axis);
 // A fresh initializer named after `base`.
 Expected<Value*> add_constant(Graph& g, const std::string& base, Tensor data);
 }  // namespace passes

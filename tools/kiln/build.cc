@@ -19,6 +19,7 @@ struct BuildArgs {
   std::string save_engine;
   bool verbose = false;
   BuildFlags flags;
+  BuildOptions::Int8 int8;
 };
 
 std::string mib(size_t bytes) {
@@ -66,6 +67,9 @@ void print_summary(const EngineSummary& s, bool verbose) {
 
 Status build_model(const BuildArgs& args) {
   KILN_ASSIGN_OR_RETURN(BuildOptions options, build_options_from_flags(args.flags));
+  options.int8 = args.int8;
+  if (!args.int8.enabled && (!args.int8.calib.empty() || !args.int8.cache_file.empty()))
+    return usage_error("--calib and --calibCache take effect with --int8");
   std::error_code ec;
   if (!std::filesystem::is_regular_file(args.model, ec)) return invalid_input(args.model + ": no such model file");
   if (!args.save_engine.empty()) KILN_RETURN_IF_ERROR(check_output_path(args.save_engine));
@@ -99,6 +103,19 @@ KILN_SUBCOMMAND(build,
                       app.add_option("--saveEngine", args->save_engine,
                                      "Write the engine to this plan file (atomically)");
                       add_build_flags(app, args->flags, /*with_shapes=*/true);
+                      app.add_flag("--int8", args->int8.enabled,
+                                   "Calibrate and build from the INT8 QDQ graph (simulated in float on the GPU "
+                                   "today; see docs/QUANTIZATION.md)");
+                      app.add_option("--calib", args->int8.calib,
+                                     "INT8 calibration data: .npz, member = input name, first dim = samples");
+                      app.add_option("--calib-method", args->int8.method,
+                                     "entropy (default), minmax, percentile (99.99) or percentile=P");
+                      app.add_option("--calib-batches", args->int8.max_batches,
+                                     "Calibrate on at most N batches (default: all)");
+                      app.add_option("--calib-batch", args->int8.batch,
+                                     "Samples per calibration batch when the batch dim is dynamic (default 1)");
+                      app.add_option("--calibCache", args->int8.cache_file,
+                                     "Calibration cache: reused when model hash, method and batch count match");
                       app.add_flag("--verbose", args->verbose,
                                    "Also print every conv candidate timed while tuning (tactic and time, or why "
                                    "it was rejected), and every layer's precision and tactic");
@@ -113,7 +130,9 @@ KILN_SUBCOMMAND(build,
                           "      --maxShapes input:16x3x224x224 --saveEngine dyn.plan\n"
                           "  kiln build model.onnx --fp16 --layerPrecisions fc:fp32 --memPoolSize=workspace:1024 "
                           "\\\n"
-                          "      --timingCacheFile cache.bin --saveEngine model.plan\n");
+                          "      --timingCacheFile cache.bin --saveEngine model.plan\n"
+                          "  kiln build model.onnx --int8 --calib calib.npz --calibCache model.calib.json "
+                          "--saveEngine int8.plan\n");
                       return [args] {
                         Status s = build_model(*args);
                         return s.ok() ? 0 : fail("build", s);

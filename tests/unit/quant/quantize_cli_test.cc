@@ -1,0 +1,176 @@
+// `kiln quantize` and `kiln build --int8` through the built binary: the QDQ model it writes (valid ONNX the
+// CPU reference runs, close to the float model), the calibration cache (hit, mismatch, corrupt) and the
+// bad-input exit codes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/npy.h"
+#include "core/random.h"
+#include "cpu/executor.h"
+#include "onnx/importer.h"
+#include "ops/registry.h"
+#include "passes/pass_manager.h"
+
+namespace kiln {
+namespace {
+
+struct Cli {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+Tensor uniform(const Shape& s, uint64_t seed, float lo, float hi) {
+  Tensor t = random_tensor(DType::kFloat32, s, seed).value();  // [-1, 1)
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = lo + (hi - lo) * (t.data<float>()[i] * 0.5f + 0.5f);
+  return t;
+}
+
+// x[N,3,8,8] -> Conv(8, 3x3) -> BatchNorm -> Relu -> GlobalAveragePool -> Flatten -> Gemm(10, transB) -> y.
+std::unique_ptr<Graph> small_cnn() {
+  auto g = std::make_unique<Graph>();
+  g->opset_imports[""] = 13;
+  Value* x = g->add_value("x", DType::kFloat32, SymShape({Dim::sym("N"), 3, 8, 8})).value();
+  x->is_graph_input = true;
+  g->inputs.push_back(x);
+  auto init = [&](const std::string& n, const Shape& s, uint64_t seed, float lo, float hi) {
+    return g->add_initializer(n, uniform(s, seed, lo, hi)).value();
+  };
+  Value* w = init("w", {8, 3, 3, 3}, 1, -0.5f, 0.5f);
+  Value* c = g->add_value("c").value();
+  Node* conv = g->add_node("Conv", "conv", {x, w}, {c});
+  conv->attrs["pads"] = Attribute::make_ints({1, 1, 1, 1});
+  Value* bn = g->add_value("bn").value();
+  g->add_node("BatchNormalization", "bn",
+              {c, init("gamma", {8}, 2, 0.5f, 1.5f), init("beta", {8}, 3, -0.2f, 0.2f),
+               init("mean", {8}, 4, -0.1f, 0.1f), init("var", {8}, 5, 0.5f, 1.5f)},
+              {bn});
+  Value* r = g->add_value("r").value();
+  g->add_node("Relu", "relu", {bn}, {r});
+  Value* p = g->add_value("p").value();
+  g->add_node("GlobalAveragePool", "gap", {r}, {p});
+  Value* f = g->add_value("f").value();
+  g->add_node("Flatten", "flatten", {p}, {f});
+  Value* y = g->add_value("y").value();
+  y->is_graph_output = true;
+  g->outputs.push_back(y);
+  Node* fc = g->add_node("Gemm", "fc", {f, init("fw", {10, 8}, 6, -1.f, 1.f), init("fb", {10}, 7, -0.1f, 0.1f)}, {y});
+  fc->attrs["transB"] = Attribute::make_int(1);
+  for (const auto& n : g->nodes()) n->opset = 13;
+  return g;
+}
+
+class QuantizeCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(KILN_CLI_PATH)) GTEST_SKIP() << "kiln_cli is not built";
+    dir_ = ::testing::TempDir() + "kiln_quantize_cli_" + std::to_string(getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    model_ = dir_ + "/model.onnx";
+    ASSERT_TRUE(write_onnx(*small_cnn(), model_).ok());
+    calib_ = dir_ + "/calib.npz";
+    ASSERT_TRUE(write_npz(calib_, {{"x", uniform({12, 3, 8, 8}, 11, -2.f, 2.f)}}).ok());
+  }
+  void TearDown() override {
+    if (!dir_.empty() && !HasFailure()) std::filesystem::remove_all(dir_);
+  }
+  Cli kiln(const std::string& args) {
+    const std::string cmd = std::string(KILN_CLI_PATH) + " " + args + " >" + dir_ + "/out 2>" + dir_ + "/err";
+    const int rc = std::system(cmd.c_str());
+    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(dir_ + "/out"), slurp(dir_ + "/err")};
+  }
+  std::string dir_, model_, calib_;
+};
+
+TEST_F(QuantizeCliTest, WritesAQdqModelCloseToTheFloatModel) {
+  const std::string out = dir_ + "/int8.onnx";
+  Cli r = kiln("quantize " + model_ + " --calib " + calib_ + " --batch 4 --calib-method minmax -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("calibration: batch 3/3"), std::string::npos) << r.out;
+  auto q = load_onnx(out);
+  ASSERT_TRUE(q.ok()) << q.status().to_string();
+  ASSERT_TRUE(infer_shapes(**q).ok());
+  const auto ops = op_histogram(**q);
+  EXPECT_EQ(ops.count("BatchNormalization"), 0u);  // folded into the conv weights before quantizing
+  EXPECT_EQ(ops.at("QuantizeLinear"), 2);          // x and f
+  EXPECT_EQ(ops.at("DequantizeLinear"), 4);        // + the two weights
+  auto f = load_onnx(model_);
+  ASSERT_TRUE(f.ok() && infer_shapes(**f).ok());
+  const TensorMap feeds{{"x", uniform({2, 3, 8, 8}, 12, -2.f, 2.f)}};
+  auto want = run_cpu(**f, feeds);
+  auto got = run_cpu(**q, feeds);
+  ASSERT_TRUE(want.ok() && got.ok()) << got.status().to_string();
+  const Tensor& a = want->at("y");
+  const Tensor& b = got->at("y");
+  double max_ref = 0, max_err = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(a.get_as_double(i)));
+    max_err = std::max(max_err, std::fabs(a.get_as_double(i) - b.get_as_double(i)));
+  }
+  EXPECT_GT(max_err, 0.0);             // it really was quantized
+  EXPECT_LT(max_err, 0.05 * max_ref);  // 8 bits keep a small CNN within a few percent
+}
+
+TEST_F(QuantizeCliTest, CalibrationCacheHitMismatchAndCorruption) {
+  const std::string cache = dir_ + "/model.calib.json", out = dir_ + "/int8.onnx";
+  Cli first = kiln("quantize " + model_ + " --calib " + calib_ + " --calibCache " + cache + " -o " + out);
+  ASSERT_EQ(first.code, 0) << first.out << first.err;
+  EXPECT_NE(first.out.find("calibration cache written"), std::string::npos) << first.out;
+  const std::string text = slurp(cache);
+  EXPECT_NE(text.find("\"format\": \"kiln.calib_cache\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"method\": \"entropy\""), std::string::npos) << text;
+  Cli hit = kiln("quantize " + model_ + " --calibCache " + cache + " -o " + out);  // no --calib needed
+  ASSERT_EQ(hit.code, 0) << hit.out << hit.err;
+  EXPECT_NE(hit.out.find("calibration cache hit: skipped calibration"), std::string::npos) << hit.out;
+  Cli other =
+      kiln("quantize " + model_ + " --calib " + calib_ + " --calib-method minmax --calibCache " + cache + " -o " + out);
+  ASSERT_EQ(other.code, 0) << other.out << other.err;
+  EXPECT_NE(other.out.find("does not match (method entropy in the cache, minmax asked): recalibrating"),
+            std::string::npos)
+      << other.out;
+  std::ofstream(cache, std::ios::binary) << text.substr(0, text.size() / 2);  // truncated
+  Cli bad = kiln("quantize " + model_ + " --calib " + calib_ + " --calibCache " + cache + " -o " + out);
+  EXPECT_EQ(bad.code, 2) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("corrupt calibration cache"), std::string::npos) << bad.err;
+}
+
+TEST_F(QuantizeCliTest, BadInputsExitTwoOrOne) {
+  const std::string out = dir_ + "/int8.onnx";
+  const std::string wrong = dir_ + "/wrong.npz", empty = dir_ + "/empty.npz";
+  ASSERT_TRUE(write_npz(wrong, {{"x", uniform({4, 3, 9, 9}, 1, 0.f, 1.f)}}).ok());
+  ASSERT_TRUE(write_npz(empty, {}).ok());
+  Cli r = kiln("quantize " + model_ + " --calib " + wrong + " -o " + out);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("does not fit the model input"), std::string::npos) << r.err;
+  r = kiln("quantize " + model_ + " --calib " + empty + " -o " + out);
+  EXPECT_EQ(r.code, 2) << r.err;
+  r = kiln("quantize " + model_ + " -o " + out);  // no data, no cache
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("--calib"), std::string::npos) << r.err;
+  r = kiln("quantize " + model_ + " --calib " + calib_ + " --calib-method kl -o " + out);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+#if KILN_WITH_CUDA
+  r = kiln("build " + model_ + " --int8");  // checked before any GPU work
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("--int8 needs calibration data"), std::string::npos) << r.err;
+#endif
+}
+
+}  // namespace
+}  // namespace kiln
