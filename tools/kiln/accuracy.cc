@@ -17,6 +17,7 @@
 #include "kiln/version.h"
 #include "onnx/importer.h"
 #include "tools/kiln/accuracy_detection.h"
+#include "tools/kiln/backend_list.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/command.h"
 #include "tools/kiln/image_inputs.h"
@@ -212,20 +213,8 @@ Status run_accuracy(const AccuracyArgs& a) {
         "--annotations, --detections, --reference-detections, --boxes and --scores need --task detection");
   if (a.model.empty()) return usage_error("MODEL is required (the .onnx classifier to score)");
   if (a.dataset.empty()) return usage_error("--dataset is required (an .npz or an image folder)");
-  std::vector<BackendSpec> specs;
-  std::stringstream ss(a.backends);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) {
-      KILN_ASSIGN_OR_RETURN(BackendSpec s, parse_backend(item));
-      specs.push_back(s);
-    }
-  if (specs.empty()) return usage_error("--backends names no backend");
-  KILN_ASSIGN_OR_RETURN(auto overrides, parse_shape_overrides(a.shapes));
-  GraphLoader loader = [overrides](const std::string& path) -> Expected<std::unique_ptr<Graph>> {
-    KILN_ASSIGN_OR_RETURN(auto graph, load_onnx(path));
-    KILN_RETURN_IF_ERROR(apply_input_shapes(*graph, overrides));
-    return graph;
-  };
+  KILN_ASSIGN_OR_RETURN(std::vector<BackendSpec> specs, parse_backend_list(a.backends));
+  KILN_ASSIGN_OR_RETURN(GraphLoader loader, shape_override_loader(a.shapes));
   KILN_ASSIGN_OR_RETURN(auto graph, loader(a.model));
   const std::string output = a.output.empty() ? graph->outputs.at(0)->name : a.output;
   KILN_ASSIGN_OR_RETURN(Dataset data, load_dataset(a, *graph));

@@ -10,6 +10,7 @@
 #include "compare/metrics.h"
 #include "core/npy.h"
 #include "onnx/importer.h"
+#include "tools/kiln/backend_list.h"
 #include "tools/kiln/cli_util.h"
 
 namespace kiln::cli {
@@ -92,20 +93,8 @@ Status decode(const TensorMap& out, const DetectorArgs& a, int64_t image_id, std
 }  // namespace
 
 Expected<std::vector<DetectorRun>> run_detector(const DetectorArgs& a, const std::vector<int64_t>& image_ids) {
-  std::vector<BackendSpec> specs;
-  std::stringstream ss(a.backends);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) {
-      KILN_ASSIGN_OR_RETURN(BackendSpec s, parse_backend(item));
-      specs.push_back(s);
-    }
-  if (specs.empty()) return usage_error("--backends names no backend");
-  KILN_ASSIGN_OR_RETURN(auto overrides, parse_shape_overrides(a.shapes));
-  GraphLoader loader = [overrides](const std::string& path) -> Expected<std::unique_ptr<Graph>> {
-    KILN_ASSIGN_OR_RETURN(auto graph, load_onnx(path));
-    KILN_RETURN_IF_ERROR(apply_input_shapes(*graph, overrides));
-    return graph;
-  };
+  KILN_ASSIGN_OR_RETURN(std::vector<BackendSpec> specs, parse_backend_list(a.backends));
+  KILN_ASSIGN_OR_RETURN(GraphLoader loader, shape_override_loader(a.shapes));
   KILN_ASSIGN_OR_RETURN(auto graph, loader(a.model));
   KILN_ASSIGN_OR_RETURN(auto sets, image_feeds(a, *graph, image_ids.size()));
   std::vector<DetectorRun> runs;
