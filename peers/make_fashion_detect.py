@@ -16,7 +16,6 @@ else dropped) when an earlier item would end with more than --max-occlusion of i
 Exit codes: 0 ok, 1 usage, 2 bad input (missing or corrupt Fashion-MNIST files).
 """
 import argparse
-import gzip
 import io
 import json
 import os
@@ -25,31 +24,15 @@ import zipfile
 
 import numpy as np
 
-CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-           "Ankle boot"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fashion_data import CLASSES, load  # noqa: E402  the one Fashion-MNIST reader
+
 DATA_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
 
 
 def die(code, message):
     sys.stderr.write(f"make_fashion_detect.py: error: {message}\n")
     sys.exit(code)
-
-
-def read_idx(path, magic, ndim):
-    """An IDX file (big-endian header: magic, then one uint32 per dimension, then uint8 data)."""
-    try:
-        with gzip.open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        die(2, f"{path}: {e} (install the Debian package dataset-fashion-mnist, or pass --data-dir)")
-    header = np.frombuffer(raw[:4 + 4 * ndim], dtype=">u4")
-    if len(header) != 1 + ndim or header[0] != magic:
-        die(2, f"{path}: not an IDX file with magic {magic}")
-    dims = tuple(int(d) for d in header[1:])
-    data = np.frombuffer(raw[4 + 4 * ndim:], dtype=np.uint8)
-    if data.size != int(np.prod(dims)):
-        die(2, f"{path}: holds {data.size} bytes of data, the header says {dims}")
-    return data.reshape(dims)
 
 
 def resize_bilinear(img, size):
@@ -116,8 +99,9 @@ def write_npz(path, name, array):
     np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
     info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED
-    with zipfile.ZipFile(path, "w") as z:
+    with zipfile.ZipFile(path + ".tmp", "w") as z:
         z.writestr(info, buf.getvalue())
+    os.replace(path + ".tmp", path)
 
 
 def write_pngs(out, images):
@@ -166,11 +150,10 @@ def parse_args():
 
 def main():
     args = parse_args()
-    prefix = "train" if args.split == "train" else "t10k"
-    items = read_idx(os.path.join(args.data_dir, f"{prefix}-images-idx3-ubyte.gz"), 2051, 3)
-    labels = read_idx(os.path.join(args.data_dir, f"{prefix}-labels-idx1-ubyte.gz"), 2049, 1)
-    if len(items) != len(labels):
-        die(2, f"{args.data_dir}: {len(items)} images but {len(labels)} labels in the {args.split} split")
+    try:
+        items, labels = load(args.split, args.data_dir)
+    except ValueError as e:
+        die(2, str(e))
     rng = np.random.default_rng(args.seed)
     images, coco_images, anns = [], [], []
     for i in range(args.count):
@@ -187,9 +170,11 @@ def main():
                     "split": args.split, "seed": args.seed, "size": [args.width, args.height]},
            "images": coco_images, "annotations": anns,
            "categories": [{"id": c + 1, "name": name, "supercategory": "fashion"} for c, name in enumerate(CLASSES)]}
-    with open(os.path.join(args.out, "annotations.json"), "w") as f:
+    ann_path = os.path.join(args.out, "annotations.json")
+    with open(ann_path + ".tmp", "w") as f:
         json.dump(doc, f)
         f.write("\n")
+    os.replace(ann_path + ".tmp", ann_path)
     if args.png:
         write_pngs(args.out, images if args.channels == 3 else [img[:, :, 0] for img in images])
     print(f"make_fashion_detect.py: {args.count} images {args.width}x{args.height}, {len(anns)} objects "
