@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The GPU checks that stop 20's work still needs (no GPU machine could be started then), in one run on the
+# GPU machine from the repo root with the build in ./build (kiln, kiln_gpu_tests, kiln_capi_gpu_tests,
+# kiln_example_infer, libkiln.so and its two shared deps). Writes logs and JSON into OUT_DIR.
+#   scripts/gpu_stop20_checks.sh FASHION_DIR OUT_DIR [train|tests|python|accuracy ...]   (default: all four)
+# FASHION_DIR holds the four Fashion-MNIST idx .gz files (/usr/share/datasets/fashion-mnist here; carry a copy).
+# About 10 minutes in all on an H100: run the parts in separate calls where a call is time-limited, `train`
+# first (accuracy needs its models; tests and python must not share the GPU with training while timing).
+set -u
+DATA=${1:?fashion-mnist dir}; OUT_DIR=${2:?output dir}; shift 2
+PARTS=${*:-train tests python accuracy}
+export PYTHONUNBUFFERED=1
+K=build/bin/kiln; W=$(mktemp -d); mkdir -p "$OUT_DIR"
+T0=$(date +%s); el() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
+nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader; $K --version | head -1
+for part in $PARTS; do case $part in
+train)
+  el "train the Fashion-MNIST models (peers/train_fashion.py)"
+  python3 peers/train_fashion.py --data-dir "$DATA" --out "$OUT_DIR/fashion" --epochs 10 > "$OUT_DIR/train.log" 2>&1
+  echo "train rc $?"; grep -E "top-1|rror" "$OUT_DIR/train.log" | tail -4 ;;
+tests)
+  el "GPU tests of the QDQ lowering and the C ABI"
+  build/bin/kiln_gpu_tests --gtest_filter='GpuQuantize*' 2>&1 | tee "$OUT_DIR/gpu_quantize.log" | grep -E "^\[  (PASSED|FAILED)|FAILED"
+  build/bin/kiln_capi_gpu_tests 2>&1 | tee "$OUT_DIR/capi_gpu.log" | grep -E "PASSED|FAILED"
+  el "kiln build --int8 twice with a calibration cache (the second must say the cache was hit)"
+  for i in 1 2; do
+    $K build tests/data/accuracy/model.onnx --int8 --calib tests/data/accuracy/data.npz --calib-batch 8 \
+      --shapes input:8x3x16x16 --calibCache "$W/c.json" --saveEngine "$W/int8.plan" 2>&1 | grep -iE "calib|built|rror"
+  done
+  el "FP16 range check on torchvision mobilenet_v2 with its random init (must warn, naming a layer)"
+  python3 peers/export_pytorch.py mobilenet_v2 -o "$W/tv_mnv2.onnx" > "$W/export.log" 2>&1 || tail -3 "$W/export.log"
+  $K build "$W/tv_mnv2.onnx" --fp16 --noTune 2>&1 | tee "$OUT_DIR/range_mnv2.log" | grep -iE "range|warning" ;;
+python)
+  el "Python package acceptance (issue 17)"
+  python3 python/tests/gpu_acceptance.py --out "$OUT_DIR/gpu_acceptance.json" --workdir "$W/acc" 2>&1 | tee "$OUT_DIR/gpu_acceptance.log" | grep -vE "^ok "
+  python3 examples/python/dynamic_batch_test.py --runs 10000 2>&1 | tee "$OUT_DIR/dynamic_batch.log" | tail -6
+  python3 examples/python/torch_zero_copy.py --model resnet18 --batch 8 --steps 50 2>&1 | tail -3 ;;
+accuracy)
+  el "accuracy per precision on the 10k Fashion-MNIST test images"
+  python3 peers/fashion_data.py --data-dir "$DATA" --split test -o "$W/test.npz" --labels-out "$W/test_labels.npy"
+  python3 peers/fashion_data.py --data-dir "$DATA" --split train --count 512 -o "$W/calib.npz"
+  for m in resnet18 mobilenet_v2; do
+    M=$OUT_DIR/fashion/fashion_$m.onnx
+    $K accuracy "$M" --dataset "$W/test.npz" --labels "$W/test_labels.npy" --backends cuda:fp32,cuda:fp16,cuda:bf16 \
+      --json "$OUT_DIR/acc_$m.json" 2>&1 | grep -E "^backend|^cuda|rror"
+    for meth in entropy minmax percentile; do
+      $K quantize "$M" --calib "$W/calib.npz" --calib-method $meth --batch 64 -o "$W/${m}_int8_$meth.onnx" > /dev/null
+      $K accuracy "$W/${m}_int8_$meth.onnx" --dataset "$W/test.npz" --labels "$W/test_labels.npy" --backends cuda:fp32 \
+        --json "$OUT_DIR/acc_${m}_int8_$meth.json" 2>&1 | grep -E "^cuda|rror"
+    done
+  done ;;
+*) echo "unknown part $part (train, tests, python, accuracy)"; exit 1 ;;
+esac; done
+el "done"
