@@ -23,7 +23,7 @@ tests)
   build/bin/kiln_gpu_tests --gtest_filter='GpuQuantize*' 2>&1 | tee "$OUT_DIR/gpu_quantize.log" | grep -E "^\[  (PASSED|FAILED)|FAILED"
   build/bin/kiln_capi_gpu_tests 2>&1 | tee "$OUT_DIR/capi_gpu.log" | grep -E "PASSED|FAILED"
   el "kiln build --int8 twice with a calibration cache (the second must say the cache was hit)"
-  for i in 1 2; do
+  for _ in 1 2; do
     $K build tests/data/accuracy/model.onnx --int8 --calib tests/data/accuracy/data.npz --calib-batch 8 \
       --shapes input:8x3x16x16 --calibCache "$W/c.json" --saveEngine "$W/int8.plan" 2>&1 | grep -iE "calib|built|rror"
   done
