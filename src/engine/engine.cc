@@ -193,9 +193,7 @@ namespace {
 // The FP16 range check's warnings (also said as progress lines), with the --layerPrecisions that avoids them
 // when that is short enough to type.
 Expected<std::vector<std::string>> range_check_warnings(const Graph& graph, const BuildOptions& o) {
-  const bool any_fp16 = o.precision == "fp16" || std::any_of(o.layer_precisions.begin(), o.layer_precisions.end(),
-                                                             [](const auto& kv) { return kv.second == "fp16"; });
-  if (!any_fp16) return std::vector<std::string>{};
+  if (!builds_in_fp16(o)) return std::vector<std::string>{};
   say(o, "checking FP16 value ranges on the CPU reference (--skipRangeCheck skips it)");
   KILN_ASSIGN_OR_RETURN(RangeReport report, fp16_range_check_for_build(graph, o));
   std::vector<std::string> warnings = report.warnings();

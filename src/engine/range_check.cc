@@ -153,6 +153,13 @@ Expected<TensorMap> range_check_feeds(const Graph& graph, const ShapeMap& shapes
   return feeds;
 }
 
+bool builds_in_fp16(const BuildOptions& options) {
+  if (options.precision == "fp16") return true;
+  for (const auto& [node, p] : options.layer_precisions)
+    if (p == "fp16") return true;
+  return false;
+}
+
 Expected<RangeReport> fp16_range_check_for_build(const Graph& graph, const BuildOptions& options) {
   // Which layers will compute in FP16: all unless pinned elsewhere (fp16 engines), or those pinned to fp16.
   const bool all_fp16 = options.precision == "fp16";
@@ -160,10 +167,8 @@ Expected<RangeReport> fp16_range_check_for_build(const Graph& graph, const Build
     auto it = options.layer_precisions.find(node);
     return it == options.layer_precisions.end() ? all_fp16 : it->second == "fp16";
   };
-  bool any = all_fp16;
-  for (const auto& [node, p] : options.layer_precisions) any |= p == "fp16";
   RangeReport report;
-  if (!any) return report;
+  if (!builds_in_fp16(options)) return report;
   ShapeMap shapes = options.shapes;
   if (!options.profiles.empty()) shapes = options.profiles[0].min;
   constexpr int64_t kMaxElements = int64_t{1} << 22;

@@ -54,6 +54,10 @@ Expected<RangeReport> check_fp16_ranges(const Graph& graph, const TensorMap& fee
 // `max_elements` floats in all (the CPU reference would take too long): the caller then skips the check.
 Expected<TensorMap> range_check_feeds(const Graph& graph, const ShapeMap& shapes, uint64_t seed, int64_t max_elements);
 
+// True when some layer of a build with these options computes in FP16 (an fp16 engine, or layers pinned to fp16):
+// only then does the builder run the check.
+bool builds_in_fp16(const BuildOptions& options);
+
 // The check as the builder runs it on a model (a copy of `graph`, which is not changed): feeds at batch 1
 // (symbolic dims) or the model's fixed shapes, seed 0. Returns an empty report with `feeds` saying why when
 // it was skipped (inputs too large, a model the CPU reference cannot run); errors only for internal failures.
