@@ -125,6 +125,7 @@ def train_one(name, args, torch, nn, torchvision, train, test):
     fp16 = evaluate(torch, model, xte, yte, torch.float16) if dev == "cuda" else None  # no FP16 convs on CPU
     print(f"  {name}: PyTorch FP32 top-1 {fp32 * 100:.2f}%" +
           (f", FP16 autocast {fp16 * 100:.2f}%" if fp16 is not None else ""), flush=True)
+    save_predictions(torch, model, xte, os.path.join(args.out, f"fashion_{name}_torch_pred.npy"))
     path = os.path.join(args.out, f"fashion_{name}.onnx")
     model_cpu = model.float().to(memory_format=torch.contiguous_format).cpu()
     example = xte[:2].cpu()
@@ -139,6 +140,15 @@ def train_one(name, args, torch, nn, torchvision, train, test):
     params = sum(p.numel() for p in model.parameters())
     return {"onnx": os.path.basename(path), "params": params, "epochs": args.epochs, "train_seconds": train_s,
             "torch_fp32_top1": fp32, "torch_fp16_autocast_top1": fp16, "ort_vs_torch_max_rel": err}
+
+
+def save_predictions(torch, model, x, path, batch=500):
+    """PyTorch FP32's top-1 class of every test image (uint8 [N]): peers/fashion_eval.py compares kiln's
+    rows with PyTorch on exactly the images it scores."""
+    with torch.no_grad():
+        pred = torch.cat([model(x[s:s + batch]).float().argmax(1) for s in range(0, len(x), batch)])
+    np.save(path + ".tmp.npy", pred.cpu().numpy().astype(np.uint8))
+    os.replace(path + ".tmp.npy", path)
 
 
 def check_ort(torch, model, path, x):
@@ -166,6 +176,8 @@ def main(argv):
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"],
                    help="auto: the GPU when there is one, else the CPU")
     p.add_argument("--limit-train", type=int, default=0, help="train on the first N training images only (0: all)")
+    p.add_argument("--predict-only", action="store_true",
+                   help="train nothing: load --out/fashion_<model>.pt and write fashion_<model>_torch_pred.npy")
     args = p.parse_args(argv)
     import torch
     import torch.nn as nn
@@ -190,6 +202,14 @@ def main(argv):
     test = (torch.from_numpy(fashion_data.preprocess(te_img)).to(dev), torch.from_numpy(te_lab).to(dev))
     print(f"train_fashion: data ready in {time.time() - t0:.1f}s: train {tuple(train[0].shape)}, "
           f"test {tuple(test[0].shape)}", flush=True)
+    if args.predict_only:
+        for name in args.models.split(","):
+            model = make_model(name, nn, torchvision)
+            model.load_state_dict(torch.load(os.path.join(args.out, f"fashion_{name}.pt"), map_location="cpu"))
+            model = model.to(dev).eval()
+            save_predictions(torch, model, test[0], os.path.join(args.out, f"fashion_{name}_torch_pred.npy"))
+            print(f"  {name}: PyTorch FP32 top-1 {evaluate(torch, model, test[0], test[1]) * 100:.2f}%")
+        return 0
     device_name = torch.cuda.get_device_name() if dev == "cuda" else f"cpu ({os.cpu_count()} cores)"
     result = {"schema": "kiln.train_fashion/1", "device": device_name, "torch": torch.__version__,
               "torchvision": torchvision.__version__, "seed": args.seed, "batch": args.batch, "lr": args.lr,

@@ -56,6 +56,7 @@ struct BuildOptions {
     int64_t max_batches = 0;         // --calib-batches (0 = all)
     int64_t batch = 1;               // samples per calibration batch for a dynamic batch dim
     std::string cache_file;          // --calibCache
+    std::string accuracy_budget;     // --accuracy-budget rel=X,top1=P: layers kept in float until it holds
   } int8;
   std::function<void(const std::string&)> progress;  // one line per stage; may be empty
   // One line per conv candidate timed while tuning (its tactic and time, or why it was rejected), and the

@@ -99,13 +99,14 @@ std::vector<float> weight_channel_scales(const Tensor& w, int64_t axis) {
 
 }  // namespace passes
 
-Expected<int> insert_qdq(Graph& g, const std::map<std::string, float>& activation_scales) {
+Expected<int> insert_qdq(Graph& g, const std::map<std::string, float>& activation_scales,
+                         const std::set<std::string>& skip_nodes) {
   const int opset = g.opset();
   if (opset < 10)
     return unsupported("QDQ insertion needs opset 10 or later (the model imports opset " + std::to_string(opset) + ")");
   std::vector<Node*> targets;
   for (const auto& n : g.nodes())
-    if (is_target(*n)) targets.push_back(n.get());
+    if (is_target(*n) && !skip_nodes.count(n->name)) targets.push_back(n.get());
   std::map<const Value*, Value*> dequantized;  // one Q/DQ pair per activation, shared by its readers
   std::map<const Value*, Value*> weights;
   int changes = 0;

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,7 +67,9 @@ Expected<int> fuse_elementwise(Graph& graph);                      // fuse_eleme
 // Conv/Gemm/MatMul: activations named in `activation_scales` through QuantizeLinear -> DequantizeLinear
 // (int8, zero point 0); constant float weights as int8 + per-output-channel DequantizeLinear (opset 13+;
 // one scale before). Activations without a scale stay float. Not in the standard pipeline.
-Expected<int> insert_qdq(Graph& graph, const std::map<std::string, float>& activation_scales);  // insert_qdq.cc
+// `skip_nodes`: Conv/Gemm/MatMul nodes (by name) left in float (--accuracy-budget's pins).
+Expected<int> insert_qdq(Graph& graph, const std::map<std::string, float>& activation_scales,
+                         const std::set<std::string>& skip_nodes = {});  // insert_qdq.cc
 
 // ---- Helpers shared by the passes (pass_util.cc) ----
 namespace passes {

@@ -27,6 +27,7 @@ Status write_calib_cache(const std::string& path, const CalibCache& cache) {
   j["model_hash"] = cache.model_hash;
   j["method"] = cache.method;
   j["batches"] = cache.batches;
+  j["algorithm"] = cache.algorithm;
   nlohmann::ordered_json tensors = nlohmann::ordered_json::object();
   for (const auto& [name, s] : cache.tensors)
     tensors[name] = {{"scale", s.scale}, {"threshold", s.threshold}, {"amax", s.amax}};
@@ -56,6 +57,7 @@ Expected<CalibCache> read_calib_cache(const std::string& path) {
   c.model_hash = j["model_hash"].get<std::string>();
   c.method = j["method"].get<std::string>();
   c.batches = j["batches"].get<int64_t>();
+  c.algorithm = j.contains("algorithm") && j["algorithm"].is_number_integer() ? j["algorithm"].get<int>() : 1;
   for (const auto& [name, t] : j["tensors"].items()) {
     if (!t.is_object() || !t.contains("scale") || !t["scale"].is_number())
       return invalid_input(what + "tensor '" + name + "' has no numeric \"scale\"");
@@ -74,6 +76,9 @@ std::string calib_cache_mismatch(const CalibCache& cache, const std::string& has
                                  int64_t batches) {
   if (cache.model_hash != hash) return "model hash " + cache.model_hash + " in the cache, the model is " + hash;
   if (cache.method != method) return "method " + cache.method + " in the cache, " + method + " asked";
+  if (cache.algorithm != kCalibAlgorithm)
+    return "thresholds from calibration algorithm revision " + std::to_string(cache.algorithm) + ", this kiln uses " +
+           std::to_string(kCalibAlgorithm);
   if (batches > 0 && cache.batches != batches)
     return std::to_string(cache.batches) + " batches in the cache, " + std::to_string(batches) + " asked";
   return "";

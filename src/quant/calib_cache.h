@@ -13,12 +13,16 @@ namespace kiln::quant {
 
 constexpr const char* kCalibCacheFormat = "kiln.calib_cache";
 constexpr int kCalibCacheVersion = 1;
+// The thresholds' algorithm revision: a cache from another revision is recalibrated, not used (2: the
+// entropy search no longer lets the zero bin steer it; caches without the field are revision 1).
+constexpr int kCalibAlgorithm = 2;
 
 struct CalibCache {
   std::string model_hash;  // model_hash() of the .onnx file bytes
   std::string method;      // CalibMethodSpec::to_string()
   int64_t batches = 0;
   std::map<std::string, TensorStats> tensors;
+  int algorithm = kCalibAlgorithm;
 };
 
 // "fnv1a64:<16 hex digits>" of the bytes (FNV-1a, 64 bits: a fingerprint, not a security hash).

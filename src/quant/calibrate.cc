@@ -56,10 +56,16 @@ Expected<CalibResult> calibrate(const Graph& g, const std::vector<TensorMap>& ba
   }
   CalibResult result;
   result.batches = n;
+  std::set<std::string> inputs;
+  for (const Value* v : g.inputs) inputs.insert(v->name);
   for (const auto& [name, h] : hist) {
     TensorStats s;
     s.amax = h.amax();
-    s.threshold = choose_threshold(h, options.method);
+    // A graph input's range is its preprocessing's, often with a spike (a constant background or padding
+    // value) that the KL search isolates by clipping just above it: on Fashion-MNIST it clipped every
+    // object pixel to the background's level. Entropy calibration keeps graph inputs at their maximum.
+    const bool input_max = options.method.method == CalibMethod::kEntropy && inputs.count(name);
+    s.threshold = input_max ? h.amax() : choose_threshold(h, options.method);
     s.scale = scale_from_threshold(s.threshold);
     result.tensors[name] = s;
   }

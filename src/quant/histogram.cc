@@ -96,9 +96,16 @@ void AbsHistogram::add(const float* x, int64_t n) {
 // `levels` groups; spreading each group's count evenly over its non-empty bins gives Q, the distribution
 // the int8 tensor can represent. The i whose Q loses the least information about P (smallest
 // KL(P || Q)) wins; the first minimum is kept, so ties favour the tighter threshold.
-int entropy_threshold_bins(const std::vector<double>& counts, int levels) {
-  const int bins = static_cast<int>(counts.size());
+// Bin 0 enters the search with bin 1's count: it holds the exact zeros (a ReLU's output is half zeros or
+// more, and padding adds more), which int8 represents exactly at any scale. Left as it is, that spike
+// dominates P, and the search shrinks the threshold until the spike's group holds few other bins: on a
+// Fashion-MNIST ResNet it clipped post-ReLU tensors at a tenth of their range and cost 54 points of top-1.
+// (NVIDIA's pytorch-quantization entropy calibrator makes the same substitution.)
+int entropy_threshold_bins(const std::vector<double>& raw, int levels) {
+  const int bins = static_cast<int>(raw.size());
   if (bins <= levels) return bins;
+  std::vector<double> counts = raw;
+  if (bins > 1) counts[0] = counts[1];
   std::vector<double> suffix(static_cast<size_t>(bins) + 1, 0.0);  // suffix[i] = sum(counts[i:])
   for (int i = bins - 1; i >= 0; --i) suffix[i] = suffix[i + 1] + counts[i];
   const double total = suffix[0];
@@ -136,6 +143,12 @@ int entropy_threshold_bins(const std::vector<double>& counts, int levels) {
       best = i;
     }
   }
+  // A guard for spiky data: every constant region (an image's background, padding) puts a spike in the
+  // histogram at its value, and the search likes to clip just above a spike, which can cut off a large
+  // share of the values (on Fashion-MNIST a stem ReLU clipped at a fifth of its range, every object pixel).
+  // The threshold never clips more than kEntropyMaxClipped of the non-zero values.
+  const double nonzero = suffix[1];  // bins 1.. (bin 0 holds the zeros)
+  while (best < bins && suffix[best] > kEntropyMaxClipped * nonzero) ++best;
   return best;
 }
 

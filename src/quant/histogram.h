@@ -53,6 +53,8 @@ double choose_threshold(const AbsHistogram& h, const CalibMethodSpec& method);
 
 // KL-divergence threshold search alone: returns the chosen number of bins i (exposed for tests).
 int entropy_threshold_bins(const std::vector<double>& counts, int levels = 128);
+// The largest share of the non-zero values the entropy threshold may clip (its guard for spiky data).
+constexpr double kEntropyMaxClipped = 1e-3;
 
 // Symmetric int8 scale for a threshold: T / 127; a zero or non-finite T (a tensor that is always 0)
 // gives 1/127 so the scale stays valid (every 0 still quantizes to 0 exactly).

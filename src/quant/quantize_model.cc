@@ -87,7 +87,16 @@ Expected<QuantizeReport> quantize_graph(Graph& g, const QuantizeRequest& r) {
       say(r, "calibration cache written: " + r.cache_path);
     }
   }
-  KILN_ASSIGN_OR_RETURN(report.quantized_inputs, insert_qdq(g, scales));
+  std::set<std::string> pinned;
+  if (!r.budget.empty()) {
+    if (used == 0)
+      return invalid_input("--accuracy-budget measures the quantized model on calibration data, and a calibration "
+                           "cache holds scales only: pass --calib DATA as well");
+    const std::vector<TensorMap> measure(batches.begin(), batches.begin() + used);
+    KILN_ASSIGN_OR_RETURN(report.budget, search_budget(g, scales, measure, r.budget, pinned, r.log));
+    report.budgeted = true;
+  }
+  KILN_ASSIGN_OR_RETURN(report.quantized_inputs, insert_qdq(g, scales, pinned));
   KILN_RETURN_IF_ERROR(infer_shapes(g));
   KILN_RETURN_IF_ERROR(verify_graph(g));
   return report;
@@ -104,6 +113,9 @@ Status quantize_for_build(Graph& g, const std::string& onnx_path, const BuildOpt
   r.calib_npz = o.calib;
   r.cache_path = o.cache_file;
   r.log = options.progress;
+  if (!o.accuracy_budget.empty()) {
+    KILN_ASSIGN_OR_RETURN(r.budget, parse_accuracy_budget(o.accuracy_budget));
+  }
   if (o.calib.empty() && (o.cache_file.empty() || !std::filesystem::exists(o.cache_file)))
     return invalid_input("--int8 needs calibration data: pass --calib DATA.npz (or an existing --calibCache FILE)");
   KILN_ASSIGN_OR_RETURN(QuantizeReport report, quantize_graph(g, r));
@@ -112,6 +124,9 @@ Status quantize_for_build(Graph& g, const std::string& onnx_path, const BuildOpt
   KILN_RETURN_IF_ERROR(fold_constants(g, int64_t{1} << 31).status());
   KILN_RETURN_IF_ERROR(eliminate_dead_code(g).status());
   KILN_RETURN_IF_ERROR(infer_shapes(g));
+  if (report.budgeted && !report.budget.met)
+    return runtime_error("--accuracy-budget " + r.budget.text + " cannot be met (" +
+                         metrics_text(report.budget.final, r.budget) + " with every layer in float)");
   if (r.log)
     r.log("int8: " + std::to_string(report.quantized_inputs) +
           " Conv/Gemm/MatMul inputs quantized (QDQ; weights dequantized at build time, activations "

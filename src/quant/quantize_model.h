@@ -10,6 +10,7 @@
 #include "ir/graph.h"
 #include "kiln/engine.h"
 #include "kiln/status.h"
+#include "quant/budget.h"
 #include "quant/calibrate.h"
 
 namespace kiln::quant {
@@ -23,12 +24,15 @@ struct QuantizeRequest {
   std::vector<TensorMap> batches;               // ready-made batches (image folders); used when calib_npz is empty
   std::string cache_path;                       // --calibCache (may be empty)
   std::function<void(const std::string&)> log;  // progress and cache lines; may be empty
+  AccuracyBudget budget;                        // --accuracy-budget (empty: every layer int8)
 };
 
 struct QuantizeReport {
   bool cache_hit = false;
   int64_t batches = 0;       // calibrated batches (the cache's count on a hit)
   int quantized_inputs = 0;  // Conv/Gemm/MatMul inputs now read through DequantizeLinear
+  bool budgeted = false;     // --accuracy-budget ran: `budget` holds its search
+  BudgetReport budget;
 };
 
 // Rewrites `g` (as imported) into its QDQ form. Bad data, a corrupt cache or no data and no usable cache:

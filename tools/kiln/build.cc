@@ -70,6 +70,9 @@ Status build_model(const BuildArgs& args) {
   options.int8 = args.int8;
   if (!args.int8.enabled && (!args.int8.calib.empty() || !args.int8.cache_file.empty()))
     return usage_error("--calib and --calibCache take effect with --int8");
+  if (!args.int8.enabled && !args.int8.accuracy_budget.empty())
+    return usage_error("--accuracy-budget guards --int8 builds (FP16 builds get the range check's warnings and "
+                       "--layerPrecisions; see docs/QUANTIZATION.md)");
   std::error_code ec;
   if (!std::filesystem::is_regular_file(args.model, ec)) return invalid_input(args.model + ": no such model file");
   if (!args.save_engine.empty()) KILN_RETURN_IF_ERROR(check_output_path(args.save_engine));
@@ -116,6 +119,9 @@ KILN_SUBCOMMAND(build,
                                      "Samples per calibration batch when the batch dim is dynamic (default 1)");
                       app.add_option("--calibCache", args->int8.cache_file,
                                      "Calibration cache: reused when model hash, method and batch count match");
+                      app.add_option("--accuracy-budget", args->int8.accuracy_budget,
+                                     "With --int8: rel=X and/or top1=POINTS measured against the float model on the "
+                                     "calibration data; the fewest layers are kept in float until it holds");
                       app.add_flag("--verbose", args->verbose,
                                    "Also print every conv candidate timed while tuning (tactic and time, or why "
                                    "it was rejected), and every layer's precision and tactic");

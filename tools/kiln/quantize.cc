@@ -17,7 +17,7 @@ namespace kiln::cli {
 namespace {
 
 struct QuantizeArgs {
-  std::string model, calib, output, method = "entropy", cache;
+  std::string model, calib, output, method = "entropy", cache, budget;
   int64_t batches = 0, batch = 1;
   ImageArgs images;
 };
@@ -30,6 +30,9 @@ Status quantize_model(const QuantizeArgs& a) {
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, load_onnx(a.model));
   const auto start = std::chrono::steady_clock::now();
   quant::QuantizeRequest r;
+  if (!a.budget.empty()) {
+    KILN_ASSIGN_OR_RETURN(r.budget, quant::parse_accuracy_budget(a.budget));
+  }
   r.model_bytes = std::move(bytes);
   r.method = method;
   r.max_batches = a.batches;
@@ -63,7 +66,16 @@ Status quantize_model(const QuantizeArgs& a) {
             << (report.cache_hit
                     ? "scales from the calibration cache"
                     : "calibrated on " + std::to_string(report.batches) + " batches, " + method.to_string())
-            << "\nsaved       " << a.output << "\n";
+            << "\n";
+  if (report.budgeted) {
+    std::cout << "budget      " << r.budget.text << (report.budget.met ? " met" : " NOT met") << ": "
+              << quant::metrics_text(report.budget.final, r.budget) << " (all int8: "
+              << quant::metrics_text(report.budget.all_int8, r.budget) << ")\n";
+    for (const auto& p : report.budget.pins)
+      std::cout << "pinned      " << p.op_type << " '" << p.node << "' kept in float ("
+                << quant::metrics_text(p.before, r.budget) << " -> " << quant::metrics_text(p.after, r.budget) << ")\n";
+  }
+  std::cout << "saved       " << a.output << "\n";
   return Status::Ok();
 }
 
@@ -87,10 +99,16 @@ KILN_SUBCOMMAND(quantize,
                       app.add_option("--calibCache", a->cache,
                                      "Calibration cache: reused when its model hash, method and batch count match, "
                                      "else (re)written");
+                      app.add_option("--accuracy-budget", a->budget,
+                                     "rel=X and/or top1=POINTS: measure the int8 model against the float one on the "
+                                     "calibration data and keep the fewest Conv/Gemm/MatMul layers in float until "
+                                     "the budget holds (docs/QUANTIZATION.md)");
                       add_image_options(app, a->images);
                       app.footer(
                           "Examples:\n"
                           "  kiln quantize resnet50.onnx --calib calib.npz -o resnet50_int8.onnx\n"
+                          "  kiln quantize model.onnx --calib calib.npz --batch 32 --accuracy-budget top1=0.5 -o "
+                          "model_int8.onnx\n"
                           "  kiln quantize model.onnx --calib images/ --resize 256 --crop 224 --calib-method "
                           "percentile=99.9 \\\n"
                           "      --calib-batches 16 --batch 8 --calibCache model.calib.json -o model_int8.onnx\n");

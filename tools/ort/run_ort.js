@@ -43,11 +43,20 @@ async function main(argv) {
   const ort = loadOrt();
   if (!fs.existsSync(modelPath)) die(2, `${modelPath}: no such file`);
   let session;
+  // Single-threaded intra-op work keeps results deterministic and the shared CI machine calm.
+  const options = { intraOpNumThreads: 1, interOpNumThreads: 1 };
   try {
-    // Single-threaded intra-op work keeps results deterministic and the shared CI machine calm.
-    session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    session = await ort.InferenceSession.create(modelPath, options);
   } catch (e) {
-    die(3, `ONNX Runtime cannot load ${modelPath}: ${e.message.split('\n')[0]}`);
+    // ORT's graph rewrites can refuse a valid model that its kernels run as written (its QDQ fusions want
+    // scalar scales; PyTorch's QAT export writes 1-element ones): run it unoptimized, and say so.
+    try {
+      session = await ort.InferenceSession.create(modelPath, { ...options, graphOptimizationLevel: 'disabled' });
+      process.stderr.write(`run_ort: ONNX Runtime's graph optimizations refused ${modelPath} ` +
+                           `(${e.message.split('\n')[0]}); running it with them disabled\n`);
+    } catch (e2) {
+      die(3, `ONNX Runtime cannot load ${modelPath}: ${e.message.split('\n')[0]}`);
+    }
   }
   for (let i = 1; i < argv.length; i += 2) await runOne(ort, session, modelPath, argv[i], argv[i + 1]);
 }

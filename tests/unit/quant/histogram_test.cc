@@ -52,13 +52,25 @@ TEST(Threshold, MinMaxAndPercentileOnAFourBinHistogram) {
 }
 
 TEST(Threshold, EntropyPicksTheSmallestKlDivergence) {
-  // counts 6, 2, 0, 1 with 2 levels. i = 2: P = (6, 2+0+1)/9, Q = (6, 2)/8,
-  //   KL = 6/9 ln((6/9)/(6/8)) + 3/9 ln((3/9)/(2/8)) = 0.0174.
-  // i = 3: P(2) = 1/9 but bin 2 is empty so Q(2) = 0: infinite.
-  // i = 4: groups {0,1}, {2,3}: Q = (4, 4, 0, 1)/9, KL = 6/9 ln(6/4) + 2/9 ln(2/4) = 0.1163. -> i = 2.
-  EXPECT_EQ(entropy_threshold_bins({6, 2, 0, 1}, 2), 2);
-  // counts 4, 0, 2, 2: i = 2 infinite (bin 1 empty, P(1) = 4/8); i = 3: KL = 0.5 ln(1.125) = 0.059;
-  // i = 4: Q = (4, 0, 2, 2)/8 = P, KL = 0. -> i = 4.
+  // Bin 0 (the zeros) enters with bin 1's count. counts 6, 2, 0, 1 -> 2, 2, 0, 1 (total 5), 2 levels:
+  // i = 2: P = (2, 2+0+1)/5, Q = (2, 2)/4: KL = 0.4 ln(0.8) + 0.6 ln(1.2) = 0.0201.
+  // i = 3: P(2) = 1/5 but bin 2 is empty so Q(2) = 0: infinite.
+  // i = 4: groups {0,1}, {2,3}: Q = (2, 2, 0, 1)/5 = P, KL = 0. -> i = 4. (With bin 0 at 6, i = 4 had
+  // KL 0.1163 and i = 2 won: the zero spike pulled the threshold in.)
+  EXPECT_EQ(entropy_threshold_bins({6, 2, 0, 1}, 2), 4);
+  // 5000, 5000, 3000, 1: i = 2: KL = 0.0269; i = 3: P = (5000, 5000, 3001)/13001, Q = (5000, 5000, 3000)/13000,
+  // KL = 3e-7; i = 4: the group {3000, 1} spreads to (1500.5, 1500.5): KL = 0.159. -> i = 3, which clips
+  // 1 of the 8001 non-zero values (0.0125 %, within the 0.1 % guard).
+  EXPECT_EQ(entropy_threshold_bins({5000, 5000, 3000, 1}, 2), 3);
+}
+
+TEST(Threshold, EntropyNeverClipsMoreThanATenthOfAPercentOfTheNonZeroValues) {
+  // 5, 5, 3, 1: i = 2: P = (5, 9)/14, Q = (1/2, 1/2): KL = 0.0414; i = 3: P = (5, 5, 4)/14, Q = (5, 5, 3)/13:
+  // KL = 0.0081; i = 4: the group {3, 1} spreads to (2, 2): KL = 0.0374. KL alone picks i = 3, clipping 1
+  // of the 9 non-zero values (11 %): the guard moves on to i = 4.
+  EXPECT_EQ(entropy_threshold_bins({5, 5, 3, 1}, 2), 4);
+  // 4, 0, 2, 2 -> 0, 0, 2, 2: i = 2 infinite (P(1) = 1, bin 1 empty); i = 3: P = Q = (0, 0, 1): KL 0, the
+  // first minimum, but it clips 2 of 4 non-zero values; i = 4 (KL 0 too) clips none. -> i = 4.
   EXPECT_EQ(entropy_threshold_bins({4, 0, 2, 2}, 2), 4);
 }
 

@@ -172,5 +172,79 @@ TEST_F(QuantizeCliTest, BadInputsExitTwoOrOne) {
 #endif
 }
 
+
+// x1[N,4] -> Gemm(I) "first" -> a; x2[N,4] -> Gemm(I) "second" -> b; y = a + b. x1 holds only +-1 (int8 keeps
+// it exactly at any calibration); x2 is heavy-tailed (e^(8u), u uniform in [-1, 1]): percentile=90 clips its
+// top tenth, so "second"'s int8 input saturates there and only "second" can fix the error.
+TEST_F(QuantizeCliTest, AccuracyBudgetPinsTheSaturatingLayerAndTheLogNamesIt) {
+  auto g = std::make_unique<Graph>();
+  g->opset_imports[""] = 13;
+  std::vector<Value*> in;
+  for (const char* name : {"x1", "x2"}) {
+    Value* x = g->add_value(name, DType::kFloat32, SymShape({Dim::sym("N"), 4})).value();
+    x->is_graph_input = true;
+    g->inputs.push_back(x);
+    in.push_back(x);
+  }
+  const std::vector<float> eye = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+  Value* a = g->add_value("a").value();
+  Value* b = g->add_value("b").value();
+  Value* y = g->add_value("y").value();
+  y->is_graph_output = true;
+  g->outputs.push_back(y);
+  g->add_node("Gemm", "first", {in[0], g->add_initializer("w1", Tensor::from_vector<float>({4, 4}, eye)).value()}, {a});
+  g->add_node("Gemm", "second", {in[1], g->add_initializer("w2", Tensor::from_vector<float>({4, 4}, eye)).value()},
+              {b});
+  g->add_node("Add", "sum", {a, b}, {y});
+  for (const auto& n : g->nodes()) n->opset = 13;
+  const std::string model = dir_ + "/two.onnx", calib = dir_ + "/two_calib.npz";
+  ASSERT_TRUE(write_onnx(*g, model).ok());
+  Tensor x1 = uniform({64, 4}, 21, -1.f, 1.f), x2 = uniform({64, 4}, 22, -1.f, 1.f);
+  for (int64_t i = 0; i < x1.numel(); ++i) {
+    x1.data<float>()[i] = x1.data<float>()[i] < 0 ? -1.f : 1.f;
+    x2.data<float>()[i] = std::exp(8.f * x2.data<float>()[i]);
+  }
+  ASSERT_TRUE(write_npz(calib, {{"x1", x1}, {"x2", x2}}).ok());
+  // The error of a quantized model on the calibration data: |int8 - fp32| / |fp32| (L2).
+  auto rel_error = [&](const std::string& path) {
+    auto f = load_onnx(model);
+    auto q = load_onnx(path);
+    EXPECT_TRUE(f.ok() && q.ok());
+    const TensorMap feeds{{"x1", x1}, {"x2", x2}};
+    const Tensor want = run_cpu(**f, feeds)->at("y"), got = run_cpu(**q, feeds)->at("y");
+    double e2 = 0, r2 = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      e2 += std::pow(got.get_as_double(i) - want.get_as_double(i), 2);
+      r2 += std::pow(want.get_as_double(i), 2);
+    }
+    return std::sqrt(e2 / r2);
+  };
+  const std::string plain = dir_ + "/plain.onnx", guarded = dir_ + "/guarded.onnx";
+  Cli p = kiln("quantize " + model + " --calib " + calib + " --batch 16 --calib-method percentile=90 -o " + plain);
+  ASSERT_EQ(p.code, 0) << p.out << p.err;
+  EXPECT_GT(rel_error(plain), 0.05) << "the plain int8 model should miss rel=0.05";
+  Cli r = kiln("quantize " + model + " --calib " + calib + " --batch 16 --calib-method percentile=90 " +
+               "--accuracy-budget rel=0.05 -o " + guarded);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("pinned      Gemm 'second' kept in float"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("'first' kept in float"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("budget      rel=0.05 met"), std::string::npos) << r.out;
+  EXPECT_LE(rel_error(guarded), 0.05);
+  auto q = load_onnx(guarded);
+  ASSERT_TRUE(q.ok());
+  for (const auto& n : (*q)->nodes()) {  // "first" still reads x1 through QDQ, "second" reads x2 as it is
+    if (n->name == "first") EXPECT_EQ(n->input(0)->producer ? n->input(0)->producer->op_type : "", "DequantizeLinear");
+    if (n->name == "second") EXPECT_EQ(n->input(0)->name, "x2");
+  }
+  // Bad budgets: exit 1 (usage), no file written.
+  Cli bad = kiln("quantize " + model + " --calib " + calib + " --accuracy-budget top5=1 -o " + dir_ + "/bad.onnx");
+  EXPECT_EQ(bad.code, 1) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("--accuracy-budget 'top5=1'"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/bad.onnx"));
+  // kiln build takes the budget with --int8 only.
+  Cli nodata = kiln("build " + model + " --accuracy-budget rel=0.05");
+  EXPECT_EQ(nodata.code, 1) << nodata.out << nodata.err;  // without --int8: a usage error
+}
+
 }  // namespace
 }  // namespace kiln
