@@ -61,6 +61,9 @@ Status quantize_model(const QuantizeArgs& a) {
     r.calib_npz = a.calib;
   }
   KILN_ASSIGN_OR_RETURN(quant::QuantizeReport report, quant::quantize_graph(*g, r));
+  if (report.budgeted && !report.budget.met)  // nothing written: a model that misses its budget is no product
+    return runtime_error("--accuracy-budget " + r.budget.text + " cannot be met (" +
+                         quant::metrics_text(report.budget.final, r.budget) + " with every layer in float)");
   KILN_RETURN_IF_ERROR(write_onnx(*g, a.output));
   std::cout << "quantized   " << report.quantized_inputs << " Conv/Gemm/MatMul inputs (int8 QDQ), "
             << (report.cache_hit
