@@ -318,7 +318,9 @@ TEST(SweepScaleCli, AKilledWorkerLosesOnlyItsRunningCell) {
   const int before = done();
   // The other worker kept taking cells: at most the killed worker's running cell is missing.
   EXPECT_GE(before, 5) << log;
-  if (before == 5) EXPECT_FALSE(cell_complete(d.dir + "/r/" + victim + ".json", victim)) << victim << "\n" << log;
+  if (before == 5) {
+    EXPECT_FALSE(cell_complete(d.dir + "/r/" + victim + ".json", victim)) << victim << "\n" << log;
+  }
   std::map<std::string, fs::file_time_type> mtimes;
   for (int b = 1; b <= 6; ++b) {
     const std::string path = d.dir + "/r/cpu_fp32_b" + std::to_string(b) + ".json";

@@ -115,8 +115,11 @@ TEST(AccuracyBudget, PinsTheSaturatingLayerAndOnlyIt) {
   EXPECT_TRUE(named);
   // insert_qdq with the pins leaves "second" reading h in float.
   ASSERT_TRUE(insert_qdq(*g, scales, skip).ok());
-  for (const auto& n : g->nodes())
-    if (n->name == "second") EXPECT_EQ(n->input(0)->name, "h");
+  for (const auto& n : g->nodes()) {
+    if (n->name == "second") {
+      EXPECT_EQ(n->input(0)->name, "h");
+    }
+  }
 }
 
 TEST(AccuracyBudget, MetWithoutPinsAndNeedsData) {

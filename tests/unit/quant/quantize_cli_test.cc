@@ -233,8 +233,12 @@ TEST_F(QuantizeCliTest, AccuracyBudgetPinsTheSaturatingLayerAndTheLogNamesIt) {
   auto q = load_onnx(guarded);
   ASSERT_TRUE(q.ok());
   for (const auto& n : (*q)->nodes()) {  // "first" still reads x1 through QDQ, "second" reads x2 as it is
-    if (n->name == "first") EXPECT_EQ(n->input(0)->producer ? n->input(0)->producer->op_type : "", "DequantizeLinear");
-    if (n->name == "second") EXPECT_EQ(n->input(0)->name, "x2");
+    if (n->name == "first") {
+      EXPECT_EQ(n->input(0)->producer ? n->input(0)->producer->op_type : "", "DequantizeLinear");
+    }
+    if (n->name == "second") {
+      EXPECT_EQ(n->input(0)->name, "x2");
+    }
   }
   // Bad budgets: exit 1 (usage), no file written.
   Cli bad = kiln("quantize " + model + " --calib " + calib + " --accuracy-budget top5=1 -o " + dir_ + "/bad.onnx");
