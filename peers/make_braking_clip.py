@@ -57,18 +57,20 @@ def write_atomic(path, data):
     os.replace(path + ".tmp", path)
 
 
-def road(rng):
-    """Sky above the horizon, asphalt below, dashed lane edges converging on the vanishing point."""
+def road(rng, noise, markings):
+    """Grey asphalt (value 112, Gaussian noise of `noise`); with `markings`, a lighter sky above the horizon
+    and dashed lane edges converging on the vanishing point."""
     y = np.arange(SIZE)[:, None]
-    base = np.where(y < HORIZON, 150.0, 112.0) + np.zeros((SIZE, SIZE))
-    img = base + rng.normal(0, 3, (SIZE, SIZE))
-    for side in (-1.8, 1.8):  # lane edges 1.8 m either side: x = 64 + 280 X / Z with Z = 252 / (y - 40)
-        for yy in range(HORIZON + 2, SIZE):
-            z = CAMERA / (yy - HORIZON)
-            if int(z * 2) % 2 == 0:  # dashes of 0.5 m
-                x = int(round(64 + FOCAL_X * side / z))
-                if 0 <= x < SIZE:
-                    img[yy, max(0, x - 1):x + 1] += 30
+    base = (np.where(y < HORIZON, 150.0, 112.0) if markings else np.full((SIZE, 1), 112.0)) + np.zeros((SIZE, SIZE))
+    img = base + (rng.normal(0, noise, (SIZE, SIZE)) if noise > 0 else 0)
+    if markings:
+        for side in (-1.8, 1.8):  # lane edges 1.8 m either side: x = 64 + 280 X / Z with Z = 252 / (y - 40)
+            for yy in range(HORIZON + 2, SIZE):
+                z = CAMERA / (yy - HORIZON)
+                if int(z * 2) % 2 == 0:  # dashes of 0.5 m
+                    x = int(round(64 + FOCAL_X * side / z))
+                    if 0 <= x < SIZE:
+                        img[yy, max(0, x - 1):x + 1] += 30
     return img
 
 
@@ -90,9 +92,9 @@ def paste(canvas, item, cx, bottom, height, tint):
     return [int(fx[keep].min()), int(fy[keep].min()), int(fx[keep].max()) + 1, int(fy[keep].max()) + 1]
 
 
-def render(rng, items, labels, frames, lane_item, out):
+def render(rng, items, labels, frames, lane_item, out, args):
     os.makedirs(out, exist_ok=True)
-    background = road(rng)
+    background = road(rng, args.noise, args.markings)
     lane_tint = rng.uniform(0.7, 1.0, 3)
     # Parked items: (lateral offset m, distance at frame 0 m, item index, tint).
     parked = [(-2.6, 18.0, 1), (2.6, 24.0, 2), (-2.6, 30.0, 3), (2.6, 36.0, 4)]
@@ -130,6 +132,8 @@ def main():
     p.add_argument("--frames", type=int, default=31, help="frames of the approach clip (31: the lane item ends 6 m away)")
     p.add_argument("--clear-frames", type=int, default=20, help="frames of the clear clip")
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--noise", type=float, default=0.0, help="std of the asphalt's pixel noise")
+    p.add_argument("--markings", action="store_true", help="draw a sky and dashed lane edges")
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     args = p.parse_args()
     if not 4 <= args.frames <= 33 or not 4 <= args.clear_frames <= 33:
@@ -145,9 +149,9 @@ def main():
     pick = [int(rng.choice(np.nonzero(labels == c)[0])) for c in (8, 1, 4, 7, 9)]
     items, item_labels = images[pick], labels[pick]
     render(np.random.default_rng(args.seed + 1), items, item_labels, args.frames, True,
-           os.path.join(args.out, "approach"))
+           os.path.join(args.out, "approach"), args)
     render(np.random.default_rng(args.seed + 1), items, item_labels, args.clear_frames, False,
-           os.path.join(args.out, "clear"))
+           os.path.join(args.out, "clear"), args)
     print(f"wrote {args.frames} frames to {args.out}/approach and {args.clear_frames} to {args.out}/clear")
 
 

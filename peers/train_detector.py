@@ -49,11 +49,12 @@ def parse_args():
     p.add_argument("--work", help="where the generated data sets go (default: a temporary directory)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--size", type=int, default=128, help="square canvas side in pixels")
-    p.add_argument("--train-count", type=int, default=3000)
+    p.add_argument("--train-count", type=int, default=5000)
     p.add_argument("--test-count", type=int, default=300)
     p.add_argument("--min-scale", type=int, default=14)
     p.add_argument("--max-scale", type=int, default=72)
     p.add_argument("--max-objects", type=int, default=4)
+    p.add_argument("--noise", default="0..12", help="canvas noise std per image (make_fashion_detect.py --noise)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -73,7 +74,8 @@ def parse_args():
 def make_set(args, split, count, seed, out):
     cmd = [sys.executable, os.path.join(HERE, "make_fashion_detect.py"), "--split", split, "--count", str(count),
            "--size", str(args.size), "--seed", str(seed), "--min-scale", str(args.min_scale),
-           "--max-scale", str(args.max_scale), "--max-objects", str(args.max_objects), "--out", out]
+           "--max-scale", str(args.max_scale), "--max-objects", str(args.max_objects), "--noise", args.noise,
+           "--out", out]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         die(2, f"{' '.join(cmd)} failed:\n{r.stderr}")
@@ -272,7 +274,7 @@ def main():
                   "outputs": "boxes [N, 4] x1,y1,x2,y2; scores [N]; labels [N] (category ids 1..10)",
                   "score_thresh": 0.01, "nms_thresh": 0.45, "detections_per_img": 100},
         "data": {"generator": "peers/make_fashion_detect.py", "size": args.size, "min_scale": args.min_scale,
-                 "max_scale": args.max_scale, "max_objects": args.max_objects,
+                 "max_scale": args.max_scale, "max_objects": args.max_objects, "noise": args.noise,
                  "train": {"split": "train", "count": args.train_count, "seed": args.seed,
                            "objects": len(train_coco["annotations"])},
                  "test": {"split": "test", "count": args.test_count, "seed": 0,

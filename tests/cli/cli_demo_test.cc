@@ -1,0 +1,163 @@
+// kiln demo braking end to end on the shipped clips (examples/braking, rendered by peers/make_braking_clip.py)
+// with the committed detector (models/fashion_detect): BRAKE for the item closing in the lane, judged against
+// the scene's own ground truth (clip.json: true TTC = 3.75 - 0.1 * frame s), CLEAR throughout when nothing is
+// in the lane; the outputs; and the bad-input exit codes.
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli_test_util.h"
+#include "core/npy.h"
+#include "data/image_codec.h"
+
+namespace kiln::clitest {
+namespace {
+
+#ifdef KILN_IMAGE_PLUGIN_BUILT
+constexpr bool kPluginBuilt = true;
+#else
+constexpr bool kPluginBuilt = false;
+#endif
+
+#define REQUIRE_PLUGIN()                                                                           \
+  if (auto codec = data::ImageCodec::get(); !codec.ok()) {                                         \
+    if (kPluginBuilt) FAIL() << "libkiln_image.so was built but " << codec.status().message();     \
+    GTEST_SKIP() << "no OpenCV image plugin beside the test binary: " << codec.status().message(); \
+  }
+
+const std::string kSource = KILN_SOURCE_DIR;
+const std::string kModel = kSource + "/models/fashion_detect/fashion_detect.onnx";
+const std::string kApproach = kSource + "/examples/braking/approach";
+const std::string kClear = kSource + "/examples/braking/clear";
+
+nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(slurp(path)); }
+
+double box_iou(const std::vector<double>& a, const std::vector<double>& b) {
+  const double iw = std::min(a[2], b[2]) - std::max(a[0], b[0]), ih = std::min(a[3], b[3]) - std::max(a[1], b[1]);
+  const double inter = iw > 0 && ih > 0 ? iw * ih : 0;
+  return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
+}
+
+TEST(DemoBraking, ApproachingItemInTheLaneBrakes) {
+  REQUIRE_PLUGIN();
+  KILN_REQUIRE_IMPORTER();
+  const std::string dir = scratch_dir();
+  CliResult r = kiln("demo braking " + kApproach + " --model " + kModel + " --backend cpu -o " + dir);
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("BRAKE"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("annotated GIF: " + dir + "/braking.gif"), std::string::npos) << r.out;
+  const nlohmann::json log = read_json(dir + "/braking.json");
+  const nlohmann::json truth = read_json(kApproach + "/clip.json");
+  ASSERT_EQ(log["frames"].size(), truth["frames"].size());
+  EXPECT_EQ(log["schema"], "kiln.demo.braking/1");
+  EXPECT_EQ(log["backend"]["name"], "cpu");
+
+  // The scene: true TTC 3.75 - 0.1 i s. The first BRAKE must come once the item is truly within the WARN
+  // horizon (TTC <= 3 s: frame 8 on) and the last frame (true TTC 0.75 s) must be BRAKE.
+  ASSERT_FALSE(log["summary"]["first_brake_frame"].is_null()) << r.out;
+  const int first = log["summary"]["first_brake_frame"];
+  EXPECT_GE(first, 8) << r.out;
+  EXPECT_EQ(log["frames"].back()["decision"], "BRAKE") << r.out;
+  // Every BRAKE is for the lane item: the deciding track's box overlaps the item's true box.
+  for (size_t i = 0; i < log["frames"].size(); ++i) {
+    const nlohmann::json& f = log["frames"][i];
+    EXPECT_GT(f["latency_ms"].get<double>(), 0.0);
+    if (f["decision"] != "BRAKE") continue;
+    std::vector<double> lane_box;
+    for (const auto& o : truth["frames"][i]["objects"])
+      if (o["what"] == "lane") lane_box = o["box"].get<std::vector<double>>();
+    ASSERT_EQ(lane_box.size(), 4u);
+    bool found = false;
+    for (const auto& t : f["tracks"])
+      if (t["id"] == f["track"]) {
+        found = true;
+        EXPECT_TRUE(t["in_lane"].get<bool>());
+        EXPECT_GE(box_iou(t["box"].get<std::vector<double>>(), lane_box), 0.5) << "frame " << i;
+      }
+    EXPECT_TRUE(found) << "frame " << i;
+  }
+  const std::string gif = slurp(dir + "/braking.gif");
+  EXPECT_EQ(gif.substr(0, 6), "GIF89a");
+  EXPECT_EQ(gif.back(), '\x3B');
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "left behind: " << e.path();
+}
+
+TEST(DemoBraking, NothingInTheLaneStaysClear) {
+  REQUIRE_PLUGIN();
+  KILN_REQUIRE_IMPORTER();
+  const std::string dir = scratch_dir();
+  CliResult r = kiln("demo braking " + kClear + " --model " + kModel + " --backend cpu --quiet -o " + dir);
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const nlohmann::json log = read_json(dir + "/braking.json");
+  EXPECT_EQ(log["summary"]["warn"], 0) << r.out;
+  EXPECT_EQ(log["summary"]["brake"], 0) << r.out;
+  EXPECT_EQ(log["summary"]["clear"], log["frames"].size());
+  // Not vacuous: the parked items beside the road are detected and tracked (outside the lane) in most frames.
+  size_t with_tracks = 0;
+  for (const auto& f : log["frames"]) {
+    with_tracks += f["tracks"].empty() ? 0 : 1;
+    for (const auto& t : f["tracks"]) EXPECT_FALSE(t["in_lane"].get<bool>()) << f.dump();
+  }
+  EXPECT_GE(with_tracks, log["frames"].size() / 2) << r.out;
+}
+
+TEST(DemoBraking, NpzClipOfEmptyRoad) {
+  KILN_REQUIRE_IMPORTER();
+  const std::string dir = scratch_dir();
+  // Four flat grey 128x128 frames: nothing to detect, so nothing to brake for.
+  auto frames = Tensor::from_vector<uint8_t>({4, 128, 128, 3}, std::vector<uint8_t>(4 * 128 * 128 * 3, 120));
+  ASSERT_TRUE(write_npz(dir + "/clip.npz", {{"frames", frames}}).ok());
+  CliResult r = kiln("demo braking " + dir + "/clip.npz --model " + kModel + " --backend cpu -o " + dir + "/out");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const nlohmann::json log = read_json(dir + "/out/braking.json");
+  EXPECT_EQ(log["summary"]["frames"], 4);
+  EXPECT_EQ(log["summary"]["clear"], 4);
+  EXPECT_EQ(log["frames"][0]["frame"], "frames[0]");
+}
+
+TEST(DemoBraking, BadInputsExitTwoNamingTheCulprit) {
+  KILN_REQUIRE_IMPORTER();
+  const std::string dir = scratch_dir();
+  expect_error_line(kiln("demo braking " + dir + "/nope --model " + kModel + " -o " + dir), 2,
+                    "kiln demo braking: error:", {dir + "/nope", "no such file"});
+  expect_error_line(kiln("demo braking " + kClear + " --model " + dir + "/missing.onnx -o " + dir), 2,
+                    "kiln demo braking: error:", {dir + "/missing.onnx"});
+  std::filesystem::create_directories(dir + "/empty");
+  expect_error_line(kiln("demo braking " + dir + "/empty --model " + kModel + " -o " + dir), 2,
+                    "kiln demo braking: error:", {dir + "/empty"});
+  // A model whose outputs are not boxes/scores/labels.
+  const std::string relu = write_one_node_model(dir + "/relu.onnx", "Relu", {"3", "8", "8"});
+  expect_error_line(kiln("demo braking " + kClear + " --model " + relu + " -o " + dir), 2, "kiln demo braking: error:",
+                    {"no output 'boxes'", "--boxes"});
+  // An .npz that is not a clip.
+  auto wrong = Tensor::from_vector<float>({2, 4, 4, 3}, std::vector<float>(96, 0.f));
+  ASSERT_TRUE(write_npz(dir + "/wrong.npz", {{"frames", wrong}}).ok());
+  expect_error_line(kiln("demo braking " + dir + "/wrong.npz --model " + kModel + " -o " + dir), 2,
+                    "kiln demo braking: error:", {dir + "/wrong.npz", "uint8 [N, H, W, 3]"});
+  // A video file: not read yet (exit 3, saying how to get frames).
+  std::ofstream(dir + "/clip.mp4") << "not really a video";
+  expect_error_line(kiln("demo braking " + dir + "/clip.mp4 --model " + kModel + " -o " + dir), 3,
+                    "kiln demo braking: error:", {dir + "/clip.mp4", "ffmpeg"});
+  // Bad flags: exit 1.
+  expect_error_line(kiln("demo braking " + kClear + " --model " + kModel + " --lane 0.8,0.2 -o " + dir), 1,
+                    "kiln demo braking: error:", {"lane"});
+  expect_error_line(kiln("demo braking " + kClear + " --model " + kModel + " --brake-ttc 5 -o " + dir), 1,
+                    "kiln demo braking: error:", {"brake"});
+  EXPECT_FALSE(std::filesystem::exists(dir + "/braking.json"));  // nothing written on failure
+}
+
+TEST(DemoBraking, UnreadableFrameExitsTwoNamingTheFile) {
+  REQUIRE_PLUGIN();
+  KILN_REQUIRE_IMPORTER();
+  const std::string dir = scratch_dir();
+  std::filesystem::create_directories(dir + "/frames");
+  std::filesystem::copy_file(kApproach + "/frame_000.png", dir + "/frames/frame_000.png");
+  std::ofstream(dir + "/frames/frame_001.png") << "truncated";
+  CliResult r = kiln("demo braking " + dir + "/frames --model " + kModel + " --backend cpu -o " + dir + "/out");
+  expect_error_line(r, 2, "kiln demo braking: error:", {"frame_001.png"});
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out/braking.gif"));
+}
+
+}  // namespace
+}  // namespace kiln::clitest
