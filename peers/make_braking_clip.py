@@ -4,13 +4,14 @@
     /usr/bin/python3 peers/make_braking_clip.py --out examples/braking
 
 Writes two clips, each a folder of frame_NNN.png plus clip.json (the scene's ground truth per frame):
-  approach/  one item in the lane ahead, closing at constant speed (it collides at 3.75 s), and items
-             parked beside the road that grow as the car passes them, outside the lane;
+  approach/  one item (an ankle boot) standing in the lane ahead, closing at constant speed (it would be hit
+             at 3.75 s), and items parked beside the road that grow as the car passes them, outside the lane;
   clear/     the same road and parked items, nothing in the lane.
 
-Geometry (pinhole camera, horizon at y = 40 of a 128x128 frame, 10 frames/s): an item of real height 1.5 m
-at distance Z metres is 420 / Z pixels tall, its bottom at y = 40 + 252 / Z and its centre at x = 64 + 280 X / Z
-for a lateral offset X (m). The car drives at 8 m/s; the lane item starts at Z = 30 m, so its true time to
+The road is flat grey (--noise adds pixel noise, --markings a sky and dashed lane edges: the shipped clips
+have neither, which also keeps them small). Geometry (pinhole camera, horizon at y = 40 of a 128x128 frame,
+10 frames/s): an item of real height 1.5 m at distance Z metres is 420 / Z pixels tall, its bottom at
+y = 40 + 252 / Z and its centre at x = 64 + 280 X / Z for a lateral offset X (m). The car drives at 8 m/s; the lane item starts at Z = 30 m, so its true time to
 collision at frame i is Z / v = 3.75 - 0.1 i seconds (1.5 s at frame 22.5). Parked items stand at X = -2.6 m
 and +2.6 m and are drawn from 25 m on, so their centres (|x - 64| >= 728 / 25 = 29 px) stay outside the
 central band x in [0.3, 0.7] of the width (|x - 64| <= 25.6 px).
@@ -134,8 +135,18 @@ def main():
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--noise", type=float, default=0.0, help="std of the asphalt's pixel noise")
     p.add_argument("--markings", action="store_true", help="draw a sky and dashed lane edges")
+    p.add_argument("--lane-class", type=int, default=9, help="Fashion-MNIST class of the lane item (9: ankle boot)")
+    p.add_argument("--parked-classes", default="1,4,7,8",
+                   help="classes of the four parked items (default trouser, coat, sneaker, bag)")
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     args = p.parse_args()
+    try:
+        args.parked_classes = [int(c) for c in args.parked_classes.split(",")]
+    except ValueError:
+        args.parked_classes = []
+    if len(args.parked_classes) != 4 or not all(0 <= c <= 9 for c in args.parked_classes + [args.lane_class]):
+        sys.stderr.write("make_braking_clip.py: error: --lane-class and the four --parked-classes must be 0..9\n")
+        sys.exit(1)
     if not 4 <= args.frames <= 33 or not 4 <= args.clear_frames <= 33:
         sys.stderr.write("make_braking_clip.py: error: --frames must be 4..33 (the lane item is 3.6 m away at 33)\n")
         sys.exit(1)
@@ -145,8 +156,7 @@ def main():
         sys.stderr.write(f"make_braking_clip.py: error: {e} (install dataset-fashion-mnist)\n")
         sys.exit(2)
     rng = np.random.default_rng(args.seed)
-    # Lane item: a bag (class 8); parked: trousers, coats, sneakers, ankle boots (1, 4, 7, 9).
-    pick = [int(rng.choice(np.nonzero(labels == c)[0])) for c in (8, 1, 4, 7, 9)]
+    pick = [int(rng.choice(np.nonzero(labels == c)[0])) for c in [args.lane_class] + args.parked_classes]
     items, item_labels = images[pick], labels[pick]
     render(np.random.default_rng(args.seed + 1), items, item_labels, args.frames, True,
            os.path.join(args.out, "approach"), args)

@@ -287,6 +287,8 @@ def main():
                      "torchvision": torchvision.__version__, "numpy": np.__version__},
         "pytorch": {"device": str(device), "seconds": round(torch_seconds, 1), "detections": len(dets)},
     }
+    if args.from_checkpoint:
+        doc["training"]["from_checkpoint"] = args.from_checkpoint
     if args.kiln:
         torch_doc, _ = kiln_accuracy(args.kiln, ["--annotations", os.path.join(test_dir, "annotations.json"),
                                                  "--detections", dets_path], os.path.join(work, "torch_map.json"))

@@ -38,6 +38,7 @@ Status validate(const BrakingConfig& c) {
     return bad("the matching IoU must lie in (0, 1], got " + std::to_string(c.match_iou));
   if (c.max_missed < 0) return bad("max missed frames must be >= 0, got " + std::to_string(c.max_missed));
   if (c.min_frames < 2) return bad("a TTC needs at least 2 frames of a track, got " + std::to_string(c.min_frames));
+  if (c.ttc_window < 1) return bad("the TTC window must be >= 1 frame, got " + std::to_string(c.ttc_window));
   if (!(c.smoothing > 0 && c.smoothing <= 1))
     return bad("the smoothing weight must lie in (0, 1], got " + std::to_string(c.smoothing));
   if (!(c.brake_ttc > 0 && c.warn_ttc >= c.brake_ttc && std::isfinite(c.warn_ttc)))
@@ -60,6 +61,7 @@ FrameResult BrakingMonitor::update(const std::vector<Detection>& detections, dou
   for (Track& t : tracks_) {
     t.matched = false;
     t.seconds_since_seen += dt;
+    for (auto& h : t.history) h.first += dt;
   }
 
   // Greedy matching: every pair above the IoU floor, best first; ties to the older track, then the earlier
@@ -80,8 +82,11 @@ FrameResult BrakingMonitor::update(const std::vector<Detection>& detections, dou
     if (track_used[ti] || det_used[di]) continue;
     track_used[ti] = det_used[di] = true;
     Track& t = tracks_[ti];
-    const double seconds = t.seconds_since_seen;
-    const double h_before = t.detection.box.height(), h_now = kept[di]->box.height();
+    // Observation ages count back from now; the latest one joins the history, which keeps ttc_window.
+    t.history.emplace_back(t.seconds_since_seen, t.detection.box.height());
+    if (t.history.size() > static_cast<size_t>(config_.ttc_window)) t.history.erase(t.history.begin());
+    const auto [seconds, h_before] = t.history.front();
+    const double h_now = kept[di]->box.height();
     if (h_before > 0 && seconds > 0) {
       const double rate = (h_now / h_before - 1) / seconds;
       t.growth_rate = t.has_rate ? config_.smoothing * rate + (1 - config_.smoothing) * t.growth_rate : rate;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kiln/status.h"
@@ -36,6 +37,9 @@ struct BrakingConfig {
   double match_iou = 0.3;                    // a detection continues a track when their IoU is at least this
   int max_missed = 2;                        // frames a track survives without a matching detection
   int min_frames = 3;                        // frames a track must have been seen before it has a TTC
+  // The growth step spans up to this many of the track's observations back: h_t / h_{t-k} - 1 = k dt / TTC
+  // holds exactly at constant closing speed for any k, and a pixel of box jitter weighs k times less.
+  int ttc_window = 4;
   double smoothing = 0.5;                    // weight of the newest growth rate in its moving average
   double warn_ttc = 3.0, brake_ttc = 1.5;    // seconds
 };
@@ -44,8 +48,8 @@ Status validate(const BrakingConfig& c);
 
 constexpr double kNoCollision = std::numeric_limits<double>::infinity();
 
-// Time to collision from one step of height growth: dt / (h_now / h_before - 1); infinite when the height
-// does not grow (or either height is not positive).
+// Time to collision from the height growth over dt seconds: dt / (h_now / h_before - 1); infinite when the
+// height does not grow (or either height is not positive).
 double step_ttc(double h_before, double h_now, double dt);
 
 struct Track {
@@ -56,6 +60,8 @@ struct Track {
   int frames_seen = 0;   // frames with a matching detection
   int missed = 0;        // frames since the last match
   double seconds_since_seen = 0;
+  // The last ttc_window observations before the latest: (seconds before the latest one, height).
+  std::vector<std::pair<double, double>> history;
   // Exponential moving average of the relative height growth rate (1/s); TTC = 1 / rate when positive.
   double growth_rate = 0;
   bool has_rate = false;
@@ -70,9 +76,10 @@ struct FrameResult {
 };
 
 // Feeds one frame's detections at a time. Tracks are matched greedily by IoU (highest pair first, ties to
-// the older track, then the earlier detection); a track's height growth between the frames it was seen
-// gives a step TTC whose inverse (the growth rate) is averaged; the frame's decision is BRAKE when an
-// in-lane matched track's TTC is at most brake_ttc, WARN when at most warn_ttc, else CLEAR.
+// the older track, then the earlier detection); a track's height growth since its observation ttc_window
+// matches back (or its oldest) gives a step TTC whose inverse (the growth rate) is averaged; the frame's
+// decision is BRAKE when an in-lane matched track's TTC is at most brake_ttc, WARN when at most warn_ttc,
+// else CLEAR.
 class BrakingMonitor {
  public:
   explicit BrakingMonitor(BrakingConfig config) : config_(config) {}

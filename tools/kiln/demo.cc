@@ -225,6 +225,7 @@ Status run_braking(BrakingArgs a) {
         {"match_iou", a.config.match_iou},
         {"max_missed", a.config.max_missed},
         {"min_frames", a.config.min_frames},
+        {"ttc_window", a.config.ttc_window},
         {"smoothing", a.config.smoothing},
         {"warn_ttc", a.config.warn_ttc},
         {"brake_ttc", a.config.brake_ttc}}},
@@ -279,6 +280,9 @@ void add_braking(CLI::App& demo, std::shared_ptr<BrakingArgs> a) {
       ->capture_default_str();
   app->add_option("--min-frames", a->config.min_frames, "Frames a track needs before it has a TTC")
       ->capture_default_str();
+  app->add_option("--ttc-window", a->config.ttc_window,
+                  "Observations of a track the height growth spans (1: frame to frame)")
+      ->capture_default_str();
   app->add_option("--smoothing", a->config.smoothing,
                   "Weight of the newest growth rate in the moving average (1: no smoothing)")
       ->capture_default_str();
@@ -294,7 +298,8 @@ void add_braking(CLI::App& demo, std::shared_ptr<BrakingArgs> a) {
   app->footer(
       "Per frame: the detector runs on the backend (its latency is timed), detections scoring at least\n"
       "--score-threshold are matched to tracks by IoU, and each track's TTC = dt / (h_t / h_prev - 1) from the\n"
-      "growth of its box height, averaged as a growth rate (1 / TTC). The frame is BRAKE when an in-lane track\n"
+      "growth of its box height since --ttc-window observations back (dt: the time between them), averaged as a\n"
+      "growth rate (1 / TTC). The frame is BRAKE when an in-lane track\n"
       "seen in this frame has TTC <= --brake-ttc, WARN when <= --warn-ttc, else CLEAR (docs/DETECTION.md).\n"
       "Exit codes: 0 done (whatever the decisions), 1 bad flags, 2 bad input (missing or unreadable clip or\n"
       "frame, a model without the outputs), 3 unsupported (a video file), 5 backend unavailable.\n"

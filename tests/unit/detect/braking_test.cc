@@ -39,6 +39,7 @@ BrakingConfig config(double brake = 1.5, double warn = 3.0) {
   c.warn_ttc = warn;
   c.smoothing = 0.5;
   c.min_frames = 3;
+  c.ttc_window = 1;  // step to step, as the rule's formula reads; the window has its own test
   return c;
 }
 
@@ -72,6 +73,30 @@ TEST(BrakingMonitor, WarnBetweenTheThresholds) {
   BrakingMonitor far(config(/*brake=*/1.0, /*warn=*/1.5));
   for (double h : {8.0, 12.0}) far.update({square(50, 50, h)}, 100, 1.0);
   EXPECT_EQ(far.update({square(50, 50, 18)}, 100, 1.0).decision, Decision::kClear);  // TTC 2 > 1.5
+}
+
+TEST(BrakingMonitor, WindowSpansSeveralObservations) {
+  // Constant closing speed 1 m/s from Z = 6 m, one frame a second, height 60 / Z: 10, 12, 15, 20. The true
+  // 1 / TTC at each frame is 1 / Z = 0.2, 0.25, 1/3; with a window of 3 the rates are (12/10 - 1) / 1 = 0.2,
+  // (15/10 - 1) / 2 = 0.25 and (20/10 - 1) / 3 = 1/3: exact, so without averaging (smoothing 1) TTC = 3 s.
+  BrakingConfig c = config();
+  c.ttc_window = 3;
+  c.smoothing = 1;
+  BrakingMonitor m(c);
+  for (double h : {10.0, 12.0}) m.update({square(50, 50, h)}, 100, 1.0);
+  EXPECT_DOUBLE_EQ(m.update({square(50, 50, 15)}, 100, 1.0).tracks[0].growth_rate, 0.25);
+  FrameResult r = m.update({square(50, 50, 20)}, 100, 1.0);
+  EXPECT_DOUBLE_EQ(r.tracks[0].growth_rate, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(r.ttc, 3.0);
+  // Jittered heights 8, 10, 12, 18 tell the windows apart: window 1 (18/12 - 1) / 1 = 0.5 (TTC 2), window 2
+  // (18/10 - 1) / 2 = 0.4 (TTC 2.5), window 3 (18/8 - 1) / 3 = 1.25 / 3 (TTC 2.4).
+  for (int window : {1, 2, 3}) {
+    c.ttc_window = window;
+    BrakingMonitor w(c);
+    for (double h : {8.0, 10.0, 12.0}) w.update({square(50, 50, h)}, 100, 1.0);
+    const double expected[] = {2.0, 2.5, 3 / 1.25};
+    EXPECT_DOUBLE_EQ(w.update({square(50, 50, 18)}, 100, 1.0).ttc, expected[window - 1]) << "window " << window;
+  }
 }
 
 TEST(BrakingMonitor, SmoothsTheGrowthRate) {
@@ -185,6 +210,9 @@ TEST(BrakingConfig, RejectsBadValues) {
   BrakingConfig frames;
   frames.min_frames = 1;
   EXPECT_FALSE(validate(frames).ok());
+  BrakingConfig window;
+  window.ttc_window = 0;
+  EXPECT_FALSE(validate(window).ok());
   BrakingConfig smooth;
   smooth.smoothing = 0;
   EXPECT_FALSE(validate(smooth).ok());

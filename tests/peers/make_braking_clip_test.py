@@ -1,0 +1,66 @@
+#!/usr/bin/python3
+"""ctest (label cpu): peers/make_braking_clip.py regenerates the committed clips in examples/braking byte for
+byte (so the frames the demo test uses are what the script says they are), and its ground truth follows the
+geometry in its docstring: the lane item's true TTC is 3.75 - 0.1 i s and its box is about 420 / Z pixels
+tall, and the parked items' centres stay outside the lane band. Skips (exit 77, saying why) without numpy or
+the Debian Fashion-MNIST files.
+
+    make_braking_clip_test.py SCRIPT EXAMPLES_DIR WORKDIR
+"""
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+DATA = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+
+
+def fail(why):
+    print(f"FAIL: {why}")
+    sys.exit(1)
+
+
+def main():
+    script, examples, work = sys.argv[1:4]
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        print("SKIP: numpy is missing (apt-get install python3-numpy)")
+        sys.exit(77)
+    if not os.path.exists(DATA):
+        print(f"SKIP: {DATA} is missing (apt-get install dataset-fashion-mnist)")
+        sys.exit(77)
+    shutil.rmtree(work, ignore_errors=True)
+    r = subprocess.run([sys.executable, script, "--out", work], capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"{script} exited {r.returncode}: {r.stderr}")
+    for clip in ("approach", "clear"):
+        ours, committed = os.path.join(work, clip), os.path.join(examples, clip)
+        names = sorted(os.listdir(ours))
+        if names != sorted(os.listdir(committed)):
+            fail(f"{committed} holds {sorted(os.listdir(committed))}, the script writes {names}")
+        _, mismatch, errors = filecmp.cmpfiles(ours, committed, names, shallow=False)
+        if mismatch or errors:
+            fail(f"{committed}: {mismatch + errors} differ from what {script} writes now (regenerate the clips)")
+        meta = json.load(open(os.path.join(ours, "clip.json")))
+        for i, frame in enumerate(meta["frames"]):
+            for o in frame["objects"]:
+                x1, y1, x2, y2 = o["box"]
+                if o["what"] == "lane":
+                    if abs(o["ttc_s"] - (3.75 - 0.1 * i)) > 1e-3:
+                        fail(f"{clip} frame {i}: lane TTC {o['ttc_s']} != 3.75 - 0.1 * {i}")
+                    if abs((y2 - y1) - 420 / o["distance_m"]) > 2.5:
+                        fail(f"{clip} frame {i}: lane box height {y2 - y1} is not about 420 / {o['distance_m']}")
+                elif 0.3 * 128 <= (x1 + x2) / 2 <= 0.7 * 128:
+                    fail(f"{clip} frame {i}: parked item box {o['box']} has its centre inside the lane band")
+        lane = [o for f in meta["frames"] for o in f["objects"] if o["what"] == "lane"]
+        if (clip == "approach") != bool(lane):
+            fail(f"{clip}: {len(lane)} lane objects")
+    print("make_braking_clip: regenerates examples/braking byte for byte; lane TTC and box heights follow the "
+          "geometry; parked items stay outside the lane")
+
+
+if __name__ == "__main__":
+    main()
