@@ -42,8 +42,8 @@ Status validate(const BrakingConfig& c) {
   if (!(c.smoothing > 0 && c.smoothing <= 1))
     return bad("the smoothing weight must lie in (0, 1], got " + std::to_string(c.smoothing));
   if (!(c.brake_ttc > 0 && c.warn_ttc >= c.brake_ttc && std::isfinite(c.warn_ttc)))
-    return bad("TTC thresholds must satisfy 0 < brake <= warn, got brake " + std::to_string(c.brake_ttc) +
-               " s, warn " + std::to_string(c.warn_ttc) + " s");
+    return bad("TTC thresholds must satisfy 0 < brake <= warn, got brake " + std::to_string(c.brake_ttc) + " s, warn " +
+               std::to_string(c.warn_ttc) + " s");
   return Status::Ok();
 }
 
@@ -100,9 +100,9 @@ FrameResult BrakingMonitor::update(const std::vector<Detection>& detections, dou
   }
   for (size_t ti = 0; ti < tracks_.size(); ++ti)
     if (!track_used[ti]) tracks_[ti].missed += 1;
-  tracks_.erase(std::remove_if(tracks_.begin(), tracks_.end(),
-                               [&](const Track& t) { return t.missed > config_.max_missed; }),
-                tracks_.end());
+  tracks_.erase(
+      std::remove_if(tracks_.begin(), tracks_.end(), [&](const Track& t) { return t.missed > config_.max_missed; }),
+      tracks_.end());
   for (size_t di = 0; di < kept.size(); ++di) {
     if (det_used[di]) continue;
     Track t;

@@ -40,8 +40,8 @@ struct BrakingConfig {
   // The growth step spans up to this many of the track's observations back: h_t / h_{t-k} - 1 = k dt / TTC
   // holds exactly at constant closing speed for any k, and a pixel of box jitter weighs k times less.
   int ttc_window = 4;
-  double smoothing = 0.5;                    // weight of the newest growth rate in its moving average
-  double warn_ttc = 3.0, brake_ttc = 1.5;    // seconds
+  double smoothing = 0.5;                  // weight of the newest growth rate in its moving average
+  double warn_ttc = 3.0, brake_ttc = 1.5;  // seconds
 };
 // kUsage naming the bad field (lane outside [0, 1] or empty, thresholds out of range, brake > warn, ...).
 Status validate(const BrakingConfig& c);

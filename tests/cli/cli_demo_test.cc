@@ -128,8 +128,8 @@ TEST(DemoBraking, BadInputsExitTwoNamingTheCulprit) {
                     "kiln demo braking: error:", {dir + "/empty"});
   // A model whose outputs are not boxes/scores/labels.
   const std::string relu = write_one_node_model(dir + "/relu.onnx", "Relu", {"3", "8", "8"});
-  expect_error_line(kiln("demo braking " + kClear + " --model " + relu + " -o " + dir), 2, "kiln demo braking: error:",
-                    {"no output 'boxes'", "--boxes"});
+  expect_error_line(kiln("demo braking " + kClear + " --model " + relu + " -o " + dir), 2,
+                    "kiln demo braking: error:", {"no output 'boxes'", "--boxes"});
   // An .npz that is not a clip.
   auto wrong = Tensor::from_vector<float>({2, 4, 4, 3}, std::vector<float>(96, 0.f));
   ASSERT_TRUE(write_npz(dir + "/wrong.npz", {{"frames", wrong}}).ok());

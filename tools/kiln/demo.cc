@@ -93,15 +93,16 @@ Expected<std::vector<detect::Detection>> decode(const TensorMap& out, const Brak
                             labels = tensor_to_doubles(*t[2]);
   const size_t n = scores.size();
   if (t[0]->rank() < 1 || t[0]->dim(t[0]->rank() - 1) != 4 || boxes.size() != 4 * n || labels.size() != n)
-    return invalid_input(a.model + ": outputs " + t[0]->describe() + ", " + t[1]->describe() + ", " +
-                         t[2]->describe() + " are not boxes [N, 4], scores [N], labels [N] of one N");
+    return invalid_input(a.model + ": outputs " + t[0]->describe() + ", " + t[1]->describe() + ", " + t[2]->describe() +
+                         " are not boxes [N, 4], scores [N], labels [N] of one N");
   std::vector<detect::Detection> dets(n);
   for (size_t j = 0; j < n; ++j) {
     dets[j].box = {boxes[4 * j] * sx, boxes[4 * j + 1] * sy, boxes[4 * j + 2] * sx, boxes[4 * j + 3] * sy};
     dets[j].score = scores[j];
     dets[j].label = std::llround(labels[j]);
     if (!(dets[j].box.width() >= 0 && dets[j].box.height() >= 0 && std::isfinite(dets[j].score)))
-      return invalid_input(a.model + ": detection " + std::to_string(j) + " is not x1, y1, x2, y2 with x2 >= x1 "
+      return invalid_input(a.model + ": detection " + std::to_string(j) +
+                           " is not x1, y1, x2, y2 with x2 >= x1 "
                            "and y2 >= y1, or its score is not finite");
   }
   return dets;
@@ -124,9 +125,13 @@ nlohmann::json frame_json(size_t index, const std::string& name, double latency_
                       {"growth_rate", t.has_rate ? nlohmann::json(t.growth_rate) : nlohmann::json()},
                       {"ttc", number_or_null(t.ttc)}});
   }
-  return {{"index", index},       {"frame", name},         {"latency_ms", latency_ms},
-          {"detections", detections}, {"decision", detect::decision_name(r.decision)},
-          {"ttc", number_or_null(r.ttc)}, {"track", r.track_id >= 0 ? nlohmann::json(r.track_id) : nlohmann::json()},
+  return {{"index", index},
+          {"frame", name},
+          {"latency_ms", latency_ms},
+          {"detections", detections},
+          {"decision", detect::decision_name(r.decision)},
+          {"ttc", number_or_null(r.ttc)},
+          {"track", r.track_id >= 0 ? nlohmann::json(r.track_id) : nlohmann::json()},
           {"tracks", tracks}};
 }
 
@@ -159,8 +164,9 @@ Status run_braking(BrakingArgs a) {
   KILN_ASSIGN_OR_RETURN(auto runner, make_backend(spec, a.model, loader));
   std::cout << "demo braking: " << clip.summary() << "\n  detector " << a.model << " on " << spec.name << " ("
             << runner->description() << "), input " << in.w << "x" << in.h << "\n  lane x in [" << a.config.lane_left
-            << ", " << a.config.lane_right << "] of the width, " << a.fps << " frames/s, WARN at TTC <= "
-            << a.config.warn_ttc << " s, BRAKE at TTC <= " << a.config.brake_ttc << " s\n";
+            << ", " << a.config.lane_right << "] of the width, " << a.fps
+            << " frames/s, WARN at TTC <= " << a.config.warn_ttc << " s, BRAKE at TTC <= " << a.config.brake_ttc
+            << " s\n";
 
   detect::BrakingMonitor monitor(a.config);
   nlohmann::json frames = nlohmann::json::array();
@@ -178,8 +184,8 @@ Status run_braking(BrakingArgs a) {
     auto outs = runner->run({feeds});
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!outs.ok()) return outs.status().with_context("backend " + spec.name + ", frame " + clip.name(i) + ": ");
-    KILN_ASSIGN_OR_RETURN(auto dets, decode(outs->at(0), a, static_cast<double>(frame->w) / in.w,
-                                            static_cast<double>(frame->h) / in.h));
+    KILN_ASSIGN_OR_RETURN(
+        auto dets, decode(outs->at(0), a, static_cast<double>(frame->w) / in.w, static_cast<double>(frame->h) / in.h));
     const detect::FrameResult r = monitor.update(dets, static_cast<double>(frame->w), 1.0 / a.fps);
     latencies.push_back(ms);
     counts[static_cast<int>(r.decision)] += 1;

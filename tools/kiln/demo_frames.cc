@@ -30,7 +30,8 @@ std::string fixed(double v, int digits) {
 
 Expected<FrameSource> FrameSource::open(const std::string& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) return invalid_input(path + ": no such file or directory (give a folder of frames or an .npz)");
+  if (!fs::exists(path, ec))
+    return invalid_input(path + ": no such file or directory (give a folder of frames or an .npz)");
   FrameSource s;
   s.path_ = path;
   if (fs::is_directory(path, ec)) {
@@ -66,7 +67,8 @@ Expected<FrameSource> FrameSource::open(const std::string& path) {
   }
   if (data::is_image_file(path))
     return invalid_input(path + ": a single image; give the folder that holds the clip's frames");
-  return unsupported(path + ": not a folder of frames or an .npz; video files are not read yet (extract frames, "
+  return unsupported(path +
+                     ": not a folder of frames or an .npz; video files are not read yet (extract frames, "
                      "e.g. ffmpeg -i clip.mp4 frames/%05d.png, and pass the folder)");
 }
 
@@ -89,8 +91,8 @@ data::U8Image resize_bilinear(const data::U8Image& img, int64_t h, int64_t w) {
   out.w = w;
   out.rgb.resize(static_cast<size_t>(h * w * 3));
   auto axis = [](int64_t out_size, int64_t in_size, int64_t i, int64_t& lo, int64_t& hi, double& t) {
-    const double c = std::clamp((i + 0.5) * static_cast<double>(in_size) / out_size - 0.5, 0.0,
-                                static_cast<double>(in_size - 1));
+    const double c =
+        std::clamp((i + 0.5) * static_cast<double>(in_size) / out_size - 0.5, 0.0, static_cast<double>(in_size - 1));
     lo = static_cast<int64_t>(std::floor(c));
     hi = std::min(lo + 1, in_size - 1);
     t = c - lo;
@@ -104,8 +106,11 @@ data::U8Image resize_bilinear(const data::U8Image& img, int64_t h, int64_t w) {
       double tx;
       axis(w, img.w, x, x0, x1, tx);
       for (int c = 0; c < 3; ++c) {
-        auto at = [&](int64_t yy, int64_t xx) { return static_cast<double>(img.rgb[static_cast<size_t>((yy * img.w + xx) * 3 + c)]); };
-        const double v = (at(y0, x0) * (1 - tx) + at(y0, x1) * tx) * (1 - ty) + (at(y1, x0) * (1 - tx) + at(y1, x1) * tx) * ty;
+        auto at = [&](int64_t yy, int64_t xx) {
+          return static_cast<double>(img.rgb[static_cast<size_t>((yy * img.w + xx) * 3 + c)]);
+        };
+        const double v =
+            (at(y0, x0) * (1 - tx) + at(y0, x1) * tx) * (1 - ty) + (at(y1, x0) * (1 - tx) + at(y1, x1) * tx) * ty;
         out.rgb[static_cast<size_t>((y * w + x) * 3 + c)] = static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L));
       }
     }
@@ -125,7 +130,7 @@ data::U8Image annotate_frame(const AnnotatedFrame& f, int scale) {
   const int text = std::max(1, scale / 2);
   for (const detect::Track& t : f.result->tracks) {
     if (!t.matched) continue;
-    const data::Rgb c = !t.in_lane                          ? grey
+    const data::Rgb c = !t.in_lane                     ? grey
                         : t.ttc <= f.config->brake_ttc ? red
                         : t.ttc <= f.config->warn_ttc  ? yellow
                                                        : green;

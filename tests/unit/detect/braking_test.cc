@@ -25,8 +25,8 @@ TEST(BrakingIou, HandComputed) {
 }
 
 TEST(BrakingStepTtc, HandComputed) {
-  EXPECT_DOUBLE_EQ(step_ttc(8, 12, 1.0), 2.0);   // 1 / (1.5 - 1)
-  EXPECT_DOUBLE_EQ(step_ttc(16, 20, 0.5), 2.0);  // 0.5 / (1.25 - 1)
+  EXPECT_DOUBLE_EQ(step_ttc(8, 12, 1.0), 2.0);     // 1 / (1.5 - 1)
+  EXPECT_DOUBLE_EQ(step_ttc(16, 20, 0.5), 2.0);    // 0.5 / (1.25 - 1)
   EXPECT_EQ(step_ttc(10, 10, 0.1), kNoCollision);  // not growing
   EXPECT_EQ(step_ttc(10, 8, 0.1), kNoCollision);   // receding
   EXPECT_EQ(step_ttc(0, 8, 0.1), kNoCollision);
@@ -148,7 +148,7 @@ TEST(BrakingMonitor, MissedFramesStretchTheTimeStepAndOldTracksDie) {
   BrakingMonitor m(c);
   m.update({square(50, 50, 8)}, 100, 0.5);
   m.update({square(50, 50, 12)}, 100, 0.5);  // rate (1.5 - 1) / 0.5 = 1
-  FrameResult gap = m.update({}, 100, 0.5);    // missed once: kept (max_missed 1), not matched
+  FrameResult gap = m.update({}, 100, 0.5);  // missed once: kept (max_missed 1), not matched
   ASSERT_EQ(gap.tracks.size(), 1u);
   EXPECT_FALSE(gap.tracks[0].matched);
   EXPECT_EQ(gap.decision, Decision::kClear);  // an unmatched track does not decide
