@@ -1,7 +1,7 @@
 // kiln demo braking end to end on the shipped clips (examples/braking, rendered by peers/make_braking_clip.py)
 // with the committed detector (models/fashion_detect): BRAKE for the item closing in the lane, judged against
 // the scene's own ground truth (clip.json: true TTC = 3.75 - 0.1 * frame s), CLEAR throughout when nothing is
-// in the lane; the outputs; and the bad-input exit codes.
+// in the lane; the outputs; a video file (OpenCV videoio) and its frame rate; and the bad-input exit codes.
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -18,6 +18,17 @@ constexpr bool kPluginBuilt = true;
 #else
 constexpr bool kPluginBuilt = false;
 #endif
+
+#ifdef KILN_IMAGE_VIDEO_BUILT
+constexpr bool kVideoBuilt = true;
+#else
+constexpr bool kVideoBuilt = false;
+#endif
+
+bool plugin_has_video() {
+  auto codec = data::ImageCodec::get();
+  return codec.ok() && (*codec)->has_video();
+}
 
 #define REQUIRE_PLUGIN()                                                                           \
   if (auto codec = data::ImageCodec::get(); !codec.ok()) {                                         \
@@ -135,16 +146,57 @@ TEST(DemoBraking, BadInputsExitTwoNamingTheCulprit) {
   ASSERT_TRUE(write_npz(dir + "/wrong.npz", {{"frames", wrong}}).ok());
   expect_error_line(kiln("demo braking " + dir + "/wrong.npz --model " + kModel + " -o " + dir), 2,
                     "kiln demo braking: error:", {dir + "/wrong.npz", "uint8 [N, H, W, 3]"});
-  // A video file: not read yet (exit 3, saying how to get frames).
+  // A file that is no video: exit 2 naming it where the plugin reads video, else 3 saying what to install.
   std::ofstream(dir + "/clip.mp4") << "not really a video";
-  expect_error_line(kiln("demo braking " + dir + "/clip.mp4 --model " + kModel + " -o " + dir), 3,
-                    "kiln demo braking: error:", {dir + "/clip.mp4", "ffmpeg"});
+  if (plugin_has_video())
+    expect_error_line(kiln("demo braking " + dir + "/clip.mp4 --model " + kModel + " -o " + dir), 2,
+                      "kiln demo braking: error:", {dir + "/clip.mp4", "cannot read the video"});
+  else
+    expect_error_line(kiln("demo braking " + dir + "/clip.mp4 --model " + kModel + " -o " + dir), 3,
+                      "kiln demo braking: error:", {dir + "/clip.mp4", "videoio", "ffmpeg"});
   // Bad flags: exit 1.
   expect_error_line(kiln("demo braking " + kClear + " --model " + kModel + " --lane 0.8,0.2 -o " + dir), 1,
                     "kiln demo braking: error:", {"lane"});
   expect_error_line(kiln("demo braking " + kClear + " --model " + kModel + " --brake-ttc 5 -o " + dir), 1,
                     "kiln demo braking: error:", {"brake"});
   EXPECT_FALSE(std::filesystem::exists(dir + "/braking.json"));  // nothing written on failure
+}
+
+TEST(DemoBraking, VideoFileTakesItsFrameRate) {
+  REQUIRE_PLUGIN();
+  KILN_REQUIRE_IMPORTER();
+  if (!plugin_has_video()) {
+    if (kVideoBuilt) FAIL() << "libkiln_image.so was built with videoio but does not read video";
+    GTEST_SKIP() << "the image plugin has no OpenCV videoio (libopencv-videoio-dev)";
+  }
+  const std::string dir = scratch_dir();
+  const data::ImageCodec* codec = *data::ImageCodec::get();
+  std::vector<data::U8Image> frames;
+  for (int i = 0; i < 31; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "/frame_%03d.png", i);
+    auto img = codec->load(kApproach + name);
+    ASSERT_TRUE(img.ok()) << img.status().message();
+    frames.push_back(*img);
+  }
+  // The approach clip as a Motion-JPEG .avi at 15 frames/s: the demo takes the rate from the file.
+  ASSERT_TRUE(codec->save_video(dir + "/approach.avi", frames, 15).ok());
+  CliResult r =
+      kiln("demo braking " + dir + "/approach.avi --model " + kModel + " --backend cpu -q -o " + dir + "/out");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  nlohmann::json log = read_json(dir + "/out/braking.json");
+  EXPECT_EQ(log["summary"]["frames"], 31);
+  EXPECT_DOUBLE_EQ(log["fps"].get<double>(), 15.0);
+  EXPECT_EQ(log["fps_from"], "video");
+  EXPECT_NE(r.out.find("31 frames 128x128, 15 frames/s (video"), std::string::npos) << r.out;
+  // --fps overrides the file's rate; --max-frames cuts the clip.
+  r = kiln("demo braking " + dir + "/approach.avi --model " + kModel + " --backend cpu -q --fps 10 --max-frames 5 -o " +
+           dir + "/out2");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  log = read_json(dir + "/out2/braking.json");
+  EXPECT_EQ(log["summary"]["frames"], 5);
+  EXPECT_DOUBLE_EQ(log["fps"].get<double>(), 10.0);
+  EXPECT_EQ(log["fps_from"], "flag");
 }
 
 TEST(DemoBraking, UnreadableFrameExitsTwoNamingTheFile) {

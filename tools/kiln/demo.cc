@@ -32,6 +32,8 @@ struct BrakingArgs {
   std::string boxes = "boxes", scores = "scores", labels = "labels";
   std::vector<double> lane = {0.3, 0.7};
   double fps = 10;
+  bool fps_given = false;  // else a video's own frame rate when it has one
+  int max_frames = 0;
   int gif_scale = 3;
   bool quiet = false;
   detect::BrakingConfig config;
@@ -151,8 +153,11 @@ Status run_braking(BrakingArgs a) {
   if (!(a.fps > 0 && std::isfinite(a.fps))) return usage_error("--fps must be > 0");
   if (a.gif_scale < 1 || a.gif_scale > 8) return usage_error("--gif-scale must be 1..8");
 
-  KILN_ASSIGN_OR_RETURN(FrameSource clip, FrameSource::open(a.input));
+  if (a.max_frames < 0) return usage_error("--max-frames must be >= 0");
+  KILN_ASSIGN_OR_RETURN(FrameSource clip, FrameSource::open(a.input, a.max_frames));
   if (clip.size() == 0) return invalid_input(a.input + ": no frames");
+  const size_t frames_used = a.max_frames > 0 ? std::min(clip.size(), static_cast<size_t>(a.max_frames)) : clip.size();
+  if (!a.fps_given && clip.fps() > 0) a.fps = clip.fps();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(a.model, ec))
     return invalid_input(a.model + ": no such model file (give the detector with --model)");
@@ -174,7 +179,7 @@ Status run_braking(BrakingArgs a) {
   std::vector<double> latencies;
   int counts[3] = {0, 0, 0};
   long first_brake = -1;
-  for (size_t i = 0; i < clip.size(); ++i) {
+  for (size_t i = 0; i < frames_used; ++i) {
     auto frame = clip.frame(i);
     if (!frame.ok()) return frame.status().with_context("frame " + clip.name(i) + ": ");
     const data::U8Image model_image = resize_bilinear(*frame, in.h, in.w);
@@ -225,6 +230,7 @@ Status run_braking(BrakingArgs a) {
       {"model", a.model},
       {"backend", {{"name", spec.name}, {"description", runner->description()}}},
       {"fps", a.fps},
+      {"fps_from", a.fps_given || clip.fps() <= 0 ? "flag" : "video"},
       {"config",
        {{"lane", {a.config.lane_left, a.config.lane_right}},
         {"score_threshold", a.config.score_threshold},
@@ -236,7 +242,7 @@ Status run_braking(BrakingArgs a) {
         {"warn_ttc", a.config.warn_ttc},
         {"brake_ttc", a.config.brake_ttc}}},
       {"summary",
-       {{"frames", clip.size()},
+       {{"frames", frames_used},
         {"clear", counts[0]},
         {"warn", counts[1]},
         {"brake", counts[2]},
@@ -246,7 +252,7 @@ Status run_braking(BrakingArgs a) {
       {"frames", frames}};
   KILN_RETURN_IF_ERROR(bench::write_file_atomic(json_path, doc.dump(2) + "\n"));
   char line[200];
-  std::snprintf(line, sizeof(line), "%zu frames: %d CLEAR, %d WARN, %d BRAKE", clip.size(), counts[0], counts[1],
+  std::snprintf(line, sizeof(line), "%zu frames: %d CLEAR, %d WARN, %d BRAKE", frames_used, counts[0], counts[1],
                 counts[2]);
   std::cout << line;
   if (first_brake >= 0) {
@@ -262,8 +268,8 @@ Status run_braking(BrakingArgs a) {
 void add_braking(CLI::App& demo, std::shared_ptr<BrakingArgs> a) {
   CLI::App* app = demo.add_subcommand("braking", "Emergency braking on a clip: detect, track, time to collision");
   app->add_option("input", a->input,
-                  "Folder of frames (.png .ppm .jpg .jpeg .bmp, sorted by name) or an .npz with 'frames' uint8 "
-                  "[N, H, W, 3]")
+                  "Folder of frames (.png .ppm .jpg .jpeg .bmp, sorted by name), an .npz with 'frames' uint8 "
+                  "[N, H, W, 3], or a video file (OpenCV videoio)")
       ->capture_default_str();
   app->add_option("--model", a->model,
                   "The detector (ONNX): one float32 input [3, H, W] or [1, 3, H, W] taking pixels 0..255; outputs "
@@ -274,7 +280,10 @@ void add_braking(CLI::App& demo, std::shared_ptr<BrakingArgs> a) {
       ->capture_default_str();
   app->add_option("-o,--output-dir", a->output_dir, "Writes braking.json (log) and braking.gif (annotated) here")
       ->capture_default_str();
-  app->add_option("--fps", a->fps, "Frames per second of the clip (the TTC's time step)")->capture_default_str();
+  app->add_option("--fps", a->fps, "Frames per second of the clip (the TTC's time step; a video's own rate by default)")
+      ->capture_default_str()
+      ->each([a](const std::string&) { a->fps_given = true; });
+  app->add_option("--max-frames", a->max_frames, "Use at most this many frames (0: all)")->capture_default_str();
   app->add_option("--lane", a->lane, "The lane: box centres with x in [LEFT, RIGHT] (fractions of the width)")
       ->delimiter(',')
       ->expected(2)
@@ -307,11 +316,13 @@ void add_braking(CLI::App& demo, std::shared_ptr<BrakingArgs> a) {
       "growth of its box height since --ttc-window observations back (dt: the time between them), averaged as a\n"
       "growth rate (1 / TTC). The frame is BRAKE when an in-lane track\n"
       "seen in this frame has TTC <= --brake-ttc, WARN when <= --warn-ttc, else CLEAR (docs/DETECTION.md).\n"
-      "Exit codes: 0 done (whatever the decisions), 1 bad flags, 2 bad input (missing or unreadable clip or\n"
-      "frame, a model without the outputs), 3 unsupported (a video file), 5 backend unavailable.\n"
+      "Exit codes: 0 done (whatever the decisions), 1 bad flags, 2 bad input (missing or unreadable clip,\n"
+      "frame or video, a model without the outputs), 3 unsupported (a video, when the image plugin has no\n"
+      "OpenCV videoio), 5 backend unavailable.\n"
       "Examples:\n"
       "  kiln demo braking examples/braking/approach\n"
-      "  kiln demo braking frames/ --model detector.onnx --backend cuda:fp16 --fps 30 --lane 0.35,0.65\n");
+      "  kiln demo braking frames/ --model detector.onnx --backend cuda:fp16 --fps 30 --lane 0.35,0.65\n"
+      "  kiln demo braking dashcam.mp4 --model detector.onnx --max-frames 300\n");
 }
 
 KILN_SUBCOMMAND(demo, Subcommand{"demo", "Demos on a model: 'braking' (emergency braking on a clip)",

@@ -28,10 +28,10 @@ std::string fixed(double v, int digits) {
 
 }  // namespace
 
-Expected<FrameSource> FrameSource::open(const std::string& path) {
+Expected<FrameSource> FrameSource::open(const std::string& path, int max_frames) {
   std::error_code ec;
   if (!fs::exists(path, ec))
-    return invalid_input(path + ": no such file or directory (give a folder of frames or an .npz)");
+    return invalid_input(path + ": no such file or directory (give a folder of frames, an .npz or a video)");
   FrameSource s;
   s.path_ = path;
   if (fs::is_directory(path, ec)) {
@@ -67,9 +67,17 @@ Expected<FrameSource> FrameSource::open(const std::string& path) {
   }
   if (data::is_image_file(path))
     return invalid_input(path + ": a single image; give the folder that holds the clip's frames");
-  return unsupported(path +
-                     ": not a folder of frames or an .npz; video files are not read yet (extract frames, "
-                     "e.g. ffmpeg -i clip.mp4 frames/%05d.png, and pass the folder)");
+  // Anything else is taken for a video.
+  KILN_ASSIGN_OR_RETURN(const data::ImageCodec* codec, data::ImageCodec::get());
+  KILN_ASSIGN_OR_RETURN(data::ImageCodec::Video video, codec->load_video(path, max_frames));
+  s.frames_ = std::move(video.frames);
+  s.count_ = s.frames_.size();
+  s.fps_ = video.fps;
+  char rate[32] = "";
+  if (s.fps_ > 0) std::snprintf(rate, sizeof rate, ", %.3g frames/s", s.fps_);
+  s.summary_ = path + ": " + std::to_string(s.count_) + " frames " + std::to_string(s.frames_[0].w) + "x" +
+               std::to_string(s.frames_[0].h) + rate + " (video, " + codec->description() + ")";
+  return s;
 }
 
 std::string FrameSource::name(size_t i) const {

@@ -15,21 +15,26 @@ namespace kiln::cli {
 // A clip: frames come one at a time (a folder decodes each file when asked).
 class FrameSource {
  public:
-  // DIR of .png/.ppm/.jpg/.jpeg/.bmp frames (sorted by file name), or an .npz with member "frames" uint8
-  // [N, H, W, 3] (RGB). kInvalidInput naming the path when it is missing, empty or not a clip.
-  static Expected<FrameSource> open(const std::string& path);
+  // DIR of .png/.ppm/.jpg/.jpeg/.bmp frames (sorted by file name), an .npz with member "frames" uint8
+  // [N, H, W, 3] (RGB), or a video file (decoded whole by the plugin's OpenCV videoio, at most max_frames;
+  // 0: all). kInvalidInput naming the path when it is missing, empty or does not decode; kUnsupported for a
+  // video when the plugin has no videoio.
+  static Expected<FrameSource> open(const std::string& path, int max_frames = 0);
+  // The video's frame rate (0: unknown, or not a video).
+  double fps() const { return fps_; }
   size_t size() const { return count_; }
   // Frame i's name: the file name, or "frames[i]".
   std::string name(size_t i) const;
   Expected<data::U8Image> frame(size_t i) const;
-  // "DIR: 40 frames (PNG files)" / "clip.npz: 40 frames 128x128".
+  // "DIR: 40 frames (image files, sorted by name)" / "clip.npz: 40 frames 128x128".
   const std::string& summary() const { return summary_; }
 
  private:
   std::string path_, summary_;
   std::vector<std::string> files_;
-  std::vector<data::U8Image> frames_;  // .npz: all frames, decoded at open
+  std::vector<data::U8Image> frames_;  // .npz and video: all frames, decoded at open
   size_t count_ = 0;
+  double fps_ = 0;
 };
 
 // Bilinear resize with half-pixel centres (as OpenCV's INTER_LINEAR); the image unchanged when the size matches.
