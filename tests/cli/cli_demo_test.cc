@@ -159,6 +159,10 @@ TEST(DemoBraking, BadInputsExitTwoNamingTheCulprit) {
                     "kiln demo braking: error:", {"lane"});
   expect_error_line(kiln("demo braking " + kClear + " --model " + kModel + " --brake-ttc 5 -o " + dir), 1,
                     "kiln demo braking: error:", {"brake"});
+  expect_error_line(kiln("demo braking " + kClear + " --model " + kModel + " --fps 0 -o " + dir), 1,
+                    "kiln demo braking: error:", {"--fps"});
+  expect_error_line(kiln("demo braking " + kClear + " --model " + kModel + " --ttc-window 0 -o " + dir), 1,
+                    "kiln demo braking: error:", {"window"});
   EXPECT_FALSE(std::filesystem::exists(dir + "/braking.json"));  // nothing written on failure
 }
 
@@ -197,6 +201,47 @@ TEST(DemoBraking, VideoFileTakesItsFrameRate) {
   EXPECT_EQ(log["summary"]["frames"], 5);
   EXPECT_DOUBLE_EQ(log["fps"].get<double>(), 10.0);
   EXPECT_EQ(log["fps_from"], "flag");
+}
+
+TEST(DemoBraking, LargerFramesAreResizedAndBoxesScaledBack) {
+  REQUIRE_PLUGIN();
+  KILN_REQUIRE_IMPORTER();
+  const std::string dir = scratch_dir();
+  // The approach clip at 256x256, every pixel doubled. Halving it bilinearly with half-pixel centres samples
+  // at 2i + 0.5, the mean of two equal pixels: the detector sees the 128x128 frames exactly, so every box
+  // must come back doubled and every decision unchanged.
+  const data::ImageCodec* codec = *data::ImageCodec::get();
+  std::vector<uint8_t> big;
+  for (int i = 0; i < 31; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "/frame_%03d.png", i);
+    auto img = codec->load(kApproach + name);
+    ASSERT_TRUE(img.ok()) << img.status().message();
+    ASSERT_EQ(img->h, 128);
+    for (int64_t y = 0; y < 256; ++y)
+      for (int64_t x = 0; x < 256; ++x)
+        for (int c = 0; c < 3; ++c) big.push_back(img->rgb[((y / 2) * 128 + x / 2) * 3 + c]);
+  }
+  ASSERT_TRUE(write_npz(dir + "/big.npz", {{"frames", Tensor::from_vector<uint8_t>({31, 256, 256, 3}, big)}}).ok());
+  CliResult small = kiln("demo braking " + kApproach + " --model " + kModel + " --backend cpu -q -o " + dir + "/small");
+  CliResult large =
+      kiln("demo braking " + dir + "/big.npz --model " + kModel + " --backend cpu -q -o " + dir + "/large");
+  ASSERT_EQ(small.code, 0) << small.err;
+  ASSERT_EQ(large.code, 0) << large.err;
+  const nlohmann::json a = read_json(dir + "/small/braking.json"), b = read_json(dir + "/large/braking.json");
+  ASSERT_EQ(a["frames"].size(), b["frames"].size());
+  for (size_t i = 0; i < a["frames"].size(); ++i) {
+    const nlohmann::json &fa = a["frames"][i], &fb = b["frames"][i];
+    EXPECT_EQ(fa["decision"], fb["decision"]) << "frame " << i;
+    ASSERT_EQ(fa["tracks"].size(), fb["tracks"].size()) << "frame " << i;
+    for (size_t t = 0; t < fa["tracks"].size(); ++t)
+      for (int k = 0; k < 4; ++k)
+        EXPECT_NEAR(2 * fa["tracks"][t]["box"][k].get<double>(), fb["tracks"][t]["box"][k].get<double>(), 1e-3);
+  }
+  // The GIF is the frame size times --gif-scale: 256 * 3 = 768 wide (bytes 6-7, little endian).
+  const std::string gif = slurp(dir + "/large/braking.gif");
+  ASSERT_GT(gif.size(), 10u);
+  EXPECT_EQ(static_cast<uint8_t>(gif[6]) | static_cast<uint8_t>(gif[7]) << 8, 768);
 }
 
 TEST(DemoBraking, UnreadableFrameExitsTwoNamingTheFile) {
