@@ -52,7 +52,8 @@ def make_image(rng, items, labels, args):
     """One canvas: its pixels (H, W, 3) and its objects as (category_id, owner index)."""
     h, w = args.height, args.width
     base = rng.integers(80, 170)
-    grey = np.clip(base + rng.normal(0, 12, (h, w)), 0, 255).astype(np.uint8)
+    noise = args.noise[0] if len(args.noise) == 1 else rng.uniform(args.noise[0], args.noise[1])
+    grey = np.clip(base + rng.normal(0, noise, (h, w)), 0, 255).astype(np.uint8)
     canvas = np.repeat(grey[:, :, None], 3, axis=2)
     owner = np.full((h, w), -1, dtype=np.int64)  # which pasted item each pixel shows
     objects, original, visible = [], [], []  # per pasted item: category, pixel count at paste, visible now
@@ -128,6 +129,8 @@ def parse_args():
     p.add_argument("--max-objects", type=int, default=6, help="items per image: 1..this")
     p.add_argument("--max-occlusion", type=float, default=0.3,
                    help="largest share of an item's pixels a later item may cover")
+    p.add_argument("--noise", default="12",
+                   help="std of the canvas's grey noise: N, or LO..HI drawn per image (default 12)")
     p.add_argument("--background", type=int, default=10, help="item pixel values up to this are background")
     p.add_argument("--channels", type=int, choices=[1, 3], default=3, help="3: (N,3,H,W); 1: (N,H,W) grey")
     p.add_argument("--png", action="store_true", help="also write OUT/images/NNNNNN.png (needs Pillow)")
@@ -141,6 +144,13 @@ def parse_args():
         p.print_usage(sys.stderr)
         die(1, f"--size '{args.size}' is not N or WxH with sides >= 8")
     args.width, args.height = dims[0], dims[-1]
+    try:
+        noise = [float(v) for v in args.noise.split("..")]
+    except ValueError:
+        noise = []
+    if len(noise) not in (1, 2) or min(noise) < 0 or noise[0] > noise[-1]:
+        die(1, f"--noise '{args.noise}' is not N or LO..HI with 0 <= LO <= HI")
+    args.noise = noise
     if args.count < 1 or args.max_objects < 1 or not 1 <= args.min_scale <= args.max_scale:
         die(1, "--count and --max-objects must be >= 1 and 1 <= --min-scale <= --max-scale")
     if args.min_scale > min(args.width, args.height):

@@ -9,6 +9,10 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <string>
+#include <vector>
+#ifdef KILN_IMAGE_VIDEO
+#include <opencv2/videoio.hpp>
+#endif
 
 #include "data/image_plugin_abi.h"
 
@@ -95,5 +99,65 @@ int kiln_image_save(const char* path, const unsigned char* rgb, int height, int 
 }
 
 void kiln_image_free(unsigned char* rgb) { std::free(rgb); }
+
+#ifdef KILN_IMAGE_VIDEO
+int kiln_image_video_load(const char* path, int max_frames, int* frames, int* height, int* width, double* fps,
+                          unsigned char** rgb, char* err, size_t errlen) {
+  quiet();
+  return guarded(err, errlen, [&] {
+    *rgb = nullptr;
+    // FFmpeg, then OpenCV's own Motion-JPEG reader; not GStreamer, which prints to stderr on files it cannot
+    // open. FFmpeg's messages ("moov atom not found") are silenced unless the user set their level.
+    setenv("OPENCV_FFMPEG_LOGLEVEL", "0", 0);
+    cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+    cv::VideoCapture cap;
+    if (!cap.open(path, cv::CAP_FFMPEG) && !cap.open(path, cv::CAP_OPENCV_MJPEG))
+      return fail(err, errlen, "OpenCV cannot open it as a video (not a video, or no decoder)");
+    std::vector<cv::Mat> rgb_frames;
+    cv::Mat bgr;
+    while ((max_frames <= 0 || static_cast<int>(rgb_frames.size()) < max_frames) && cap.read(bgr) && !bgr.empty()) {
+      if (!rgb_frames.empty() && (bgr.rows != rgb_frames[0].rows || bgr.cols != rgb_frames[0].cols))
+        return fail(err, errlen, "frame " + std::to_string(rgb_frames.size()) + " changes the frame size");
+      cv::Mat out;
+      cv::cvtColor(bgr, out, cv::COLOR_BGR2RGB);
+      rgb_frames.push_back(out);
+    }
+    if (rgb_frames.empty()) return fail(err, errlen, "OpenCV decoded no frame from it");
+    const size_t frame_bytes = static_cast<size_t>(rgb_frames[0].rows) * rgb_frames[0].cols * 3;
+    auto* buf = static_cast<unsigned char*>(std::malloc(frame_bytes * rgb_frames.size()));
+    if (!buf) return fail(err, errlen, "out of memory");
+    for (size_t f = 0; f < rgb_frames.size(); ++f)
+      for (int y = 0; y < rgb_frames[f].rows; ++y)
+        std::memcpy(buf + f * frame_bytes + static_cast<size_t>(y) * rgb_frames[f].cols * 3, rgb_frames[f].ptr(y),
+                    rgb_frames[f].cols * 3);
+    *frames = static_cast<int>(rgb_frames.size());
+    *height = rgb_frames[0].rows;
+    *width = rgb_frames[0].cols;
+    const double rate = cap.get(cv::CAP_PROP_FPS);
+    *fps = rate > 0 && rate < 1000 ? rate : 0;
+    *rgb = buf;
+    return 0;
+  });
+}
+
+int kiln_image_video_save(const char* path, const unsigned char* rgb, int frames, int height, int width, double fps,
+                          char* err, size_t errlen) {
+  quiet();
+  return guarded(err, errlen, [&] {
+    if (frames < 1 || height < 1 || width < 1 || !(fps > 0)) return fail(err, errlen, "no frames, or fps <= 0");
+    cv::VideoWriter w(path, cv::CAP_OPENCV_MJPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps,
+                      cv::Size(width, height), true);
+    if (!w.isOpened()) return fail(err, errlen, std::string("OpenCV cannot write a Motion-JPEG .avi to ") + path);
+    const size_t frame_bytes = static_cast<size_t>(height) * width * 3;
+    for (int f = 0; f < frames; ++f) {
+      const cv::Mat src(height, width, CV_8UC3, const_cast<unsigned char*>(rgb + f * frame_bytes));
+      cv::Mat bgr;
+      cv::cvtColor(src, bgr, cv::COLOR_RGB2BGR);
+      w.write(bgr);
+    }
+    return 0;
+  });
+}
+#endif
 
 }  // extern "C"

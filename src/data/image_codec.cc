@@ -21,6 +21,9 @@ struct ImageCodec::Api {
   int (*resize)(const unsigned char*, int, int, int, int, unsigned char*, char*, size_t) = nullptr;
   int (*save)(const char*, const unsigned char*, int, int, char*, size_t) = nullptr;
   void (*free)(unsigned char*) = nullptr;
+  // Optional (videoio): null when the plugin was built without it.
+  int (*video_load)(const char*, int, int*, int*, int*, double*, unsigned char**, char*, size_t) = nullptr;
+  int (*video_save)(const char*, const unsigned char*, int, int, int, double, char*, size_t) = nullptr;
 };
 
 namespace {
@@ -59,6 +62,10 @@ std::unique_ptr<ImageCodec> try_open(const std::string& path, std::string& why) 
            " (rebuild both together)";
     dlclose(h);
     return nullptr;
+  }
+  if (!sym(h, "kiln_image_video_load", api->video_load) || !sym(h, "kiln_image_video_save", api->video_save)) {
+    api->video_load = nullptr;
+    api->video_save = nullptr;
   }
   std::string desc = std::string(api->backend()) + " (" + path + ")";
   return std::make_unique<ImageCodec>(std::move(api), std::move(desc));
@@ -143,6 +150,54 @@ Status ImageCodec::save(const std::string& path, const U8Image& img) const {
   char err[512] = {0};
   if (api_->save(path.c_str(), img.rgb.data(), static_cast<int>(img.h), static_cast<int>(img.w), err, sizeof err) != 0)
     return invalid_input(path + ": cannot write the image: " + err);
+  return Status::Ok();
+}
+
+bool ImageCodec::has_video() const { return api_->video_load != nullptr; }
+
+namespace {
+Status no_video(const std::string& path) {
+  return unsupported(path +
+                     ": reading video needs libkiln_image.so built with OpenCV's videoio (install "
+                     "libopencv-videoio-dev and rebuild kiln), or extract the frames, e.g. ffmpeg -i " +
+                     path + " frames/%05d.png, and pass the folder");
+}
+}  // namespace
+
+Expected<ImageCodec::Video> ImageCodec::load_video(const std::string& path, int max_frames) const {
+  if (!has_video()) return no_video(path);
+  int n = 0, h = 0, w = 0;
+  double fps = 0;
+  unsigned char* buf = nullptr;
+  char err[512] = {0};
+  if (api_->video_load(path.c_str(), max_frames, &n, &h, &w, &fps, &buf, err, sizeof err) != 0 || !buf)
+    return invalid_input(path + ": cannot read the video: " + err);
+  Video v;
+  v.fps = fps;
+  const size_t frame_bytes = static_cast<size_t>(h) * static_cast<size_t>(w) * 3;
+  for (int f = 0; f < n; ++f) {
+    U8Image img;
+    img.h = h;
+    img.w = w;
+    img.rgb.assign(buf + f * frame_bytes, buf + (f + 1) * frame_bytes);
+    v.frames.push_back(std::move(img));
+  }
+  api_->free(buf);
+  return v;
+}
+
+Status ImageCodec::save_video(const std::string& path, const std::vector<U8Image>& frames, double fps) const {
+  if (!has_video()) return no_video(path);
+  if (frames.empty()) return invalid_input(path + ": no frames to write");
+  std::vector<unsigned char> all;
+  for (const U8Image& f : frames) {
+    if (f.h != frames[0].h || f.w != frames[0].w) return invalid_input(path + ": frames differ in size");
+    all.insert(all.end(), f.rgb.begin(), f.rgb.end());
+  }
+  char err[512] = {0};
+  if (api_->video_save(path.c_str(), all.data(), static_cast<int>(frames.size()), static_cast<int>(frames[0].h),
+                       static_cast<int>(frames[0].w), fps, err, sizeof err) != 0)
+    return invalid_input(path + ": cannot write the video: " + err);
   return Status::Ok();
 }
 

@@ -23,6 +23,17 @@ class ImageCodec {
   Expected<U8Image> load(const std::string& path) const;
   Expected<U8Image> resize(const U8Image& img, Size2 size) const;
   Status save(const std::string& path, const U8Image& img) const;
+
+  // Video, when the plugin was built with OpenCV's videoio (else kUnsupported saying what to install).
+  struct Video {
+    std::vector<U8Image> frames;
+    double fps = 0;  // the container's frame rate; 0 when it records none
+  };
+  bool has_video() const;
+  // Every frame (at most max_frames; 0: all). kInvalidInput naming the file when it does not decode.
+  Expected<Video> load_video(const std::string& path, int max_frames = 0) const;
+  // A Motion-JPEG .avi of equally sized frames.
+  Status save_video(const std::string& path, const std::vector<U8Image>& frames, double fps) const;
   // "OpenCV 4.6.0 (/path/libkiln_image.so)".
   const std::string& description() const { return description_; }
 

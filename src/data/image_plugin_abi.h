@@ -27,6 +27,17 @@ int kiln_image_resize(const unsigned char* rgb, int height, int width, int out_h
 int kiln_image_save(const char* path, const unsigned char* rgb, int height, int width, char* err, size_t errlen);
 void kiln_image_free(unsigned char* rgb);
 
+/* Video, optional: a plugin built with OpenCV's videoio exports these two, and kiln looks them up by name
+   (a plugin without them still loads; video input then says what to install).
+   kiln_image_video_load decodes the frames of a video file, at most max_frames (0: all), into *rgb:
+   frames * height * width * 3 bytes, R G B (free with kiln_image_free); *fps is the container's frame rate,
+   0 when it records none. */
+int kiln_image_video_load(const char* path, int max_frames, int* frames, int* height, int* width, double* fps,
+                          unsigned char** rgb, char* err, size_t errlen);
+/* Writes RGB frames as a Motion-JPEG .avi (OpenCV's built-in encoder: no codec library needed). */
+int kiln_image_video_save(const char* path, const unsigned char* rgb, int frames, int height, int width, double fps,
+                          char* err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
