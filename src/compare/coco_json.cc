@@ -185,4 +185,14 @@ std::vector<CocoGroundTruth> detections_as_ground_truth(const std::vector<CocoDe
   return out;
 }
 
+std::string coco_results_text(const std::vector<CocoDetection>& detections) {
+  nlohmann::ordered_json doc = nlohmann::ordered_json::array();
+  for (const CocoDetection& d : detections)
+    doc.push_back({{"image_id", d.image_id},
+                   {"category_id", d.category_id},
+                   {"bbox", {d.bbox.x, d.bbox.y, d.bbox.w, d.bbox.h}},
+                   {"score", d.score}});
+  return doc.dump(1) + "\n";
+}
+
 }  // namespace kiln

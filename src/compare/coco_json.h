@@ -38,6 +38,9 @@ Expected<CocoDataset> read_coco_annotations(const std::string& path);
 // A results file: [{"image_id", "category_id", "bbox": [x,y,w,h], "score"}, ...] (an empty array is valid).
 Expected<std::vector<CocoDetection>> read_coco_results(const std::string& path);
 
+// Detections as a COCO results document (what read_coco_results reads back; pycocotools' loadRes too).
+std::string coco_results_text(const std::vector<CocoDetection>& detections);
+
 // The same, from text already in memory (`name` stands for the file in messages).
 Expected<CocoDataset> parse_coco_annotations(const std::string& text, const std::string& name);
 Expected<std::vector<CocoDetection>> parse_coco_results(const std::string& text, const std::string& name);

@@ -162,8 +162,25 @@ TEST_F(DetectionCli, DetectorModelOnTwoBackends) {
                   .ok());
   const CliResult r =
       kiln("accuracy " + dir_ + "/det.onnx --task detection --annotations " + dir_ + "/ann.json --dataset " + dir_ +
-           "/images.npz --backends cpu,cpu:opt --json " + dir_ + "/m.json");
+           "/images.npz --backends cpu,cpu:opt --json " + dir_ + "/m.json --save-detections " + dir_ + "/dets");
   ASSERT_EQ(r.code, 0) << r.err;
+  // --save-detections: each backend's detections as a COCO results file, which scores the same when read back
+  // through --detections (x1,y1,x2,y2 turned into x,y,w,h: the bag [50,50,60,60] is [50,50,10,10]).
+  for (const char* b : {"cpu", "cpu_opt"}) {
+    const std::string path = dir_ + "/dets/" + b + ".json";
+    const auto saved = nlohmann::json::parse(slurp(path));
+    ASSERT_EQ(saved.size(), 6u) << path;
+    EXPECT_EQ(saved[1]["bbox"], nlohmann::json({50, 50, 10, 10})) << saved.dump();
+    EXPECT_EQ(saved[1]["category_id"], 2);
+    EXPECT_EQ(saved[1]["image_id"], 1);
+    const CliResult back = kiln("accuracy --task detection --annotations " + dir_ + "/ann.json --detections " + path);
+    ASSERT_EQ(back.code, 0) << back.err;
+    EXPECT_NE(back.out.find("IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.750"), std::string::npos) << back.out;
+  }
+  EXPECT_EQ(kiln("accuracy --task detection --annotations " + dir_ + "/ann.json --detections " + dir_ +
+                 "/dets/cpu.json --save-detections " + dir_ + "/x")
+                .code,
+            1);
   EXPECT_NE(r.out.find("IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.750"), std::string::npos) << r.out;
   // cpu:opt against cpu's detections scoring >= .3 (all but the .1 bag): identical boxes -> every one a TP,
   // the .1 bag a FP after them -> AP ~1.

@@ -207,10 +207,12 @@ Status run_accuracy(const AccuracyArgs& a) {
     return run_detection_accuracy(d);
   }
   if (!a.detection.annotations.empty() || !a.detection.detections.empty() ||
-      !a.detection.reference_detections.empty() || a.detection.detector.boxes != "boxes" ||
+      !a.detection.reference_detections.empty() || !a.detection.save_detections.empty() ||
+      a.detection.detector.boxes != "boxes" ||
       a.detection.detector.scores != "scores")
     return usage_error(
-        "--annotations, --detections, --reference-detections, --boxes and --scores need --task detection");
+        "--annotations, --detections, --reference-detections, --save-detections, --boxes and --scores need --task "
+        "detection");
   if (a.model.empty()) return usage_error("MODEL is required (the .onnx classifier to score)");
   if (a.dataset.empty()) return usage_error("--dataset is required (an .npz or an image folder)");
   KILN_ASSIGN_OR_RETURN(std::vector<BackendSpec> specs, parse_backend_list(a.backends));
@@ -312,6 +314,9 @@ KILN_SUBCOMMAND(accuracy,
                       app.add_option("--scores", a->detection.detector.scores,
                                      "Detection with MODEL: the output of scores [N]")
                           ->capture_default_str();
+                      app.add_option("--save-detections", a->detection.save_detections,
+                                     "Detection with MODEL: write each backend's detections to DIR/<backend>.json "
+                                     "(COCO results: what --detections and pycocotools' loadRes read)");
                       app.add_option("--reference-score-threshold", a->detection.reference_score_threshold,
                                      "Detection: reference detections scoring below this are not ground truth")
                           ->capture_default_str();

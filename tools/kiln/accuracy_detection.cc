@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
@@ -13,6 +14,7 @@
 #include "compare/detection_metrics.h"
 #include "core/npy.h"
 #include "kiln/version.h"
+#include "tools/kiln/cli_util.h"
 
 namespace kiln::cli {
 namespace {
@@ -38,6 +40,7 @@ Status validate_args(const DetectionAccuracyArgs& a) {
     return Status::Ok();
   }
   if (!a.detector.dataset.empty()) return usage_error("--dataset needs MODEL (a results file goes to --detections)");
+  if (!a.save_detections.empty()) return usage_error("--save-detections needs MODEL (it saves what MODEL detects)");
   if (a.detections.empty())
     return usage_error("--task detection needs --detections RESULTS.json (COCO results format)");
   if (a.annotations.empty() && a.reference_detections.empty())
@@ -123,6 +126,13 @@ nlohmann::json document_head(const DetectionAccuracyArgs& a) {
 // MODEL on each backend, scored against the annotations; every backend after the first also against the
 // first's detections (those scoring at least the reference threshold).
 Status run_model(const DetectionAccuracyArgs& a) {
+  if (!a.save_detections.empty()) {  // before the runs, not after them
+    std::error_code ec;
+    std::filesystem::create_directories(a.save_detections, ec);
+    if (ec || !std::filesystem::is_directory(a.save_detections))
+      return invalid_input("--save-detections " + a.save_detections + ": cannot create the folder" +
+                           (ec ? " (" + ec.message() + ")" : ""));
+  }
   KILN_ASSIGN_OR_RETURN(GroundTruth gt, annotation_ground_truth(a.annotations));
   KILN_ASSIGN_OR_RETURN(auto runs, run_detector(a.detector, gt.image_ids));
   nlohmann::json doc = document_head(a);
@@ -147,6 +157,12 @@ Status run_model(const DetectionAccuracyArgs& a) {
           r.backend.c_str(), runs[0].backend.c_str(), a.reference_score_threshold, f->stats[kAP], f->stats[kAP50],
           f->stats[kAR100]);
       bj["fidelity"] = detection_json(*f, ref);
+    }
+    if (!a.save_detections.empty()) {
+      const std::string path = a.save_detections + "/" + sanitize_file_name(r.backend) + ".json";
+      KILN_RETURN_IF_ERROR(write_file_atomic(path, coco_results_text(r.detections)));
+      std::printf("detections of %s written to %s\n", r.backend.c_str(), path.c_str());
+      bj["detections_file"] = path;
     }
     doc["backends"].push_back(bj);
   }

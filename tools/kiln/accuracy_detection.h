@@ -16,6 +16,7 @@ struct DetectionAccuracyArgs {
   std::string reference_detections;  // COCO results file used as the ground truth instead of the annotations
   double reference_score_threshold = 0.3;
   std::string json;  // kiln.accuracy/1 output
+  std::string save_detections;  // with a model: a folder for each backend's detections (COCO results)
 };
 
 Status run_detection_accuracy(const DetectionAccuracyArgs& a);
