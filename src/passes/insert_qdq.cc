@@ -9,10 +9,6 @@
 namespace kiln {
 namespace {
 
-bool is_target(const Node& n) {
-  return n.domain.empty() && (n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul");
-}
-
 Node* add_qdq_node(Graph& g, const std::string& op, const std::string& base, std::vector<Value*> inputs, Value* out,
                    int opset, int64_t axis) {
   Node* n = g.add_node(op, g.unique_name(base), std::move(inputs), {out});
@@ -81,6 +77,10 @@ Expected<int64_t> weight_axis(const Node& n, const Value* w) {
 }  // namespace
 
 namespace passes {
+bool is_qdq_compute(const Node& n) {
+  return n.domain.empty() && (n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul");
+}
+
 std::vector<float> weight_channel_scales(const Tensor& w, int64_t axis) {
   const int64_t channels = w.dim(axis);
   int64_t inner = 1;
@@ -106,7 +106,7 @@ Expected<int> insert_qdq(Graph& g, const std::map<std::string, float>& activatio
     return unsupported("QDQ insertion needs opset 10 or later (the model imports opset " + std::to_string(opset) + ")");
   std::vector<Node*> targets;
   for (const auto& n : g.nodes())
-    if (is_target(*n) && !skip_nodes.count(n->name)) targets.push_back(n.get());
+    if (passes::is_qdq_compute(*n) && !skip_nodes.count(n->name)) targets.push_back(n.get());
   std::map<const Value*, Value*> dequantized;  // one Q/DQ pair per activation, shared by its readers
   std::map<const Value*, Value*> weights;
   int changes = 0;

@@ -93,6 +93,9 @@ struct ActivationMatch {
 bool match_activation(const Graph& g, Value* v, ActivationMatch& m);
 // Marks the graph as using the kiln domain (fused ops) so writers declare it.
 void use_kiln_domain(Graph& g);
+// The compute nodes INT8 quantization reads through QDQ: Conv, Gemm and MatMul of the default domain (the
+// targets of insert_qdq, of calibration and of --accuracy-budget's search).
+bool is_qdq_compute(const Node& n);
 // Symmetric per-channel weight scales along `axis`: max|w| / 127 (1/127 for an all-zero channel).
 std::vector<float> weight_channel_scales(const Tensor& w, int64_t axis);
 // A fresh initializer named after `base`.

@@ -96,7 +96,7 @@ namespace {
 std::vector<const Node*> candidates(const Graph& g, const std::map<std::string, float>& scales) {
   std::vector<const Node*> out;
   for (const auto& n : g.nodes()) {
-    if (!n->domain.empty() || (n->op_type != "Conv" && n->op_type != "Gemm" && n->op_type != "MatMul")) continue;
+    if (!passes::is_qdq_compute(*n)) continue;
     bool q = false;
     for (size_t i = 0; i < 2 && i < n->inputs.size(); ++i) {
       const Value* v = n->inputs[i];

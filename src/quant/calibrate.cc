@@ -6,13 +6,15 @@
 #include <cstring>
 #include <set>
 
+#include "passes/pass_manager.h"
+
 namespace kiln::quant {
 
 std::vector<std::string> calibration_targets(const Graph& g) {
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (const auto& n : g.nodes()) {
-    if (!n->domain.empty() || (n->op_type != "Conv" && n->op_type != "Gemm" && n->op_type != "MatMul")) continue;
+    if (!passes::is_qdq_compute(*n)) continue;
     for (size_t i = 0; i < 2; ++i) {
       const Value* v = n->input(i);
       if (!v || v->is_constant() || !dtype_is_float(v->dtype)) continue;
