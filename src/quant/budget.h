@@ -16,8 +16,8 @@ namespace kiln::quant {
 
 // "rel=1e-2": on every float output, the relative L2 error ||int8 - fp32|| / ||fp32|| must stay at or
 // below the value, on every batch (an all-zero reference counts the error in full).
-// "top1=0.5": on every float output of shape [N, C] with C > 1, the share of rows whose argmax differs
-// from the float model's must stay at or below the value, in percentage points. Both may be given,
+// "top1=0.5": over the rows of every float output of shape [N, C] with C > 1, in all batches together, the
+// share whose argmax differs from the float model's must stay at or below the value, in percentage points. Both may be given,
 // comma-separated ("rel=5e-2,top1=1").
 struct AccuracyBudget {
   double rel = -1;   // < 0: not set
@@ -32,8 +32,9 @@ Expected<AccuracyBudget> parse_accuracy_budget(const std::string& text);
 // What a model's outputs score against the float reference's on the same batches.
 struct BudgetMetrics {
   double rel = 0;           // the largest relative L2 error over outputs and batches
-  double top1_points = 0;   // the largest top-1 disagreement (points) over [N, C] outputs
+  double top1_points = 0;   // top-1 disagreement (points) over all rows of [N, C] outputs, all batches
   int64_t rows = 0;         // rows that top1 was measured on (0: no [N, C] output)
+  int64_t rows_differ = 0;  // of which changed their argmax
   std::string worst_output;
 };
 bool within_budget(const BudgetMetrics& m, const AccuracyBudget& b);

@@ -54,6 +54,17 @@ TEST(AccuracyBudget, MetricsAreRelativeL2AndTop1Disagreement) {
   EXPECT_FALSE(accumulate_metrics(ref, TensorMap{}, mm).ok());
 }
 
+TEST(AccuracyBudget, Top1IsPooledOverBatches) {
+  // Batch 1: one of 2 rows flips; batch 2: none of 2. 1 of 4 rows: 25 points (not batch 1's 50).
+  TensorMap ref{{"y", f32({2, 2}, {3, 4, 1, 0})}}, flip{{"y", f32({2, 2}, {3, 4, 0, 1})}};
+  BudgetMetrics m;
+  ASSERT_TRUE(accumulate_metrics(ref, flip, m).ok());
+  ASSERT_TRUE(accumulate_metrics(ref, ref, m).ok());
+  EXPECT_EQ(m.rows, 4);
+  EXPECT_EQ(m.rows_differ, 1);
+  EXPECT_DOUBLE_EQ(m.top1_points, 25.0);
+}
+
 // x[N,4] -> Gemm(I) "first" -> h -> Gemm(I) "second" -> y. Scales: x 2/127 (x's values are multiples of
 // it, so int8 holds them exactly), h 1/127: h's values up to 2 saturate at 1 in "second"'s int8 input.
 std::unique_ptr<Graph> two_gemms() {
