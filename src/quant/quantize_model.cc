@@ -95,6 +95,9 @@ Expected<QuantizeReport> quantize_graph(Graph& g, const QuantizeRequest& r) {
     const std::vector<TensorMap> measure(batches.begin(), batches.begin() + used);
     KILN_ASSIGN_OR_RETURN(report.budget, search_budget(g, scales, measure, r.budget, pinned, r.log));
     report.budgeted = true;
+    if (!report.budget.met)  // no model (or engine) that misses its budget is handed out
+      return runtime_error("--accuracy-budget " + r.budget.text + " cannot be met (" +
+                           metrics_text(report.budget.final, r.budget) + " with every layer in float)");
   }
   KILN_ASSIGN_OR_RETURN(report.quantized_inputs, insert_qdq(g, scales, pinned));
   KILN_RETURN_IF_ERROR(infer_shapes(g));
@@ -124,9 +127,6 @@ Status quantize_for_build(Graph& g, const std::string& onnx_path, const BuildOpt
   KILN_RETURN_IF_ERROR(fold_constants(g, int64_t{1} << 31).status());
   KILN_RETURN_IF_ERROR(eliminate_dead_code(g).status());
   KILN_RETURN_IF_ERROR(infer_shapes(g));
-  if (report.budgeted && !report.budget.met)
-    return runtime_error("--accuracy-budget " + r.budget.text + " cannot be met (" +
-                         metrics_text(report.budget.final, r.budget) + " with every layer in float)");
   if (r.log)
     r.log("int8: " + std::to_string(report.quantized_inputs) +
           " Conv/Gemm/MatMul inputs quantized (QDQ; weights dequantized at build time, activations "

@@ -36,7 +36,7 @@ struct QuantizeReport {
 };
 
 // Rewrites `g` (as imported) into its QDQ form. Bad data, a corrupt cache or no data and no usable cache:
-// kInvalidInput; a bad --calib-method or --batch: kUsage.
+// kInvalidInput; a bad --calib-method or --batch: kUsage; an --accuracy-budget unmet even in float: kRuntime.
 Expected<QuantizeReport> quantize_graph(Graph& g, const QuantizeRequest& request);
 
 // Engine::build's hook for BuildOptions::int8 (enabled): the same as `kiln quantize` on the file's graph.
