@@ -25,13 +25,19 @@ def torch_time(model_name, batch, precision, iterations, warmup, compile_mode=No
     import torch
     import torchvision
 
+    model = getattr(torchvision.models, model_name)(weights=None).eval()
+    return torch_time_module(torch, model, torch.randn(batch, 3, 224, 224), precision, iterations, warmup, compile_mode)
+
+
+def torch_time_module(torch, model, x, precision, iterations, warmup, compile_mode=None):
+    """Median ms of one forward of `model` on `x` (moved to the GPU, channels_last, `precision`): a CUDA graph
+    replay timed with CUDA events (or the torch.compile'd module, which graphs itself). Returns (ms, compile s)."""
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
-    model = getattr(torchvision.models, model_name)(weights=None).eval().cuda().to(dtype)
-    model = model.to(memory_format=torch.channels_last)
-    x = torch.randn(batch, 3, 224, 224, device="cuda", dtype=dtype).to(memory_format=torch.channels_last)
+    model = model.eval().cuda().to(dtype).to(memory_format=torch.channels_last)
+    x = x.to(device="cuda", dtype=dtype).contiguous(memory_format=torch.channels_last)
     compile_s = 0.0
     if compile_mode:
         t0 = time.time()
@@ -74,15 +80,25 @@ def kiln_time(args, model_name, batch, precision, workdir):
         subprocess.run([args.kiln, "zoo", model_name, "--batch", str(batch), "-o", onnx], check=True,
                        stdout=subprocess.DEVNULL)
     plan = os.path.join(workdir, f"{model_name}_b{batch}_{precision}.plan")
-    cmd = [args.kiln, "build", onnx, "--saveEngine", plan]
+    return kiln_time_onnx(args.kiln, args.infer, onnx, plan, None, precision, args.iterations, args.timing_cache)
+
+
+def kiln_time_onnx(kiln, infer, onnx, plan, shapes, precision, iterations, timing_cache=None):
+    """Builds `onnx` into `plan` (static `shapes` if given) and times it with kiln_example_infer: (median ms,
+    build s)."""
+    cmd = [kiln, "build", onnx, "--saveEngine", plan]
+    if shapes:
+        cmd += ["--shapes", shapes]
     if precision != "fp32":
         cmd.append("--" + precision)
-    if args.timing_cache:
-        cmd += ["--timingCacheFile", args.timing_cache]
+    if timing_cache:
+        cmd += ["--timingCacheFile", timing_cache]
     t0 = time.time()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"kiln build failed (exit {r.returncode}): {r.stderr.strip()}")
     build_s = time.time() - t0
-    out = subprocess.run([args.infer, plan, "--iterations", str(args.iterations)], check=True, capture_output=True,
+    out = subprocess.run([infer, plan, "--iterations", str(iterations)], check=True, capture_output=True,
                          text=True).stdout
     m = re.search(r"median ([0-9.]+) ms", out)
     if not m:

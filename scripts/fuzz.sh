@@ -44,7 +44,11 @@ RC=$?
 set -e
 EXECS=$(awk '/stat::number_of_executed_units/ {print $2}' "$LOG" | tail -1)
 if [ "$RC" -ne 0 ]; then
-  tail -60 "$LOG" >&2
+  # The report's head (the error line and the frames that name kiln's code) first: a long stack's tail
+  # alone is the fuzzer's own frames.
+  grep -m1 -A30 -E 'runtime error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|==ERROR' "$LOG" >&2 || true
+  echo "... (last lines of $LOG:)" >&2
+  tail -25 "$LOG" >&2
   echo "fuzz: CRASH after ${EXECS:-?} executions (exit $RC); reproducer in $BUILD/crashes/, log $LOG" >&2
   exit 1
 fi

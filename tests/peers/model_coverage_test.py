@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""peers/model_coverage.py: the error and agreement measures against hand-computed values, the Markdown table of
+a hand-made result document, kiln's error line picked out of its output; then, where torch and torchvision are
+installed, two real models end to end (the CPU reference against PyTorch: mobilenet_v3_small within 1e-4 and
+top-1 agreeing, maxvit_t through Einsum). Exit 77 (skip) without numpy.
+Usage: model_coverage_test.py KILN PEERS_DIR WORK_DIR"""
+import json
+import os
+import subprocess
+import sys
+
+try:
+    import numpy as np
+except ImportError:
+    print("SKIP: numpy not installed for", sys.executable)
+    sys.exit(77)
+kiln, peers, work = sys.argv[1:4]
+sys.path.insert(0, peers)
+import model_coverage as mc  # noqa: E402
+
+os.makedirs(work, exist_ok=True)
+fails = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        fails.append(what)
+
+
+ref = np.array([[1.0, 4.0, -2.0], [0.5, 0.0, 3.0]], dtype=np.float32)
+got = ref + np.array([[0, -0.4, 0], [0.6, 0, 0]], dtype=np.float32)  # row 0 keeps class 1, row 1 still class 2
+rel, agree, err = mc.compare(np, "classify", got, ref)
+check(err is None and abs(rel - 0.6 / 4.0) < 1e-6, f"max rel error = 0.6 / max|ref| 4 = 0.15 (got {rel})")
+check(agree == 1.0, "both rows keep their top-1 class")
+flipped = ref.copy()
+flipped[1, 0] = 9.0
+_, agree, _ = mc.compare(np, "classify", flipped, ref)
+check(agree == 0.5, "one of two rows changes class: 50% agreement")
+nan = got.copy()
+nan[0, 0] = np.nan
+rel, _, _ = mc.compare(np, "classify", nan, ref)
+check(rel == float("inf"), "a NaN in kiln's output is an infinite error, not a small one")
+_, _, err = mc.compare(np, "classify", got[:1], ref)
+check(err is not None and "shape" in err, "a shape mismatch is reported, not compared")
+# Segmentation: argmax over the class axis per pixel.
+seg_ref = np.zeros((1, 2, 2, 2), dtype=np.float32)
+seg_ref[0, 1, 0, 0] = 1.0
+seg_got = seg_ref.copy()
+seg_got[0, 1, 1, 1] = 1.0
+_, agree, _ = mc.compare(np, "segment", seg_got, seg_ref)
+check(agree == 0.75, "one of four pixels changes class: 75% agreement")
+
+line = mc.kiln_error("loading...\nkiln run: error: m.onnx: unsupported op Foo (opset 17) at node 'n' (Foo)\n", "")
+check(line.startswith("kiln run: error: ") and "Foo" in line, "kiln's error line is the one kept")
+
+doc = {"date": "2026-12-07", "machine": "m", "versions": {"torch": "t", "torchvision": "v", "kiln": "k"},
+       "options": {"backends": ["cpu"], "inputs": 4, "batch": 4, "torch_fp16": False, "speed": False,
+                   "speed_batches": [1]},
+       "summary": {"ok": 1, "run": 2, "skipped": 1},
+       "models": [{"model": "a", "task": "classify", "input": [4, 3, 224, 224], "params_m": 1.0, "ops": {"Conv": 1},
+                   "status": "ok", "backends": {"cpu": {"status": "ok", "max_rel_err": 2e-6, "agreement": 1.0}}},
+                  {"model": "b", "task": "classify", "input": [4, 3, 224, 224], "params_m": 2.0, "ops": {"Einsum": 1},
+                   "status": "fail", "unsupported_ops": ["Einsum"], "error": "x | y",
+                   "backends": {"cpu": {"status": "fail", "error": "x | y"}}},
+                  {"model": "c", "task": "classify", "input": [4, 3, 0, 0], "status": "skipped", "reason": "--skip"}]}
+md = mc.markdown(doc)
+rows = [l for l in md.splitlines() if l.startswith("| ")]
+check(len(rows) == 4, "a header and one row per model")
+check("| a | classify | 3x224x224 | 1.0 | 1 | ok | 2.0e-06 | 100% |" in md, "a passing row shows error and agreement")
+check("unsupported: Einsum; x \\| y" in md, "a failing row names the op, '|' escaped")
+check("**1 of 2 models pass" in md, "the summary counts")
+
+try:
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
+except ImportError:
+    print("SKIP: torch/torchvision not installed: the end-to-end part did not run (the checks above did)")
+    sys.exit(1 if fails else 0)
+out = os.path.join(work, "cov.json")
+r = subprocess.run([sys.executable, os.path.join(peers, "model_coverage.py"), "--kiln", kiln, "--models",
+                    "mobilenet_v3_small,maxvit_t", "--inputs", "2", "--batch", "2", "--json", out],
+                   capture_output=True, text=True)
+print(r.stdout[-2000:], r.stderr[-2000:])
+check(r.returncode == 0, "model_coverage.py exit 0")
+res = {m["model"]: m for m in json.load(open(out))["models"]}
+for name in ("mobilenet_v3_small", "maxvit_t"):
+    cpu = res.get(name, {}).get("backends", {}).get("cpu", {})
+    check(cpu.get("status") == "ok" and cpu.get("max_rel_err", 1) < 1e-4 and cpu.get("agreement") == 1.0,
+          f"{name}: CPU reference within 1e-4 of PyTorch, top-1 agreeing ({cpu})")
+check(res.get("mobilenet_v3_small", {}).get("torch_classes", 0) > 1,
+      "mobilenet_v3_small: PyTorch predicts two classes for the two inputs (the agreement can fail)")
+sys.exit(1 if fails else 0)
