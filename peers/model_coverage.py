@@ -42,7 +42,11 @@ import warnings
 
 EXIT_USAGE, EXIT_INPUT, EXIT_RUNTIME = 1, 2, 5
 SEGMENTERS = ["fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
+# Detectors run end to end (torchvision's own pre/post-processing: normalize, anchors, box decoding, score
+# threshold, batched NMS through an If) on one image per run, at the size their transform resizes to.
+DETECTORS = {"ssd300_vgg16": 300, "ssdlite320_mobilenet_v3_large": 320}
 BACKENDS = ("cpu", "fp32", "fp16")
+DETECT_OUTPUTS = ("boxes", "scores", "labels")
 
 
 def die(code, message):
@@ -76,11 +80,20 @@ def parse_args(argv):
     p.add_argument("--workdir", help="keep exports and outputs here (default: a temporary folder, removed)")
     p.add_argument("--json", help="write the results as JSON (schema kiln.coverage/1)")
     p.add_argument("--markdown", help="write the Markdown table here (e.g. docs/COVERAGE.md)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the results already in --json (a run that died, or another machine's models) and "
+                        "run only the models it lacks or skipped, plus --rerun")
+    p.add_argument("--time-budget", type=float, default=0, metavar="SECONDS",
+                   help="start no new model after this many seconds (0: no limit); the models left are not in the "
+                        "output, so a later --resume run continues where this one stopped")
+    p.add_argument("--rerun", default="", help="with --resume: comma-separated models to run again anyway")
     a = p.parse_args(argv)
     a.backends = [b for b in a.backends.split(",") if b]
     for b in a.backends:
         if b not in BACKENDS:
             p.error(f"--backends: unknown backend '{b}' (choose from {','.join(BACKENDS)})")
+    if a.resume and not a.json:
+        p.error("--resume needs --json (the results to continue)")
     if a.inputs < 1 or a.batch < 1:
         p.error("--inputs and --batch must be at least 1")
     try:
@@ -102,11 +115,14 @@ def model_list(torchvision, spec):
         classifiers = sorted(n for n, f in vars(models).items()
                              if callable(f) and n[0].islower() and not n.startswith("_") and n != "get_weight")
     if spec == "all":
-        return [(n, "classify") for n in classifiers] + [(n, "segment") for n in SEGMENTERS]
+        return ([(n, "classify") for n in classifiers] + [(n, "segment") for n in SEGMENTERS] +
+                [(n, "detect") for n in DETECTORS])
     if spec == "classifiers":
         return [(n, "classify") for n in classifiers]
     if spec == "segmenters":
         return [(n, "segment") for n in SEGMENTERS]
+    if spec == "detectors":
+        return [(n, "detect") for n in DETECTORS]
     seg_all = set(models.list_models(module=models.segmentation)) if hasattr(models, "list_models") else set()
     out = []
     for name in [n for n in spec.split(",") if n]:
@@ -114,6 +130,8 @@ def model_list(torchvision, spec):
             out.append((name, "classify"))
         elif name in SEGMENTERS or name in seg_all:
             out.append((name, "segment"))
+        elif name in DETECTORS:
+            out.append((name, "detect"))
         else:
             die(EXIT_INPUT, f"--models: '{name}' is not a torchvision classifier or segmenter")
     return out
@@ -124,11 +142,30 @@ def input_size(torchvision, name, kind):
     nothing is downloaded); segmenters 520."""
     if kind == "segment":
         return 520
+    if kind == "detect":
+        return DETECTORS[name]
     try:
         weights = torchvision.models.get_model_weights(name).DEFAULT
         return int(weights.transforms().crop_size[0])
     except Exception:  # noqa: BLE001 - older torchvision or no weights enum: the common ImageNet size
         return 299 if name == "inception_v3" else 224
+
+
+class DetectOut:
+    """Wraps a torchvision detector: one [3,H,W] image in, (boxes, scores, labels) out."""
+
+    @staticmethod
+    def wrap(torch, model):
+        class Wrapped(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                out = self.inner([x])[0]
+                return out["boxes"], out["scores"], out["labels"]
+
+        return Wrapped(model)
 
 
 class SegmentOut:
@@ -153,6 +190,8 @@ def make_model(torch, torchvision, name, kind, size, seed):
     if kind == "segment":
         kwargs["weights_backbone"] = None
         kwargs["aux_loss"] = False
+    elif kind == "detect":
+        kwargs["weights_backbone"] = None
     elif name in ("googlenet", "inception_v3"):
         kwargs["aux_logits"] = False
         kwargs["init_weights"] = True
@@ -162,13 +201,17 @@ def make_model(torch, torchvision, name, kind, size, seed):
     for p in model.parameters():
         if p.dim() >= 2 and not p.detach().any():
             torch.nn.init.normal_(p, std=0.02)
-    recalibrate_batchnorm(torch, model, size, seed)
+    recalibrate_batchnorm(torch, model, size, seed, detector=kind == "detect")
     model.eval()
+    if kind == "detect":
+        return DetectOut.wrap(torch, model).eval()
     return SegmentOut.wrap(torch, model).eval() if kind == "segment" else model
 
 
-def recalibrate_batchnorm(torch, model, size, seed, passes=4, batch=4):
-    """Running mean/var := the cumulative statistics of `passes` train-mode forward passes on random images."""
+def recalibrate_batchnorm(torch, model, size, seed, passes=2, batch=4, detector=False):
+    """Running mean/var := the cumulative statistics of `passes` train-mode forward passes on random images
+    (a detector's backbone and head only: in train mode its forward wants targets). Without it a detector's
+    random head scores every class alike, and NMS then ranks ties, which tests nothing."""
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:
         return
@@ -178,14 +221,25 @@ def recalibrate_batchnorm(torch, model, size, seed, passes=4, batch=4):
     gen = torch.Generator().manual_seed(seed + 1)
     model.train()
     with torch.no_grad():
-        for _ in range(passes):
-            model(torch.randn(batch, 3, size, size, generator=gen))
+        for _ in range(passes):  # 2 x 4 images: plenty of samples per channel, a fraction of the run's time
+            if detector:
+                images = model.transform(list(torch.rand(batch, 3, size, size, generator=gen)))[0].tensors
+                features = model.backbone(images)
+                features = list(features.values()) if isinstance(features, dict) else features
+                model.head(features)
+            else:
+                model(torch.randn(batch, 3, size, size, generator=gen))
 
 
-def export(torch, model, size, path, opset=17):
-    x = torch.randn(1, 3, size, size)
-    kwargs = dict(input_names=["input"], output_names=["output"], opset_version=opset, do_constant_folding=True,
-                  dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+def export(torch, model, size, path, kind, opset=17):
+    if kind == "detect":
+        x = torch.rand(3, size, size)
+        kwargs = dict(input_names=["image"], output_names=list(DETECT_OUTPUTS), opset_version=opset,
+                      do_constant_folding=True)
+    else:
+        x = torch.randn(1, 3, size, size)
+        kwargs = dict(input_names=["input"], output_names=["output"], opset_version=opset, do_constant_folding=True,
+                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False
     # With gradients enabled: under no_grad nn.MultiheadAttention (ViT) takes its fused fast path, an op
@@ -223,6 +277,33 @@ def compare(np, kind, got, ref):
     return rel, agree, None
 
 
+def compare_detections(np, got, ref, tol=1e-3):
+    """(max box error relative to the largest reference coordinate, 1.0 if the kept sets are identical else 0.0).
+    Identical: the same number of detections and each reference detection matched by one of kiln's with the
+    same label and a box within `tol` relative. Sets, not sequences: random heads saturate softmax, and
+    detections whose scores tie at float32 resolution (0.9999999 vs 0.99999976) may come out in either order."""
+    boxes, scores, labels = got
+    rb, rs, rl = ref
+    if boxes.shape != rb.shape or labels.shape != rl.shape:
+        return float("inf"), 0.0, None
+    if rb.size == 0:
+        return 0.0, 1.0, None
+    if not np.isfinite(boxes).all() or not np.isfinite(scores).all():
+        return float("inf"), 0.0, None
+    scale = float(np.abs(rb).max()) or 1.0
+    err = np.abs(boxes[None, :, :].astype(np.float64) - rb[:, None, :]).max(axis=2) / scale  # ref x kiln
+    err[rl[:, None] != labels[None, :]] = np.inf
+    used = np.zeros(len(labels), dtype=bool)
+    worst = 0.0
+    for i in range(len(rl)):
+        j = int(np.argmin(np.where(used, np.inf, err[i])))
+        if used[j] or not err[i, j] <= tol:
+            return float(np.min(err[i])), 0.0, None
+        used[j] = True
+        worst = max(worst, float(err[i, j]))
+    return worst, 1.0, None
+
+
 def run_backend(a, np, backend, onnx, batches, refs, kind, wd):
     times, rels, agrees = [], [], []
     for i, batch in enumerate(batches):
@@ -230,7 +311,9 @@ def run_backend(a, np, backend, onnx, batches, refs, kind, wd):
         out = os.path.join(wd, f"out_{backend}_{i}")
         cmd = [a.kiln, "run", onnx, "--inputs", feed, "--output-dir", out, "--show", "0"]
         if backend != "cpu":
-            cmd += ["--backend", "cuda", "--shapes", "input:" + "x".join(map(str, batch.shape))]
+            cmd += ["--backend", "cuda"]
+            if kind != "detect":
+                cmd += ["--shapes", "input:" + "x".join(map(str, batch.shape))]
             if backend == "fp16":
                 cmd.append("--fp16")
         t0 = time.time()
@@ -238,14 +321,22 @@ def run_backend(a, np, backend, onnx, batches, refs, kind, wd):
         times.append(time.time() - t0)
         if rc != 0:
             return {"status": "fail", "exit": rc, "error": kiln_error(se, so)}
-        rel, agree, err = compare(np, kind, np.load(os.path.join(out, "output.npy")), refs[i])
+        if kind == "detect":
+            got = [np.load(os.path.join(out, f"{name}.npy")) for name in DETECT_OUTPUTS]
+            rel, agree, err = compare_detections(np, got, refs[i])
+        else:
+            rel, agree, err = compare(np, kind, np.load(os.path.join(out, "output.npy")), refs[i])
         if err:
             return {"status": "fail", "error": err}
         rels.append(rel)
-        agrees.append(agree * batch.shape[0])
+        agrees.append(agree * images_in(kind, batch))
         shutil.rmtree(out, ignore_errors=True)
-    n = sum(b.shape[0] for b in batches)
+    n = sum(images_in(kind, b) for b in batches)
     return {"status": "ok", "max_rel_err": max(rels), "agreement": sum(agrees) / n, "seconds": round(sum(times), 2)}
+
+
+def images_in(kind, batch):
+    return 1 if kind == "detect" else batch.shape[0]
 
 
 def torch_outputs(torch, model, batches, device="cpu", dtype=None):
@@ -258,7 +349,11 @@ def torch_outputs(torch, model, batches, device="cpu", dtype=None):
             x = torch.from_numpy(b).to(device)
             if dtype is not None:
                 x = x.to(dtype)
-            outs.append(m(x).float().cpu().numpy())
+            y = m(x)
+            if isinstance(y, tuple):  # a detector: boxes, scores, labels as they are
+                outs.append([t.cpu().numpy() for t in y])
+            else:
+                outs.append(y.float().cpu().numpy())
     model.to("cpu").float()
     return outs
 
@@ -308,7 +403,7 @@ def cover_one(a, torch, torchvision, np, name, kind, wd):
         return r
     onnx = os.path.join(wd, f"{name}.onnx")
     try:
-        export(torch, model, size, onnx)
+        export(torch, model, size, onnx, kind)
     except Exception as e:  # noqa: BLE001
         message = str(e).split(" Please feel free")[0].strip()
         r.update(status="fail", stage="export", error=f"PyTorch export: {type(e).__name__}: {message}"[:300])
@@ -322,24 +417,34 @@ def cover_one(a, torch, torchvision, np, name, kind, wd):
     r["unsupported_ops"] = [u.get("op") for u in info.get("unsupported_ops", [])]
     r["gflops"] = None
     gen = np.random.default_rng(a.seed + 2)
-    images = gen.standard_normal((a.inputs, 3, size, size)).astype(np.float32)
-    batches = [images[i:i + a.batch] for i in range(0, a.inputs, a.batch)]
-    for i, b in enumerate(batches):
-        np.savez(os.path.join(wd, f"in{i}.npz"), input=b)
+    if kind == "detect":  # one image per run, in [0, 1) (the detector normalizes it itself)
+        batches = [gen.random((3, size, size), dtype=np.float32) for _ in range(a.inputs)]
+        for i, b in enumerate(batches):
+            np.savez(os.path.join(wd, f"in{i}.npz"), image=b)
+    else:
+        images = gen.standard_normal((a.inputs, 3, size, size)).astype(np.float32)
+        batches = [images[i:i + a.batch] for i in range(0, a.inputs, a.batch)]
+        for i, b in enumerate(batches):
+            np.savez(os.path.join(wd, f"in{i}.npz"), input=b)
     refs = torch_outputs(torch, model, batches)
-    # How many different top-1 classes PyTorch predicts over the inputs: 1 would make agreement meaningless.
-    r["torch_classes"] = int(len(np.unique(np.concatenate([o.argmax(axis=1).ravel() for o in refs]))))
+    if kind == "detect":
+        # Distinct scores: ties would leave NMS's order (and so the comparison) to chance.
+        r["torch_detections"] = int(sum(len(o[1]) for o in refs))
+        r["torch_distinct_scores"] = int(sum(len(np.unique(o[1])) for o in refs))
+    else:
+        # How many different top-1 classes PyTorch predicts over the inputs: 1 would make agreement meaningless.
+        r["torch_classes"] = int(len(np.unique(np.concatenate([o.argmax(axis=1).ravel() for o in refs]))))
     r["backends"] = {}
     for backend in a.backends:
         r["backends"][backend] = run_backend(a, np, backend, onnx, batches, refs, kind, wd)
-    if a.torch_fp16:
+    if a.torch_fp16 and kind != "detect":
         try:
             half = torch_outputs(torch, model, batches, "cuda", torch.float16)
             agree = sum(float((h.argmax(1) == f.argmax(1)).sum()) for h, f in zip(half, refs)) / a.inputs
             r["torch_fp16_agreement"] = agree
         except Exception as e:  # noqa: BLE001
             r["torch_fp16_error"] = f"{type(e).__name__}: {e}"[:300]
-    if a.speed:
+    if a.speed and kind != "detect":  # detectors' speed: peers for issue 16
         r["speed"] = speed(a, torch, np, model, name, onnx, size, wd)
     failed = [b for b, v in r["backends"].items() if v["status"] != "ok"]
     r["status"] = "fail" if failed else "ok"
@@ -361,7 +466,10 @@ def markdown(doc):
              f"Every model: seeded random weights, BatchNorm statistics recalibrated on random images, exported to ONNX "
              f"(opset 17, symbolic batch), run on {doc['options']['inputs']} seeded random images in batches of "
              f"{doc['options']['batch']}. *err* = max |kiln - PyTorch FP32| / max |PyTorch FP32|; *agree* = top-1 "
-             f"(segmenters: per-pixel argmax) agreement with PyTorch FP32.", ""]
+             f"(segmenters: per-pixel argmax) agreement with PyTorch FP32. Detectors run torchvision's whole "
+             f"pipeline (transform, anchors, decoding, score threshold, batched NMS) one image at a time: *err* "
+             f"is over the kept boxes, *agree* the share of images whose kept set (count, and every PyTorch "
+             f"detection matched by one with its label and a box within 1e-3) is PyTorch's.", ""]
     summary = doc["summary"]
     lines.append(f"**{summary['ok']} of {summary['run']} models pass every backend run** "
                  f"({', '.join(backends)}); {summary['skipped']} skipped. "
@@ -378,6 +486,8 @@ def markdown(doc):
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in doc["models"]:
         row = [r["model"], r["task"], "x".join(map(str, r["input"][1:])), str(r.get("params_m", ""))]
+        if r["task"] == "detect" and r.get("status") != "skipped":
+            row[2] += " (1 image)"
         if r["status"] == "skipped":
             row += ["", "skipped"] + [""] * (2 * len(backends))
         else:
@@ -436,25 +546,42 @@ def main(argv=None):
            "options": {"backends": a.backends, "inputs": a.inputs, "batch": a.batch, "seed": a.seed,
                        "torch_fp16": a.torch_fp16, "speed": a.speed, "speed_batches": a.speed_batches},
            "models": []}
+    done = {}
+    if a.resume and os.path.exists(a.json):
+        try:
+            with open(a.json) as f:
+                done = {m["model"]: m for m in json.load(f)["models"] if m.get("status") != "skipped"}
+        except (OSError, ValueError, KeyError) as e:
+            die(EXIT_INPUT, f"--resume: cannot read {a.json}: {e}")
+        for name in [n for n in a.rerun.split(",") if n]:
+            done.pop(name, None)
     root = a.workdir or tempfile.mkdtemp(prefix="kiln_cov_")
     os.makedirs(root, exist_ok=True)
+    start, left = time.time(), 0
     try:
         for k, (name, kind) in enumerate(models, 1):
+            if a.time_budget and time.time() - start > a.time_budget and name not in done and name not in skip:
+                left += 1  # not run and not written: a --resume run picks it up (kept results stay below)
+                continue
             if name in skip:
                 doc["models"].append({"model": name, "task": kind, "input": [a.batch, 3, 0, 0], "status": "skipped",
                                       "reason": "--skip"})
-                continue
-            wd = os.path.join(root, name)
-            os.makedirs(wd, exist_ok=True)
-            t0 = time.time()
-            r = cover_one(a, torch, torchvision, np, name, kind, wd)
-            r["seconds"] = round(time.time() - t0, 1)
-            doc["models"].append(r)
-            detail = r.get("error") or r.get("reason") or ", ".join(
-                f"{b} {fmt_rel(v['max_rel_err'])} {100 * v['agreement']:.0f}%" for b, v in r.get("backends", {}).items())
-            print(f"[{k}/{len(models)}] {name}: {r['status']} ({r['seconds']} s) {detail}", flush=True)
-            if not a.workdir:
-                shutil.rmtree(wd, ignore_errors=True)
+            elif name in done:
+                doc["models"].append(done[name])
+                print(f"[{k}/{len(models)}] {name}: {done[name]['status']} (kept from {a.json})", flush=True)
+            else:
+                wd = os.path.join(root, name)
+                os.makedirs(wd, exist_ok=True)
+                t0 = time.time()
+                r = cover_one(a, torch, torchvision, np, name, kind, wd)
+                r["seconds"] = round(time.time() - t0, 1)
+                r["machine"] = doc["machine"]
+                doc["models"].append(r)
+                detail = r.get("error") or r.get("reason") or ", ".join(
+                    f"{b} {fmt_rel(v['max_rel_err'])} {100 * v['agreement']:.0f}%" for b, v in r.get("backends", {}).items())
+                print(f"[{k}/{len(models)}] {name}: {r['status']} ({r['seconds']} s) {detail}", flush=True)
+                if not a.workdir:
+                    shutil.rmtree(wd, ignore_errors=True)
             ran = [m for m in doc["models"] if m["status"] != "skipped"]
             doc["summary"] = {"models": len(doc["models"]), "run": len(ran),
                               "ok": sum(m["status"] == "ok" for m in ran),
@@ -467,6 +594,8 @@ def main(argv=None):
     finally:
         if not a.workdir:
             shutil.rmtree(root, ignore_errors=True)
+    if left:
+        print(f"model_coverage: --time-budget {a.time_budget:g} s spent: {left} model(s) left for a --resume run")
     s = doc.get("summary", {"ok": 0, "run": 0})
     print(f"model_coverage: {s['ok']} of {s['run']} models pass ({', '.join(a.backends)})")
     return 0

@@ -2,7 +2,8 @@
 # The GPU checks that stop 20's work still needs (no GPU machine could be started then), in one run on the
 # GPU machine from the repo root with the build in ./build (kiln, kiln_gpu_tests, kiln_capi_gpu_tests,
 # kiln_example_infer, libkiln.so and its two shared deps). Writes logs and JSON into OUT_DIR.
-#   scripts/gpu_stop20_checks.sh FASHION_DIR OUT_DIR [train|tests|python|accuracy ...]   (default: all four)
+#   scripts/gpu_stop20_checks.sh FASHION_DIR OUT_DIR [train|tests|python|accuracy|coverage ...]
+#   (default: tests python accuracy; `coverage` runs peers/model_coverage.py in 8-minute slices, see below)
 # FASHION_DIR holds the four Fashion-MNIST idx .gz files (/usr/share/datasets/fashion-mnist here; carry a copy).
 # About 10 minutes in all on an H100: run the parts in separate calls where a call is time-limited. `train`
 # (optional, not in the default list) retrains on the GPU; `accuracy` scores the committed models/fashion.
@@ -41,6 +42,14 @@ accuracy)
     --backends cpu,cuda:fp32,cuda:fp16,cuda:bf16 --int8-backends cpu,cuda:fp32 --work "$W/eval" \
     --json "$OUT_DIR/fashion_eval.json" --markdown "$OUT_DIR/fashion_eval.md" > "$OUT_DIR/fashion_eval.log" 2>&1
   echo "fashion_eval rc $?"; cat "$OUT_DIR/fashion_eval.md" ;;
-*) echo "unknown part $part (train, tests, python, accuracy)"; exit 1 ;;
+coverage)
+  el "model coverage (issue 18): FP32/FP16 engines vs PyTorch, PyTorch FP16, speed b1/b32; continues COVERAGE_JSON"
+  # Every call continues the JSON (--resume) and stops starting models after 8 minutes: carry the last
+  # call's coverage_gpu.json back in as COVERAGE_JSON and call again until no model is left.
+  cp "${COVERAGE_JSON:-/nonexistent}" "$OUT_DIR/coverage_gpu.json" 2>/dev/null || true
+  python3 peers/model_coverage.py --kiln $K --infer build/bin/kiln_example_infer --backends cpu,fp32,fp16 \
+    --torch-fp16 --speed --speed-batches 1,32 --inputs 16 --time-budget "${COVERAGE_BUDGET_S:-480}" --resume \
+    --json "$OUT_DIR/coverage_gpu.json" --markdown "$OUT_DIR/COVERAGE_gpu.md" 2>&1 | tee "$OUT_DIR/coverage.log" | tail -40 ;;
+*) echo "unknown part $part (train, tests, python, accuracy, coverage)"; exit 1 ;;
 esac; done
 el "done"

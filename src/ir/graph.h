@@ -29,6 +29,10 @@ struct Attribute {
   std::vector<float> floats;
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
+  // A subgraph body (kGraph), kept for If only: its graph inputs are the outer values the body reads, in the
+  // order of the If node's inputs after the condition (see docs/DESIGN.md "Subgraphs"). Other ops' graph
+  // attributes stay markers with no body (nullptr), and those ops are unsupported.
+  std::shared_ptr<Graph> g;
 
   static Attribute make_float(float v) { Attribute a; a.type = AttrType::kFloat; a.f = v; return a; }
   static Attribute make_int(int64_t v) { Attribute a; a.type = AttrType::kInt; a.i = v; return a; }

@@ -2,7 +2,9 @@
 // topological sort, shape inference and verification. The file is untrusted: every field is checked.
 #include "onnx/importer.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <unordered_map>
 
@@ -16,7 +18,15 @@ using onnx_detail::ExternalDataContext;
 struct ImportContext {
   ExternalDataContext ext;
   ImportOptions options;
+  int depth = 0;  // subgraph nesting
 };
+
+// If bodies nested deeper than this are refused (each level recurses through the importer and inference).
+constexpr int kMaxSubgraphDepth = 8;
+
+// Finds a value by name in the scope being imported or, for a subgraph, in the enclosing scopes (which
+// then becomes one of the subgraph's captured inputs). nullptr: no scope has it.
+using Resolver = std::function<Value*(const std::string&)>;
 
 const char* type_case_name(const onnx::TypeProto& t) {
   switch (t.value_case()) {
@@ -235,7 +245,10 @@ std::string describe_node(const onnx::NodeProto& n, const std::string& name) {
   return "node '" + name + "' (" + (n.domain().empty() ? "" : n.domain() + ".") + n.op_type() + ")";
 }
 
-Status add_nodes(const onnx::GraphProto& gp, const ImportContext& ctx, Graph* g) {
+Status add_if_branches(const onnx::NodeProto& np, const std::string& desc, const ImportContext& ctx, Graph* g,
+                       const Resolver& resolve, Node* node);
+
+Status add_nodes(const onnx::GraphProto& gp, const ImportContext& ctx, Graph* g, const Resolver& resolve) {
   const std::vector<std::string> names = node_names(gp);
   // Outputs first, so a node may read a value produced later in the file (topological_sort reorders).
   std::unordered_map<std::string, size_t> producer;
@@ -269,7 +282,7 @@ Status add_nodes(const onnx::GraphProto& gp, const ImportContext& ctx, Graph* g)
         ins.push_back(nullptr);
         continue;
       }
-      Value* v = g->find_value(name);
+      Value* v = resolve(name);
       if (!v)
         return invalid_input(desc + " reads '" + name +
                              "', which no node, graph input or initializer produces (dangling input)");
@@ -286,16 +299,19 @@ Status add_nodes(const onnx::GraphProto& gp, const ImportContext& ctx, Graph* g)
       if (!node->attrs.emplace(ap.name(), std::move(a)).second)
         return invalid_input(desc + " has attribute '" + ap.name() + "' more than once");
     }
+    if (node->op_type == "If" && node->domain.empty())
+      KILN_RETURN_IF_ERROR(add_if_branches(np, desc, ctx, g, resolve, node));
   }
   return Status::Ok();
 }
 
 // Graph outputs and value_info: declared types of computed values (infer_shapes merges them).
-Status add_outputs_and_value_info(const onnx::GraphProto& gp, const ImportContext& ctx, Graph* g) {
+Status add_outputs_and_value_info(const onnx::GraphProto& gp, const ImportContext& ctx, Graph* g,
+                                  const Resolver& resolve) {
   std::set<std::string> seen;
   for (const auto& vi : gp.output()) {
     const std::string what = "graph output '" + vi.name() + "'";
-    Value* v = g->find_value(vi.name());
+    Value* v = resolve(vi.name());
     if (!v) return invalid_input(what + " is not produced by any node, graph input or initializer");
     if (!seen.insert(vi.name()).second) return invalid_input(what + " is listed more than once");
     DType dtype;
@@ -320,6 +336,86 @@ Status add_outputs_and_value_info(const onnx::GraphProto& gp, const ImportContex
   return Status::Ok();
 }
 
+// One If branch: its own initializers and nodes; every name it reads from an enclosing scope becomes a
+// graph input of the branch (a capture), listed in `captures` in first-use order.
+Expected<std::shared_ptr<Graph>> build_branch(const onnx::GraphProto& gp, const std::string& what,
+                                              const ImportContext& ctx, const Graph& outer, const Resolver& resolve,
+                                              std::vector<std::string>* captures) {
+  if (ctx.depth >= kMaxSubgraphDepth)
+    return invalid_input(what + " is nested more than " + std::to_string(kMaxSubgraphDepth) + " subgraphs deep");
+  if (gp.input_size())
+    return invalid_input(what + " declares " + std::to_string(gp.input_size()) + " input(s); If branches take none");
+  if (gp.output_size() == 0) return invalid_input(what + " has no outputs");
+  auto g = std::make_shared<Graph>();
+  g->name = gp.name();
+  g->opset_imports = outer.opset_imports;
+  g->ir_version = outer.ir_version;
+  ImportContext inner = ctx;
+  inner.depth = ctx.depth + 1;
+  KILN_RETURN_IF_ERROR(add_initializers(gp, inner, g.get()).with_context(what + ": "));
+  Graph* gr = g.get();
+  const Resolver capture = [gr, &resolve, captures](const std::string& name) -> Value* {
+    if (Value* v = gr->find_value(name)) return v;
+    if (!resolve(name)) return nullptr;
+    auto v = gr->add_value(name);
+    if (!v.ok()) return nullptr;
+    (*v)->is_graph_input = true;
+    gr->inputs.push_back(*v);
+    captures->push_back(name);
+    return *v;
+  };
+  KILN_RETURN_IF_ERROR(add_nodes(gp, inner, gr, capture).with_context(what + ": "));
+  KILN_RETURN_IF_ERROR(add_outputs_and_value_info(gp, inner, gr, capture).with_context(what + ": "));
+  KILN_RETURN_IF_ERROR(gr->topological_sort().with_context(what + ": "));
+  return g;
+}
+
+// Imports then_branch and else_branch of an If node. Both branches get the same captured inputs (the union,
+// in order), and the node reads those outer values after its condition, so that ordering, liveness and
+// the passes see what the branches use.
+Status add_if_branches(const onnx::NodeProto& np, const std::string& desc, const ImportContext& ctx, Graph* g,
+                       const Resolver& resolve, Node* node) {
+  if (np.input_size() != 1) return invalid_input(desc + " has " + std::to_string(np.input_size()) +
+                                                 " inputs; If takes exactly one, the condition");
+  std::vector<std::string> captures;
+  std::vector<Graph*> branches;
+  for (const char* key : {"then_branch", "else_branch"}) {
+    const onnx::AttributeProto* ap = nullptr;
+    for (const auto& a : np.attribute())
+      if (a.name() == key) ap = &a;
+    if (!ap || !ap->has_g()) return invalid_input(desc + " has no graph attribute '" + key + "'");
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<Graph> body,
+                          build_branch(ap->g(), desc + " " + key, ctx, *g, resolve, &captures));
+    node->attrs[key].type = AttrType::kGraph;
+    node->attrs[key].g = body;
+    branches.push_back(body.get());
+  }
+  // Captures: dedupe (both branches may read a name), then give every branch every capture, in that order.
+  std::vector<std::string> names;
+  for (const std::string& n : captures)
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  for (Graph* b : branches) {
+    std::vector<Value*> inputs;
+    for (const std::string& n : names) {
+      Value* v = b->find_value(n);
+      if (!v) {
+        KILN_ASSIGN_OR_RETURN(v, b->add_value(n));
+        v->is_graph_input = true;
+      }
+      if (!v->is_graph_input)
+        return invalid_input(desc + ": a branch defines '" + n + "', a name an enclosing scope already has");
+      inputs.push_back(v);
+    }
+    b->inputs = std::move(inputs);
+  }
+  for (const std::string& n : names) {
+    Value* v = resolve(n);
+    if (!v) return invalid_input(desc + ": captured value '" + n + "' vanished");
+    node->inputs.push_back(v);
+  }
+  return Status::Ok();
+}
+
 Expected<std::unique_ptr<Graph>> build_graph(const onnx::ModelProto& model, const ImportContext& ctx) {
   auto g = std::make_unique<Graph>();
   const auto& gp = model.graph();
@@ -330,8 +426,9 @@ Expected<std::unique_ptr<Graph>> build_graph(const onnx::ModelProto& model, cons
   KILN_RETURN_IF_ERROR(check_opsets(model, g.get()));
   KILN_RETURN_IF_ERROR(add_initializers(gp, ctx, g.get()));
   KILN_RETURN_IF_ERROR(add_inputs(gp, ctx, g.get()));
-  KILN_RETURN_IF_ERROR(add_nodes(gp, ctx, g.get()));
-  KILN_RETURN_IF_ERROR(add_outputs_and_value_info(gp, ctx, g.get()));
+  const Resolver top = [&g](const std::string& name) { return g->find_value(name); };
+  KILN_RETURN_IF_ERROR(add_nodes(gp, ctx, g.get(), top));
+  KILN_RETURN_IF_ERROR(add_outputs_and_value_info(gp, ctx, g.get(), top));
   if (gp.output_size() == 0) return invalid_input("the model's graph has no outputs");
   KILN_RETURN_IF_ERROR(g->topological_sort());
   if (ctx.options.require_supported_ops) {

@@ -1,6 +1,8 @@
 // Graph -> ONNX ModelProto: nodes, attributes, typed inputs/outputs/value_info with symbolic dims, and
 // initializers inline or in one external data file. Used by the model zoo, tests and round trips.
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "kiln/version.h"
@@ -14,8 +16,17 @@ namespace {
 // Opset to write for hand-built graphs that import none.
 constexpr int kDefaultWriteOpset = 17;
 
-void type_to_proto(const Value& v, onnx::ValueInfoProto* vi) {
-  vi->set_name(v.name);
+// Names to write for values of the scope being written: a subgraph's captured inputs take the names of the
+// outer values their If node reads (passes may have renamed or replaced those since import).
+using NameMap = std::map<const Value*, std::string>;
+std::string name_of(const Value* v, const NameMap& names) {
+  if (!v) return "";
+  auto it = names.find(v);
+  return it == names.end() ? v->name : it->second;
+}
+
+void type_to_proto(const Value& v, onnx::ValueInfoProto* vi, const NameMap& names = {}) {
+  vi->set_name(name_of(&v, names));
   auto* tt = vi->mutable_type()->mutable_tensor_type();
   tt->set_elem_type(static_cast<int32_t>(v.dtype));
   if (!v.shape.rank_known) return;
@@ -30,7 +41,10 @@ void type_to_proto(const Value& v, onnx::ValueInfoProto* vi) {
   }
 }
 
-Status attr_to_proto(const Node& n, const std::string& key, const Attribute& a, onnx::AttributeProto* ap) {
+Status write_body(const Graph& g, const NameMap& names, onnx::GraphProto* gp);
+
+Status attr_to_proto(const Node& n, const std::string& key, const Attribute& a, onnx::AttributeProto* ap,
+                     const NameMap& names) {
   ap->set_name(key);
   switch (a.type) {
     case AttrType::kFloat:
@@ -62,8 +76,21 @@ Status attr_to_proto(const Node& n, const std::string& key, const Attribute& a, 
       ap->set_type(onnx::AttributeProto::TENSOR);
       onnx_detail::tensor_to_proto(a.t, "", ap->mutable_t());
       break;
+    case AttrType::kGraph:
+      if (a.g) {
+        // The body's captured inputs are the node's inputs after the condition: written as references to them.
+        if (a.g->inputs.size() + 1 != n.inputs.size())
+          return n.error(StatusCode::kInvalidInput, "attribute '" + key + "': the subgraph captures " +
+                                                        std::to_string(a.g->inputs.size()) + " values but the node reads " +
+                                                        std::to_string(n.inputs.size() - 1));
+        NameMap inner;
+        for (size_t j = 0; j < a.g->inputs.size(); ++j) inner[a.g->inputs[j]] = name_of(n.inputs[j + 1], names);
+        ap->set_type(onnx::AttributeProto::GRAPH);
+        return write_body(*a.g, inner, ap->mutable_g());
+      }
+      [[fallthrough]];
     default:
-      // The importer keeps subgraphs and other kinds only as markers; writing them would drop content.
+      // The importer keeps other subgraphs and kinds only as markers; writing them would drop content.
       return n.error(StatusCode::kUnsupported, "attribute '" + key + "' of type " + attr_type_name(a.type) +
                                                    " cannot be written (kiln does not keep its content)");
   }
@@ -84,16 +111,44 @@ void write_opsets(const Graph& g, onnx::ModelProto* m) {
   }
 }
 
-Status write_nodes(const Graph& g, onnx::GraphProto* gp) {
+bool has_body(const Node& n) {
+  for (const auto& [key, a] : n.attrs)
+    if (a.type == AttrType::kGraph && a.g) return true;
+  return false;
+}
+
+Status write_nodes(const Graph& g, const NameMap& names, onnx::GraphProto* gp) {
   for (const auto& n : g.nodes()) {
     auto* np = gp->add_node();
     np->set_name(n->name);
     np->set_op_type(n->op_type);
     if (!n->domain.empty()) np->set_domain(n->domain);
-    for (const Value* v : n->inputs) np->add_input(v ? v->name : "");
-    for (const Value* v : n->outputs) np->add_output(v ? v->name : "");
-    for (const auto& [key, attr] : n->attrs) KILN_RETURN_IF_ERROR(attr_to_proto(*n, key, attr, np->add_attribute()));
+    // An If node's inputs after the condition are its branches' captures: ONNX has them by name only.
+    const size_t written = has_body(*n) ? std::min<size_t>(1, n->inputs.size()) : n->inputs.size();
+    for (size_t i = 0; i < written; ++i) np->add_input(name_of(n->inputs[i], names));
+    for (const Value* v : n->outputs) np->add_output(name_of(v, names));
+    for (const auto& [key, attr] : n->attrs)
+      KILN_RETURN_IF_ERROR(attr_to_proto(*n, key, attr, np->add_attribute(), names));
   }
+  return Status::Ok();
+}
+
+// A subgraph: initializers inline, no inputs (captures are references to the enclosing scope), outputs,
+// nodes and value_info.
+Status write_body(const Graph& g, const NameMap& names, onnx::GraphProto* gp) {
+  gp->set_name(g.name.empty() ? "branch" : g.name);
+  for (const Value* v : g.initializers) {
+    if (!v->constant || !v->constant->defined())
+      return invalid_input("subgraph initializer '" + v->name + "' has no data to write");
+    onnx_detail::tensor_to_proto(*v->constant, v->name, gp->add_initializer());
+  }
+  for (const Value* v : g.outputs) type_to_proto(*v, gp->add_output(), names);
+  KILN_RETURN_IF_ERROR(write_nodes(g, names, gp));
+  std::set<const Value*> listed(g.inputs.begin(), g.inputs.end());
+  listed.insert(g.outputs.begin(), g.outputs.end());
+  listed.insert(g.initializers.begin(), g.initializers.end());
+  for (const auto& v : g.values())
+    if (!listed.count(v.get()) && v->dtype != DType::kUndefined) type_to_proto(*v, gp->add_value_info(), names);
   return Status::Ok();
 }
 
@@ -133,7 +188,7 @@ Status build_model(const Graph& g, const WriteOptions& options, const std::strin
   }
   for (const Value* v : g.inputs) type_to_proto(*v, gp->add_input());
   for (const Value* v : g.outputs) type_to_proto(*v, gp->add_output());
-  KILN_RETURN_IF_ERROR(write_nodes(g, gp));
+  KILN_RETURN_IF_ERROR(write_nodes(g, {}, gp));
   std::set<const Value*> listed(g.inputs.begin(), g.inputs.end());
   listed.insert(g.outputs.begin(), g.outputs.end());
   listed.insert(g.initializers.begin(), g.initializers.end());

@@ -2,7 +2,7 @@
 """peers/model_coverage.py: the error and agreement measures against hand-computed values, the Markdown table of
 a hand-made result document, kiln's error line picked out of its output; then, where torch and torchvision are
 installed, two real models end to end (the CPU reference against PyTorch: mobilenet_v3_small within 1e-4 and
-top-1 agreeing, maxvit_t through Einsum). Exit 77 (skip) without numpy.
+top-1 agreeing, maxvit_t through Einsum, ssdlite320_mobilenet_v3_large end to end through If and NMS). Exit 77 (skip) without numpy.
 Usage: model_coverage_test.py KILN PEERS_DIR WORK_DIR"""
 import json
 import os
@@ -51,6 +51,28 @@ seg_got[0, 1, 1, 1] = 1.0
 _, agree, _ = mc.compare(np, "segment", seg_got, seg_ref)
 check(agree == 0.75, "one of four pixels changes class: 75% agreement")
 
+# Detections: sets matched by label and box, in any order; count, label or box differences fail.
+rb = np.array([[0, 0, 10, 10], [5, 5, 20, 20], [1, 2, 3, 4]], dtype=np.float32)
+rs = np.array([0.9, 0.9, 0.5], dtype=np.float32)
+rl = np.array([1, 2, 1])
+swapped = [rb[[1, 0, 2]], rs[[1, 0, 2]], rl[[1, 0, 2]]]
+rel, agree, _ = mc.compare_detections(np, swapped, [rb, rs, rl])
+check(agree == 1.0 and rel == 0.0, "two tied detections in the other order: the same kept set")
+nudged = rb.copy()
+nudged[2, 3] += 0.01  # 0.01 / 20 = 5e-4 relative: within 1e-3
+rel, agree, _ = mc.compare_detections(np, [nudged, rs, rl], [rb, rs, rl])
+check(agree == 1.0 and abs(rel - 0.01 / 20) < 1e-6, "a box 5e-4 off (relative to the largest coordinate) matches")
+moved = rb.copy()
+moved[2, 3] += 0.1  # 5e-3 relative
+_, agree, _ = mc.compare_detections(np, [moved, rs, rl], [rb, rs, rl])
+check(agree == 0.0, "a box 5e-3 off does not match")
+_, agree, _ = mc.compare_detections(np, [rb, rs, np.array([1, 2, 2])], [rb, rs, rl])
+check(agree == 0.0, "a different label does not match")
+rel, agree, _ = mc.compare_detections(np, [rb[:2], rs[:2], rl[:2]], [rb, rs, rl])
+check(agree == 0.0 and rel == float("inf"), "a missing detection is a different set")
+_, agree, _ = mc.compare_detections(np, [rb[:0], rs[:0], rl[:0]], [rb[:0], rs[:0], rl[:0]])
+check(agree == 1.0, "no detections on either side: the same (empty) set")
+
 line = mc.kiln_error("loading...\nkiln run: error: m.onnx: unsupported op Foo (opset 17) at node 'n' (Foo)\n", "")
 check(line.startswith("kiln run: error: ") and "Foo" in line, "kiln's error line is the one kept")
 
@@ -79,7 +101,7 @@ except ImportError:
     sys.exit(1 if fails else 0)
 out = os.path.join(work, "cov.json")
 r = subprocess.run([sys.executable, os.path.join(peers, "model_coverage.py"), "--kiln", kiln, "--models",
-                    "mobilenet_v3_small,maxvit_t", "--inputs", "2", "--batch", "2", "--json", out],
+                    "mobilenet_v3_small,maxvit_t,ssdlite320_mobilenet_v3_large", "--inputs", "2", "--batch", "2", "--json", out],
                    capture_output=True, text=True)
 print(r.stdout[-2000:], r.stderr[-2000:])
 check(r.returncode == 0, "model_coverage.py exit 0")
@@ -88,6 +110,12 @@ for name in ("mobilenet_v3_small", "maxvit_t"):
     cpu = res.get(name, {}).get("backends", {}).get("cpu", {})
     check(cpu.get("status") == "ok" and cpu.get("max_rel_err", 1) < 1e-4 and cpu.get("agreement") == 1.0,
           f"{name}: CPU reference within 1e-4 of PyTorch, top-1 agreeing ({cpu})")
+det = res.get("ssdlite320_mobilenet_v3_large", {})
+cpu = det.get("backends", {}).get("cpu", {})
+check(cpu.get("status") == "ok" and cpu.get("agreement") == 1.0 and cpu.get("max_rel_err", 1) < 1e-4,
+      f"ssdlite320 end to end (If + NMS): the CPU reference keeps PyTorch's detections ({cpu})")
+check(det.get("torch_distinct_scores", 0) == det.get("torch_detections", -1) > 0,
+      "ssdlite320: PyTorch's detections have distinct scores (no ties for NMS to order by chance)")
 check(res.get("mobilenet_v3_small", {}).get("torch_classes", 0) > 1,
       "mobilenet_v3_small: PyTorch predicts two classes for the two inputs (the agreement can fail)")
 sys.exit(1 if fails else 0)
