@@ -184,7 +184,8 @@ class SegmentOut:
         return Wrapped(model)
 
 
-def make_model(torch, torchvision, name, kind, size, seed):
+def make_model(torch, torchvision, name, kind, size, seed, max_params_m=0):
+    """The model ready to export, or (None, params in millions) when it has more than max_params_m."""
     torch.manual_seed(seed)
     kwargs = {"weights": None}
     if kind == "segment":
@@ -201,11 +202,16 @@ def make_model(torch, torchvision, name, kind, size, seed):
     for p in model.parameters():
         if p.dim() >= 2 and not p.detach().any():
             torch.nn.init.normal_(p, std=0.02)
+    params_m = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
+    if max_params_m and params_m > max_params_m:
+        return None, params_m  # before the recalibration passes, the slow part for a big model
     recalibrate_batchnorm(torch, model, size, seed, detector=kind == "detect")
     model.eval()
     if kind == "detect":
-        return DetectOut.wrap(torch, model).eval()
-    return SegmentOut.wrap(torch, model).eval() if kind == "segment" else model
+        model = DetectOut.wrap(torch, model)
+    elif kind == "segment":
+        model = SegmentOut.wrap(torch, model)
+    return model.eval(), params_m
 
 
 def recalibrate_batchnorm(torch, model, size, seed, passes=2, batch=4, detector=False):
@@ -393,12 +399,11 @@ def cover_one(a, torch, torchvision, np, name, kind, wd):
     r = {"model": name, "task": kind, "input": [a.batch, 3, size, size]}
     t0 = time.time()
     try:
-        model = make_model(torch, torchvision, name, kind, size, a.seed)
+        model, r["params_m"] = make_model(torch, torchvision, name, kind, size, a.seed, a.max_params)
     except Exception as e:  # noqa: BLE001
         r.update(status="fail", stage="construct", error=f"{type(e).__name__}: {e}"[:300])
         return r
-    r["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
-    if a.max_params and r["params_m"] > a.max_params:
+    if model is None:
         r.update(status="skipped", reason=f"{r['params_m']} M parameters > --max-params {a.max_params:g}")
         return r
     onnx = os.path.join(wd, f"{name}.onnx")
@@ -474,6 +479,9 @@ def markdown(doc):
     lines.append(f"**{summary['ok']} of {summary['run']} models pass every backend run** "
                  f"({', '.join(backends)}); {summary['skipped']} skipped. "
                  f"Failures name the op or shape that stops them.")
+    if doc.get("pending"):
+        lines.append("")
+        lines.append(f"Not run yet ({len(doc['pending'])}; `--resume` continues): " + ", ".join(doc["pending"]) + ".")
     lines.append("")
     head = ["model", "task", "input", "params (M)", "ops", "import"]
     for b in backends:
@@ -582,6 +590,8 @@ def main(argv=None):
                 print(f"[{k}/{len(models)}] {name}: {r['status']} ({r['seconds']} s) {detail}", flush=True)
                 if not a.workdir:
                     shutil.rmtree(wd, ignore_errors=True)
+            listed = {m["model"] for m in doc["models"]}
+            doc["pending"] = [n for n, _ in models if n not in listed]
             ran = [m for m in doc["models"] if m["status"] != "skipped"]
             doc["summary"] = {"models": len(doc["models"]), "run": len(ran),
                               "ok": sum(m["status"] == "ok" for m in ran),

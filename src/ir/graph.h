@@ -30,7 +30,7 @@ struct Attribute {
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
   // A subgraph body (kGraph), kept for If only: its graph inputs are the outer values the body reads, in the
-  // order of the If node's inputs after the condition (see docs/DESIGN.md "Subgraphs"). Other ops' graph
+  // order of the If node's inputs after the condition (DESIGN.md, "Subgraphs are captured"). Other ops' graph
   // attributes stay markers with no body (nullptr), and those ops are unsupported.
   std::shared_ptr<Graph> g;
 
