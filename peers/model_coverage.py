@@ -151,37 +151,24 @@ def input_size(torchvision, name, kind):
         return 299 if name == "inception_v3" else 224
 
 
-class DetectOut:
-    """Wraps a torchvision detector: one [3,H,W] image in, (boxes, scores, labels) out."""
+def wrap_outputs(torch, model, kind):
+    """An exportable module around a detector (one [3,H,W] image in, (boxes, scores, labels) out) or a
+    segmenter (its 'out' tensor: the dict is not exportable); a classifier as it is."""
+    if kind not in ("detect", "segment"):
+        return model
 
-    @staticmethod
-    def wrap(torch, model):
-        class Wrapped(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
+    class Wrapped(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
 
-            def forward(self, x):
-                out = self.inner([x])[0]
-                return out["boxes"], out["scores"], out["labels"]
-
-        return Wrapped(model)
-
-
-class SegmentOut:
-    """Wraps a torchvision segmenter so that it returns its 'out' tensor (the dict is not exportable)."""
-
-    @staticmethod
-    def wrap(torch, model):
-        class Wrapped(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, x):
+        def forward(self, x):
+            if kind == "segment":
                 return self.inner(x)["out"]
+            out = self.inner([x])[0]
+            return out["boxes"], out["scores"], out["labels"]
 
-        return Wrapped(model)
+    return Wrapped(model)
 
 
 def make_model(torch, torchvision, name, kind, size, seed, max_params_m=0):
@@ -207,11 +194,7 @@ def make_model(torch, torchvision, name, kind, size, seed, max_params_m=0):
         return None, params_m  # before the recalibration passes, the slow part for a big model
     recalibrate_batchnorm(torch, model, size, seed, detector=kind == "detect")
     model.eval()
-    if kind == "detect":
-        model = DetectOut.wrap(torch, model)
-    elif kind == "segment":
-        model = SegmentOut.wrap(torch, model)
-    return model.eval(), params_m
+    return wrap_outputs(torch, model, kind).eval(), params_m
 
 
 def recalibrate_batchnorm(torch, model, size, seed, passes=2, batch=4, detector=False):

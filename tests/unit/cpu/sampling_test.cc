@@ -1,6 +1,8 @@
-// CPU GridSample against hand-computed samples of a 2x2 image (the ONNX backend cases in passing.txt cover
+// CPU GridSample and RoiAlign (the two sampling ops) against hand-computed samples of a 2x2 image (the ONNX backend cases in passing.txt cover
 // every mode and padding on random data), far-away grid points, and bad attributes.
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "nn_test_util.h"
 
@@ -56,6 +58,47 @@ TEST(CpuGridSample, BadAttributesAndShapesAreInvalid) {
   EXPECT_EQ(sample({0, 0}, "bilinear", "zeros", 2).status.code(), StatusCode::kInvalidInput);
   auto three = run_node("GridSample", {image(), Tensor::from_vector<float>({1, 1, 1, 3}, {0, 0, 0})}, 1, {}, 16);
   EXPECT_EQ(three.status.code(), StatusCode::kInvalidInput);
+}
+
+}  // namespace
+}  // namespace kiln::nn_test
+
+namespace kiln::nn_test {
+namespace {
+
+// RoiAlign on a 1x1x4x4 ramp (value = 4*row + col): a bilinear field, so every sample equals the ramp at the
+// sample point and a bin's average is the ramp at the bin's centre.
+Tensor ramp4() {
+  std::vector<float> v(16);
+  for (int i = 0; i < 16; ++i) v[static_cast<size_t>(i)] = static_cast<float>(i);
+  return Tensor::from_vector<float>({1, 1, 4, 4}, v);
+}
+
+TEST(CpuRoiAlign, AveragesAreTheRampAtBinCentres) {
+  // roi (0.5, 0.5)-(2.5, 2.5) with half_pixel: pixel coordinates (0,0)-(2,2); 2x2 bins of 1x1, each bin's
+  // centre at (0.5 + i, 0.5 + j): ramp 4*y + x.
+  Tensor rois = Tensor::from_vector<float>({1, 4}, {0.5f, 0.5f, 2.5f, 2.5f});
+  Tensor idx = Tensor::from_vector<int64_t>({1}, {0});
+  auto r = run_node("RoiAlign", {ramp4(), rois, idx}, 1,
+                    {{"output_height", i64(2)}, {"output_width", i64(2)}, {"sampling_ratio", i64(2)}}, 16);
+  ASSERT_TRUE(r.status.ok()) << r.status.to_string();
+  expect_close(r.outputs[0], {1, 1, 2, 2}, {4 * 0.5 + 0.5, 4 * 0.5 + 1.5, 4 * 1.5 + 0.5, 4 * 1.5 + 1.5});
+  // A roi entirely more than a pixel outside the map averages to 0.
+  Tensor outside = Tensor::from_vector<float>({1, 4}, {10, 10, 12, 12});
+  auto o = run_node("RoiAlign", {ramp4(), outside, idx}, 1, {}, 16);
+  ASSERT_TRUE(o.status.ok()) << o.status.to_string();
+  expect_close(o.outputs[0], {1, 1, 1, 1}, {0});
+}
+
+TEST(CpuRoiAlign, BadIndicesAndRoisAreInvalid) {
+  Tensor rois = Tensor::from_vector<float>({1, 4}, {0, 0, 1, 1});
+  auto bad = run_node("RoiAlign", {ramp4(), rois, Tensor::from_vector<int64_t>({1}, {3})}, 1, {}, 16);
+  EXPECT_EQ(bad.status.code(), StatusCode::kInvalidInput);
+  Tensor nan_roi = Tensor::from_vector<float>({1, 4}, {0, 0, std::nanf(""), 1});
+  auto nan = run_node("RoiAlign", {ramp4(), nan_roi, Tensor::from_vector<int64_t>({1}, {0})}, 1, {}, 16);
+  EXPECT_EQ(nan.status.code(), StatusCode::kInvalidInput);
+  auto mode = run_node("RoiAlign", {ramp4(), rois, Tensor::from_vector<int64_t>({1}, {0})}, 1, {{"mode", str("min")}}, 16);
+  EXPECT_EQ(mode.status.code(), StatusCode::kInvalidInput);
 }
 
 }  // namespace
