@@ -44,7 +44,7 @@ EXIT_USAGE, EXIT_INPUT, EXIT_RUNTIME = 1, 2, 5
 SEGMENTERS = ["fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
 # Detectors run end to end (torchvision's own pre/post-processing: normalize, anchors, box decoding, score
 # threshold, batched NMS through an If) on one image per run, at the size their transform resizes to.
-DETECTORS = {"ssd300_vgg16": 300, "ssdlite320_mobilenet_v3_large": 320}
+DETECTORS = {"ssd300_vgg16": 300, "ssdlite320_mobilenet_v3_large": 320, "fasterrcnn_mobilenet_v3_large_320_fpn": 320}
 BACKENDS = ("cpu", "fp32", "fp16")
 DETECT_OUTPUTS = ("boxes", "scores", "labels")
 
@@ -73,6 +73,9 @@ def parse_args(argv):
     p.add_argument("--batch", type=int, default=4, help="images per kiln/PyTorch run (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
     p.add_argument("--torch-fp16", action="store_true", help="also run PyTorch FP16 on the GPU (needs CUDA)")
+    p.add_argument("--no-ort-check", action="store_true",
+                   help="where kiln's CPU reference disagrees with PyTorch, do not ask ONNX Runtime (kiln compare "
+                        "--backends ort,cpu on that input) whether the export itself differs from PyTorch")
     p.add_argument("--speed", action="store_true", help="time kiln FP16 vs PyTorch FP16 CUDA graph (needs CUDA)")
     p.add_argument("--speed-batches", default="1,32", help="batches for --speed (default 1,32)")
     p.add_argument("--iterations", type=int, default=200, help="timed iterations for --speed (default 200)")
@@ -180,6 +183,10 @@ def make_model(torch, torchvision, name, kind, size, seed, max_params_m=0):
         kwargs["aux_loss"] = False
     elif kind == "detect":
         kwargs["weights_backbone"] = None
+        if "rcnn" in name:
+            # A random box head scores every class about 1/91, under the default 0.05 threshold: nothing would
+            # be detected and the comparison would be empty. 0.001 keeps its 100 best boxes.
+            kwargs["box_score_thresh"] = 0.001
     elif name in ("googlenet", "inception_v3"):
         kwargs["aux_logits"] = False
         kwargs["init_weights"] = True
@@ -215,7 +222,8 @@ def recalibrate_batchnorm(torch, model, size, seed, passes=2, batch=4, detector=
                 images = model.transform(list(torch.rand(batch, 3, size, size, generator=gen)))[0].tensors
                 features = model.backbone(images)
                 features = list(features.values()) if isinstance(features, dict) else features
-                model.head(features)
+                if hasattr(model, "head"):  # SSD, RetinaNet, FCOS; Faster R-CNN's heads have no BatchNorm
+                    model.head(features)
             else:
                 model(torch.randn(batch, 3, size, size, generator=gen))
 
@@ -324,6 +332,23 @@ def run_backend(a, np, backend, onnx, batches, refs, kind, wd):
     return {"status": "ok", "max_rel_err": max(rels), "agreement": sum(agrees) / n, "seconds": round(sum(times), 2)}
 
 
+def ort_check(a, onnx, wd, n):
+    """kiln compare --backends ort,cpu on every input: 'agrees' when ONNX Runtime gives kiln's outputs (so the
+    export, not kiln, differs from PyTorch), 'differs' when not, else why it could not run."""
+    for i in range(n):
+        out = os.path.join(wd, f"ort_{i}.json")
+        rc, so, se = run_cmd([a.kiln, "compare", onnx, "--backends", "ort,cpu", "--inputs",
+                              os.path.join(wd, f"in{i}.npz"), "--json", out], a.timeout)
+        try:
+            with open(out) as f:
+                passed = json.load(f)["passed"]
+        except (OSError, ValueError, KeyError):
+            return "not run: " + kiln_error(se, so)
+        if not passed:
+            return "differs"
+    return "agrees"
+
+
 def images_in(kind, batch):
     return 1 if kind == "detect" else batch.shape[0]
 
@@ -425,6 +450,9 @@ def cover_one(a, torch, torchvision, np, name, kind, wd):
     r["backends"] = {}
     for backend in a.backends:
         r["backends"][backend] = run_backend(a, np, backend, onnx, batches, refs, kind, wd)
+    cpu = r["backends"].get("cpu", {})
+    if not a.no_ort_check and cpu.get("status") == "ok" and cpu.get("agreement", 1) < 1:
+        r["ort_check"] = ort_check(a, onnx, wd, len(batches))
     if a.torch_fp16 and kind != "detect":
         try:
             half = torch_outputs(torch, model, batches, "cuda", torch.float16)
@@ -499,6 +527,10 @@ def markdown(doc):
             for s in r.get("speed", [{}] * len(doc["options"]["speed_batches"])):
                 row.append(f"{s['ratio']:.2f}" if "ratio" in s else ("fail" if "error" in s else ""))
         note = r.get("reason") or r.get("error") or ""
+        if r.get("ort_check") == "agrees":
+            note = "ONNX Runtime gives kiln's outputs: the export differs from PyTorch eager" + ("; " + note if note else "")
+        elif r.get("ort_check"):
+            note = f"ONNX Runtime check: {r['ort_check']}" + ("; " + note if note else "")
         if r.get("unsupported_ops"):
             note = "unsupported: " + ", ".join(r["unsupported_ops"]) + ("; " + note if note else "")
         row.append(note.replace("|", "\\|"))
