@@ -49,6 +49,22 @@ if [ "$RC" -ne 0 ]; then
   grep -m1 -A30 -E 'runtime error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|==ERROR' "$LOG" >&2 || true
   echo "... (last lines of $LOG:)" >&2
   tail -25 "$LOG" >&2
+  # A compact tail, for logs that keep only their last lines (CI): the sanitizer's summary, the first frames
+  # in kiln's code, and the reproducer, minimized for up to 30 s, as base64 (decode it into a file and run
+  # the fuzzer on that file to see the crash).
+  CRASH=$(ls -t "$BUILD"/crashes/crash-* 2>/dev/null | head -1)
+  if [ -n "$CRASH" ]; then
+    "$BUILD/bin/kiln_importer_fuzz" "$CRASH" -minimize_crash=1 -max_total_time=30 -runs=100000 \
+      -exact_artifact_path="$CRASH.min" >"$BUILD/minimize.log" 2>&1 || true
+    [ -s "$CRASH.min" ] && CRASH=$CRASH.min
+  fi
+  echo "--- fuzz crash summary ---" >&2
+  grep -m1 -E '^SUMMARY:' "$LOG" >&2 || true
+  grep -E '#[0-9]+ .* in kiln::' "$LOG" | head -6 | sed -E 's/^ *(#[0-9]+) 0x[0-9a-f]+ in /\1 /' | cut -c1-300 >&2 || true
+  if [ -n "$CRASH" ]; then
+    echo "reproducer ($(wc -c <"$CRASH") bytes, base64; base64 -d > crash.bin, then $BUILD/bin/kiln_importer_fuzz crash.bin):" >&2
+    base64 -w 100 "$CRASH" >&2
+  fi
   echo "fuzz: CRASH after ${EXECS:-?} executions (exit $RC); reproducer in $BUILD/crashes/, log $LOG" >&2
   exit 1
 fi
