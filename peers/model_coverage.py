@@ -73,6 +73,10 @@ def parse_args(argv):
     p.add_argument("--batch", type=int, default=4, help="images per kiln/PyTorch run (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
     p.add_argument("--torch-fp16", action="store_true", help="also run PyTorch FP16 on the GPU (needs CUDA)")
+    p.add_argument("--fp64-check", action="store_true",
+                   help="also run PyTorch in float64: records float32's own error (PyTorch FP32 against FP64) and "
+                        "each backend's error against FP64, the yardstick where a deep random-init network "
+                        "amplifies float32 rounding past 1e-4")
     p.add_argument("--no-ort-check", action="store_true",
                    help="where kiln's CPU reference disagrees with PyTorch, do not ask ONNX Runtime (kiln compare "
                         "--backends ort,cpu on that input) whether the export itself differs from PyTorch")
@@ -353,7 +357,7 @@ def images_in(kind, batch):
     return 1 if kind == "detect" else batch.shape[0]
 
 
-def torch_outputs(torch, model, batches, device="cpu", dtype=None):
+def torch_outputs(torch, model, batches, device="cpu", dtype=None, keep_dtype=False):
     outs = []
     m = model.to(device)
     if dtype is not None:
@@ -367,7 +371,7 @@ def torch_outputs(torch, model, batches, device="cpu", dtype=None):
             if isinstance(y, tuple):  # a detector: boxes, scores, labels as they are
                 outs.append([t.cpu().numpy() for t in y])
             else:
-                outs.append(y.float().cpu().numpy())
+                outs.append(y.cpu().numpy() if keep_dtype else y.float().cpu().numpy())
     model.to("cpu").float()
     return outs
 
@@ -450,6 +454,13 @@ def cover_one(a, torch, torchvision, np, name, kind, wd):
     r["backends"] = {}
     for backend in a.backends:
         r["backends"][backend] = run_backend(a, np, backend, onnx, batches, refs, kind, wd)
+    if a.fp64_check and kind != "detect":
+        ref64 = torch_outputs(torch, model, batches, dtype=torch.float64, keep_dtype=True)
+        scale = max(float(np.abs(o).max()) for o in ref64) or 1.0
+        r["torch_fp32_vs_fp64"] = max(float(np.abs(o32 - o64).max()) for o32, o64 in zip(refs, ref64)) / scale
+        for backend in a.backends:
+            if r["backends"][backend]["status"] == "ok":
+                r["backends"][backend]["vs_fp64"] = run_backend(a, np, backend, onnx, batches, ref64, kind, wd)["max_rel_err"]
     cpu = r["backends"].get("cpu", {})
     if not a.no_ort_check and cpu.get("status") == "ok" and cpu.get("agreement", 1) < 1:
         r["ort_check"] = ort_check(a, onnx, wd, len(batches))
@@ -527,6 +538,12 @@ def markdown(doc):
             for s in r.get("speed", [{}] * len(doc["options"]["speed_batches"])):
                 row.append(f"{s['ratio']:.2f}" if "ratio" in s else ("fail" if "error" in s else ""))
         note = r.get("reason") or r.get("error") or ""
+        if "torch_fp32_vs_fp64" in r:
+            k64 = r.get("backends", {}).get("cpu", {}).get("vs_fp64")
+            note = (f"against PyTorch FP64: PyTorch FP32 {fmt_rel(r['torch_fp32_vs_fp64'])}"
+                    + (f", kiln CPU {fmt_rel(k64)}" if k64 is not None else "") + ("; " + note if note else ""))
+        if r.get("torch_classes") == 1:
+            note = "PyTorch's top-1 is one class for every input: agreement says little" + ("; " + note if note else "")
         if r.get("ort_check") == "agrees":
             note = "ONNX Runtime gives kiln's outputs: the export differs from PyTorch eager" + ("; " + note if note else "")
         elif r.get("ort_check"):

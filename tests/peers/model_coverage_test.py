@@ -116,6 +116,23 @@ check(cpu.get("status") == "ok" and cpu.get("agreement") == 1.0 and cpu.get("max
       f"ssdlite320 end to end (If + NMS): the CPU reference keeps PyTorch's detections ({cpu})")
 check(det.get("torch_distinct_scores", 0) == det.get("torch_detections", -1) > 0,
       "ssdlite320: PyTorch's detections have distinct scores (no ties for NMS to order by chance)")
+# No candidate above the score threshold: batched_nms's empty-input If takes its then-branch in both.
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+torch.manual_seed(0)
+ssd = torchvision.models.get_model("ssdlite320_mobilenet_v3_large", weights=None, weights_backbone=None,
+                                   score_thresh=0.5).eval()
+image = torch.rand(3, 320, 320)
+empty_onnx = os.path.join(work, "ssdlite_empty.onnx")
+mc.export(torch, mc.wrap_outputs(torch, ssd, "detect").eval(), 320, empty_onnx, "detect")
+np.savez(os.path.join(work, "empty_in.npz"), image=image.numpy())
+with torch.no_grad():
+    want = ssd([image])[0]["boxes"].shape[0]
+r = subprocess.run([kiln, "run", empty_onnx, "--inputs", os.path.join(work, "empty_in.npz"), "--output-dir",
+                    os.path.join(work, "empty_out"), "--show", "0"], capture_output=True, text=True)
+got = np.load(os.path.join(work, "empty_out", "boxes.npy")).shape if r.returncode == 0 else r.stderr[-300:]
+check(want == 0 and got == (0, 4), f"no detection above 0.5: PyTorch keeps {want} boxes, kiln {got}")
 check(res.get("mobilenet_v3_small", {}).get("torch_classes", 0) > 1,
       "mobilenet_v3_small: PyTorch predicts two classes for the two inputs (the agreement can fail)")
 sys.exit(1 if fails else 0)
