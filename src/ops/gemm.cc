@@ -55,12 +55,12 @@ Status infer_gemm(InferContext& ctx) {
   return Status::Ok();
 }
 
-Status infer_matmul(InferContext& ctx) {
-  KILN_RETURN_IF_ERROR(check_same_types(ctx, true));
+// NumPy matmul shapes; the output is `out` (A's dtype for MatMul, int32 for MatMulInteger).
+Status matmul_shape(InferContext& ctx, DType out_dtype) {
   const SymShape& a = ctx.input_shape(0);
   const SymShape& b = ctx.input_shape(1);
   if (!a.rank_known || !b.rank_known) {  // rank unknown: nothing more to infer
-    ctx.set_output(0, ctx.input_dtype(0), SymShape());
+    ctx.set_output(0, out_dtype, SymShape());
     return Status::Ok();
   }
   if (a.rank() < 1 || b.rank() < 1) return ctx.invalid("MatMul operands must have rank >= 1");
@@ -76,8 +76,28 @@ Status infer_matmul(InferContext& ctx) {
   std::vector<Dim> out = batch->dims;
   if (a.rank() > 1) out.push_back(ad[ad.size() - 2]);
   if (b.rank() > 1) out.push_back(bd.back());
-  ctx.set_output(0, ctx.input_dtype(0), SymShape(out));
+  ctx.set_output(0, out_dtype, SymShape(out));
   return Status::Ok();
+}
+
+Status infer_matmul(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(check_same_types(ctx, true));
+  return matmul_shape(ctx, ctx.input_dtype(0));
+}
+
+// MatMulInteger: int8/uint8 operands, optional zero points (scalar, or per row of A / per column of B), int32.
+Status infer_matmul_integer(InferContext& ctx) {
+  for (size_t i = 0; i < 4; ++i) {
+    if (!ctx.has_input(i)) continue;
+    const DType t = ctx.input_dtype(i);
+    if (t != DType::kInt8 && t != DType::kUint8)
+      return ctx.unsupported_here("input " + std::to_string(i) + " is " + dtype_name(t) + "; MatMulInteger takes int8/uint8");
+  }
+  if (ctx.has_input(2) && ctx.input_dtype(2) != ctx.input_dtype(0))
+    return ctx.invalid("a_zero_point's dtype differs from A's");
+  if (ctx.has_input(3) && ctx.input_dtype(3) != ctx.input_dtype(1))
+    return ctx.invalid("b_zero_point's dtype differs from B's");
+  return matmul_shape(ctx, DType::kInt32);
 }
 
 // MACs = output elements x the reduced (K) extent.
@@ -104,6 +124,8 @@ int64_t mat_mul_macs(const Node& n) {
 KILN_REGISTER_OPS(gemm,
                   OpDef{"Gemm", "", 6, 2, 3, infer_gemm,
                         "alpha * op(A) * op(B) + beta * C (transA/transB, C broadcast, optional C)", gemm_macs},
-                  OpDef{"MatMul", "", 1, 2, 2, infer_matmul, "NumPy-style batched matrix product", mat_mul_macs});
+                  OpDef{"MatMul", "", 1, 2, 2, infer_matmul, "NumPy-style batched matrix product", mat_mul_macs},
+                  OpDef{"MatMulInteger", "", 10, 2, 4, infer_matmul_integer,
+                        "(A - a_zero_point) x (B - b_zero_point) of int8/uint8 in int32 (NumPy batching)", mat_mul_macs});
 
 }  // namespace kiln

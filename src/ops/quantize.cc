@@ -150,6 +150,17 @@ Status dequantize_rule(InferContext& ctx) {
   return Status::Ok();
 }
 
+// DynamicQuantizeLinear: float32 x -> (uint8 y, float32 scale, uint8 zero point), scalars for the last two.
+Status dynamic_quantize_rule(InferContext& ctx) {
+  if (ctx.input_dtype(0) != DType::kFloat32)
+    return ctx.unsupported_here(std::string("DynamicQuantizeLinear of dtype ") + dtype_name(ctx.input_dtype(0)) +
+                                " is not supported (float32)");
+  ctx.set_output(0, DType::kUint8, ctx.input_shape(0));
+  ctx.set_output(1, DType::kFloat32, SymShape(std::vector<Dim>{}));
+  ctx.set_output(2, DType::kUint8, SymShape(std::vector<Dim>{}));
+  return Status::Ok();
+}
+
 }  // namespace
 
 KILN_REGISTER_OPS(quantize,
@@ -168,6 +179,8 @@ KILN_REGISTER_OPS(quantize,
                         3,
                         dequantize_rule,
                         "(x - zero_point) * scale; per-tensor or per-axis; int8/uint8/int16/uint16/int32",
-                        {}});
+                        {}},
+                  OpDef{"DynamicQuantizeLinear", "", 11, 1, 1, dynamic_quantize_rule,
+                        "uint8 quantization with the scale and zero point computed from x's range", {}});
 
 }  // namespace kiln::ops

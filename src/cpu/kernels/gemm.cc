@@ -123,9 +123,53 @@ Status matmul_kernel(KernelContext& ctx) {
   }
 }
 
+// MatMulInteger: (A - a_zp) x (B - b_zp) exactly, in int64, stored as int32 (the op's output type). A zero
+// point is a scalar or per row of A (size M) / per column of B (size N).
+Status matmul_integer_kernel(KernelContext& ctx) {
+  const Tensor& a = *ctx.input(0);
+  const Tensor& b = *ctx.input(1);
+  if (a.rank() < 1 || b.rank() < 1) return ctx.invalid("MatMulInteger operands must have rank >= 1");
+  Shape as = a.shape(), bs = b.shape();
+  if (as.size() == 1) as.insert(as.begin(), 1);
+  if (bs.size() == 1) bs.push_back(1);
+  const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+  if (bs[bs.size() - 2] != K) return ctx.invalid("inner dimensions differ: A " + a.describe() + " and B " + b.describe());
+  auto zero_points = [&](const Tensor* z, int64_t per, const char* what) -> Expected<std::vector<int64_t>> {
+    std::vector<int64_t> v(static_cast<size_t>(per), 0);
+    if (!z) return v;
+    if (z->numel() != 1 && !(z->rank() == 1 && z->numel() == per))
+      return ctx.invalid(std::string(what) + " " + z->describe() + " must be a scalar or have " + std::to_string(per) + " entries");
+    for (int64_t i = 0; i < per; ++i) v[static_cast<size_t>(i)] = z->get_as_int64(z->numel() == 1 ? 0 : i);
+    return v;
+  };
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> az, zero_points(ctx.input(2), M, "a_zero_point"));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> bz, zero_points(ctx.input(3), N, "b_zero_point"));
+  const Shape batch_a(as.begin(), as.end() - 2), batch_b(bs.begin(), bs.end() - 2);
+  auto batch = broadcast_shapes(batch_a, batch_b);
+  if (!batch.ok()) return ctx.invalid("batch dims of A " + a.describe() + " and B " + b.describe() + " do not broadcast");
+  Shape out_shape = *batch;
+  if (a.rank() > 1) out_shape.push_back(M);
+  if (b.rank() > 1) out_shape.push_back(N);
+  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DType::kInt32, out_shape));
+  int32_t* out = y.data<int32_t>();
+  for_each_broadcast(*batch, {batch_a, batch_b}, [&](int64_t i, const int64_t* off) {
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t c = 0; c < N; ++c) {
+        int64_t acc = 0;
+        for (int64_t k = 0; k < K; ++k)
+          acc += (a.get_as_int64(off[0] * M * K + r * K + k) - az[static_cast<size_t>(r)]) *
+                 (b.get_as_int64(off[1] * K * N + k * N + c) - bz[static_cast<size_t>(c)]);
+        out[i * M * N + r * N + c] = static_cast<int32_t>(acc);
+      }
+  });
+  ctx.outputs[0] = std::move(y);
+  return Status::Ok();
+}
+
 }  // namespace
 
 KILN_REGISTER_CPU_KERNELS(gemm, CpuKernelDef{"Gemm", "", widen_half(gemm_kernel)},
-                          CpuKernelDef{"MatMul", "", widen_half(matmul_kernel)});
+                          CpuKernelDef{"MatMul", "", widen_half(matmul_kernel)},
+                          CpuKernelDef{"MatMulInteger", "", matmul_integer_kernel});
 
 }  // namespace kiln::cpu

@@ -1,7 +1,8 @@
-// CPU kernels for QuantizeLinear (round half to even, saturate) and DequantizeLinear, per-tensor or
-// per-axis. Math in float32 like the ONNX reference; scales are re-checked here for non-constant inputs.
+// CPU kernels for QuantizeLinear (round half to even, saturate), DequantizeLinear (per-tensor or per-axis) and
+// DynamicQuantizeLinear. Math in float32 like the ONNX reference; scales are re-checked for non-constant inputs.
 #include "ops/quantize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -135,9 +136,41 @@ Status dequantize_linear(KernelContext& ctx) {
   return Status::Ok();
 }
 
+// DynamicQuantizeLinear, as the ONNX reference: the range [min(0, min x), max(0, max x)] over 255 steps (a
+// zero range gives scale 1/255), zero point rounded from -min/scale, y = saturate(round(x / scale) + zp).
+Status dynamic_quantize_linear(KernelContext& ctx) {
+  const Tensor& x = *ctx.input(0);
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported_here("DynamicQuantizeLinear takes float32");
+  const float* xd = x.data<float>();
+  float lo = 0.f, hi = 0.f;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    if (std::isnan(xd[i])) continue;
+    lo = std::min(lo, xd[i]);
+    hi = std::max(hi, xd[i]);
+  }
+  const float scale = (hi == lo ? 1.f : hi - lo) / 255.f;
+  const float zp_f = std::nearbyint(std::min(255.f, std::max(0.f, 0.f - lo / scale)));
+  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DType::kUint8, x.shape()));
+  uint8_t* yd = y.data<uint8_t>();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    double q = std::nearbyint(static_cast<double>(xd[i] / scale)) + zp_f;
+    if (std::isnan(q)) q = zp_f;
+    yd[i] = static_cast<uint8_t>(q < 0 ? 0 : (q > 255 ? 255 : q));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor s, Tensor::create(DType::kFloat32, {}));
+  s.data<float>()[0] = scale;
+  KILN_ASSIGN_OR_RETURN(Tensor z, Tensor::create(DType::kUint8, {}));
+  z.data<uint8_t>()[0] = static_cast<uint8_t>(zp_f);
+  ctx.outputs[0] = std::move(y);
+  if (ctx.outputs.size() > 1) ctx.outputs[1] = std::move(s);
+  if (ctx.outputs.size() > 2) ctx.outputs[2] = std::move(z);
+  return Status::Ok();
+}
+
 }  // namespace
 
 KILN_REGISTER_CPU_KERNELS(quantize, CpuKernelDef{"QuantizeLinear", "", quantize_linear},
-                          CpuKernelDef{"DequantizeLinear", "", dequantize_linear});
+                          CpuKernelDef{"DequantizeLinear", "", dequantize_linear},
+                          CpuKernelDef{"DynamicQuantizeLinear", "", dynamic_quantize_linear});
 
 }  // namespace kiln::cpu

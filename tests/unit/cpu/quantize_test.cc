@@ -131,3 +131,45 @@ TEST(QuantizeLinear, Opset21OutputDtypeInt16) {
 
 }  // namespace
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+TEST(CpuDynamicQuantize, RangeScaleAndZeroPointByHand) {
+  // Range [min(0, -1), max(0, 3)] = [-1, 3]: scale 4/255, zero point round(1 / (4/255)) = round(63.75) = 64.
+  SingleNode s{"DynamicQuantizeLinear", 11, {}, {Tensor::from_vector<float>({3}, {-1.f, 0.f, 3.f})}, 1, 3};
+  auto r = run_single(s);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_FLOAT_EQ((*r)[1].data<float>()[0], 4.f / 255.f);
+  EXPECT_EQ((*r)[2].data<uint8_t>()[0], 64);
+  // -1 / scale = -63.75 -> -64 + 64 = 0; 0 -> 64; 3 / scale = 191.25 -> 191 + 64 = 255 (saturated).
+  const uint8_t* y = (*r)[0].data<uint8_t>();
+  EXPECT_EQ(y[0], 0);
+  EXPECT_EQ(y[1], 64);
+  EXPECT_EQ(y[2], 255);
+  // All zeros: a zero range takes scale 1/255 (no division by zero), zero point 0.
+  SingleNode z{"DynamicQuantizeLinear", 11, {}, {Tensor::from_vector<float>({2}, {0.f, 0.f})}, 1, 3};
+  auto rz = run_single(z);
+  ASSERT_TRUE(rz.ok()) << rz.status().to_string();
+  EXPECT_FLOAT_EQ((*rz)[1].data<float>()[0], 1.f / 255.f);
+  EXPECT_EQ((*rz)[2].data<uint8_t>()[0], 0);
+}
+
+TEST(CpuMatMulInteger, PerRowAndPerColumnZeroPoints) {
+  // A uint8 [2x2] with zero point per row {1, 2}; B uint8 [2x2] with zero point per column {0, 3}.
+  Tensor a = Tensor::from_vector<uint8_t>({2, 2}, {3, 5, 4, 2});   // minus zp -> {2, 4; 2, 0}
+  Tensor b = Tensor::from_vector<uint8_t>({2, 2}, {1, 4, 2, 6});   // minus zp -> {1, 1; 2, 3}
+  Tensor az = Tensor::from_vector<uint8_t>({2}, {1, 2});
+  Tensor bz = Tensor::from_vector<uint8_t>({2}, {0, 3});
+  SingleNode s{"MatMulInteger", 10, {}, {a, b, az, bz}, 2};
+  auto r = run_single(s);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ((*r)[0].dtype(), DType::kInt32);
+  const int32_t* y = (*r)[0].data<int32_t>();
+  EXPECT_EQ(std::vector<int32_t>(y, y + 4), (std::vector<int32_t>{2 + 8, 2 + 12, 2, 2}));
+  SingleNode bad{"MatMulInteger", 10, {}, {a, b, Tensor::from_vector<uint8_t>({3}, {0, 0, 0})}, 2};
+  EXPECT_EQ(run_single(bad).status().code(), StatusCode::kInvalidInput);
+}
+
+}  // namespace
+}  // namespace kiln::testing
