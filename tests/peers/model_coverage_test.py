@@ -43,6 +43,13 @@ rel, _, _ = mc.compare(np, "classify", nan, ref)
 check(rel == float("inf"), "a NaN in kiln's output is an infinite error, not a small one")
 _, _, err = mc.compare(np, "classify", got[:1], ref)
 check(err is not None and "shape" in err, "a shape mismatch is reported, not compared")
+# Centred agreement: both rows favour class 0 (plain agreement 100%), but their input-dependent parts differ.
+fav = np.array([[10, 0, 1], [10, 1, 0]], dtype=np.float32)
+swapped_parts = np.array([[10, 1, 0], [10, 0, 1]], dtype=np.float32)
+check(mc.compare(np, "classify", swapped_parts, fav)[1] == 1.0 and mc.centered_agreement(np, swapped_parts, fav) == 0.0,
+      "one favourite class for every input: plain agreement 100%, centred 0%")
+check(mc.centered_agreement(np, fav, fav) == 1.0 and mc.centered_agreement(np, fav[:1], fav[:1]) is None,
+      "centred agreement of identical outputs is 100%; undefined for one input")
 # Segmentation: argmax over the class axis per pixel.
 seg_ref = np.zeros((1, 2, 2, 2), dtype=np.float32)
 seg_ref[0, 1, 0, 0] = 1.0
