@@ -93,12 +93,17 @@ def parse_args(argv):
     p.add_argument("--time-budget", type=float, default=0, metavar="SECONDS",
                    help="start no new model after this many seconds (0: no limit); the models left are not in the "
                         "output, so a later --resume run continues where this one stopped")
+    p.add_argument("--note", help="a paragraph about this run for the Markdown (kept in the JSON)")
+    p.add_argument("--render", action="store_true",
+                   help="only rewrite --markdown from the results in --json (after editing this script's table)")
     p.add_argument("--rerun", default="", help="with --resume: comma-separated models to run again anyway")
     a = p.parse_args(argv)
     a.backends = [b for b in a.backends.split(",") if b]
     for b in a.backends:
         if b not in BACKENDS:
             p.error(f"--backends: unknown backend '{b}' (choose from {','.join(BACKENDS)})")
+    if a.render and not (a.json and a.markdown):
+        p.error("--render needs --json and --markdown")
     if a.resume and not a.json:
         p.error("--resume needs --json (the results to continue)")
     if a.inputs < 1 or a.batch < 1:
@@ -107,7 +112,7 @@ def parse_args(argv):
         a.speed_batches = [int(b) for b in a.speed_batches.split(",") if b]
     except ValueError:
         p.error("--speed-batches: comma-separated integers")
-    if not os.access(a.kiln, os.X_OK):
+    if not a.render and not os.access(a.kiln, os.X_OK):
         die(EXIT_USAGE, f"--kiln: '{a.kiln}' is not an executable (build kiln first: make build)")
     if a.speed and not os.access(a.infer, os.X_OK):
         die(EXIT_USAGE, f"--infer: '{a.infer}' is not an executable (needed by --speed)")
@@ -515,10 +520,13 @@ def markdown(doc):
              f"pipeline (transform, anchors, decoding, score threshold, batched NMS) one image at a time: *err* "
              f"is over the kept boxes, *agree* the share of images whose kept set (count, and every PyTorch "
              f"detection matched by one with its label and a box within 1e-3) is PyTorch's.", ""]
+    if doc.get("note"):
+        lines += [doc["note"], ""]
     summary = doc["summary"]
-    lines.append(f"**{summary['ok']} of {summary['run']} models pass every backend run** "
-                 f"({', '.join(backends)}); {summary['skipped']} skipped. "
-                 f"Failures name the op or shape that stops them.")
+    lines.append(f"**{summary['ok']} of {summary['run']} models run end to end on every backend** "
+                 f"({', '.join(backends)}); {summary['skipped']} skipped. How close each comes to PyTorch is in the "
+                 f"err/agree columns; a model that does not run names the op or shape that stops it (or the "
+                 f"PyTorch export that failed).")
     if doc.get("pending"):
         lines.append("")
         lines.append(f"Not run yet ({len(doc['pending'])}; `--resume` continues): " + ", ".join(doc["pending"]) + ".")
@@ -587,6 +595,18 @@ def write_atomic(path, text):
 
 def main(argv=None):
     a = parse_args(sys.argv[1:] if argv is None else argv)
+    if a.render:
+        try:
+            with open(a.json) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            die(EXIT_INPUT, f"--render: cannot read {a.json}: {e}")
+        if a.note:
+            doc["note"] = a.note
+            write_atomic(a.json, json.dumps(doc, indent=1) + "\n")
+        write_atomic(a.markdown, markdown(doc))
+        print(f"model_coverage: wrote {a.markdown} from {a.json}")
+        return 0
     try:
         import numpy as np
         import torch
@@ -606,12 +626,15 @@ def main(argv=None):
                         "python": platform.python_version()},
            "options": {"backends": a.backends, "inputs": a.inputs, "batch": a.batch, "seed": a.seed,
                        "torch_fp16": a.torch_fp16, "speed": a.speed, "speed_batches": a.speed_batches},
-           "models": []}
+           "models": [], **({"note": a.note} if a.note else {})}
     done = {}
     if a.resume and os.path.exists(a.json):
         try:
             with open(a.json) as f:
-                done = {m["model"]: m for m in json.load(f)["models"] if m.get("status") != "skipped"}
+                previous = json.load(f)
+            done = {m["model"]: m for m in previous["models"] if m.get("status") != "skipped"}
+            if "note" in previous and "note" not in doc:
+                doc["note"] = previous["note"]
         except (OSError, ValueError, KeyError) as e:
             die(EXIT_INPUT, f"--resume: cannot read {a.json}: {e}")
         for name in [n for n in a.rerun.split(",") if n]:
