@@ -98,7 +98,7 @@ rows = [l for l in md.splitlines() if l.startswith("| ")]
 check(len(rows) == 4, "a header and one row per model")
 check("| a | classify | 3x224x224 | 1.0 | 1 | ok | 2.0e-06 | 100% |" in md, "a passing row shows error and agreement")
 check("unsupported: Einsum; x \\| y" in md, "a failing row names the op, '|' escaped")
-check("**1 of 2 models pass" in md, "the summary counts")
+check("**1 of 2 models run end to end" in md, "the summary counts")
 
 try:
     import torch  # noqa: F401

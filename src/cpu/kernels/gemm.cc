@@ -69,34 +69,50 @@ Status gemm_kernel(KernelContext& ctx) {
   return visit_float(ctx.input(0)->dtype(), ctx.node.describe(), [&](auto t) { return run_gemm<decltype(t)>(ctx); });
 }
 
+// NumPy matmul of A and B: 1-D operands promoted, M/K/N, the broadcast batch dims and the output shape.
+struct MatMulDims {
+  int64_t M = 0, K = 0, N = 0;
+  Shape batch_a, batch_b, batch, out;
+};
+
+Expected<MatMulDims> matmul_dims(const KernelContext& ctx, const Tensor& a, const Tensor& b) {
+  if (a.rank() < 1 || b.rank() < 1) return ctx.invalid("operands must have rank >= 1");
+  Shape as = a.shape(), bs = b.shape();
+  if (as.size() == 1) as.insert(as.begin(), 1);
+  if (bs.size() == 1) bs.push_back(1);
+  MatMulDims d;
+  d.M = as[as.size() - 2];
+  d.K = as.back();
+  d.N = bs.back();
+  if (bs[bs.size() - 2] != d.K)
+    return ctx.invalid("inner dimensions differ: A " + a.describe() + " and B " + b.describe());
+  d.batch_a.assign(as.begin(), as.end() - 2);
+  d.batch_b.assign(bs.begin(), bs.end() - 2);
+  auto batch = broadcast_shapes(d.batch_a, d.batch_b);
+  if (!batch.ok())
+    return ctx.invalid("batch dims of A " + a.describe() + " and B " + b.describe() + " do not broadcast");
+  d.batch = *batch;
+  d.out = d.batch;
+  if (a.rank() > 1) d.out.push_back(d.M);
+  if (b.rank() > 1) d.out.push_back(d.N);
+  return d;
+}
+
 template <typename T>
 Status run_matmul(KernelContext& ctx) {
   const Tensor& a = *ctx.input(0);
   const Tensor& b = *ctx.input(1);
-  if (a.rank() < 1 || b.rank() < 1) return ctx.invalid("MatMul operands must have rank >= 1");
-  Shape as = a.shape(), bs = b.shape();
-  if (as.size() == 1) as.insert(as.begin(), 1);
-  if (bs.size() == 1) bs.push_back(1);
-  const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
-  if (bs[bs.size() - 2] != K)
-    return ctx.invalid("inner dimensions differ: A " + a.describe() + " and B " + b.describe());
-  const Shape batch_a(as.begin(), as.end() - 2), batch_b(bs.begin(), bs.end() - 2);
-  auto batch = broadcast_shapes(batch_a, batch_b);
-  if (!batch.ok())
-    return ctx.invalid("batch dims of A " + a.describe() + " and B " + b.describe() + " do not broadcast");
-  Shape out_shape = *batch;
-  if (a.rank() > 1) out_shape.push_back(M);
-  if (b.rank() > 1) out_shape.push_back(N);
-  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(a.dtype(), out_shape));
+  KILN_ASSIGN_OR_RETURN(MatMulDims d, matmul_dims(ctx, a, b));
+  const int64_t M = d.M, K = d.K, N = d.N;
+  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(a.dtype(), d.out));
   const T* ad = a.data<T>();
   const T* bd = b.data<T>();
   T* out = y.data<T>();
-  if (batch_b.empty() || numel(batch_b) == 1) {
+  if (d.batch_b.empty() || numel(d.batch_b) == 1) {
     // B is one matrix shared by every batch: fold A's batch into M for one large GEMM.
-    const int64_t rows = numel(*batch) * M;
-    multiply<T>(rows, N, K, {ad, K, 1}, {bd, N, 1}, out, N);
+    multiply<T>(numel(d.batch) * M, N, K, {ad, K, 1}, {bd, N, 1}, out, N);
   } else {
-    for_each_broadcast(*batch, {batch_a, batch_b}, [&](int64_t i, const int64_t* off) {
+    for_each_broadcast(d.batch, {d.batch_a, d.batch_b}, [&](int64_t i, const int64_t* off) {
       multiply<T>(M, N, K, {ad + off[0] * M * K, K, 1}, {bd + off[1] * K * N, N, 1}, out + i * M * N, N);
     });
   }
@@ -128,12 +144,8 @@ Status matmul_kernel(KernelContext& ctx) {
 Status matmul_integer_kernel(KernelContext& ctx) {
   const Tensor& a = *ctx.input(0);
   const Tensor& b = *ctx.input(1);
-  if (a.rank() < 1 || b.rank() < 1) return ctx.invalid("MatMulInteger operands must have rank >= 1");
-  Shape as = a.shape(), bs = b.shape();
-  if (as.size() == 1) as.insert(as.begin(), 1);
-  if (bs.size() == 1) bs.push_back(1);
-  const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
-  if (bs[bs.size() - 2] != K) return ctx.invalid("inner dimensions differ: A " + a.describe() + " and B " + b.describe());
+  KILN_ASSIGN_OR_RETURN(MatMulDims d, matmul_dims(ctx, a, b));
+  const int64_t M = d.M, K = d.K, N = d.N;
   auto zero_points = [&](const Tensor* z, int64_t per, const char* what) -> Expected<std::vector<int64_t>> {
     std::vector<int64_t> v(static_cast<size_t>(per), 0);
     if (!z) return v;
@@ -144,15 +156,9 @@ Status matmul_integer_kernel(KernelContext& ctx) {
   };
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> az, zero_points(ctx.input(2), M, "a_zero_point"));
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> bz, zero_points(ctx.input(3), N, "b_zero_point"));
-  const Shape batch_a(as.begin(), as.end() - 2), batch_b(bs.begin(), bs.end() - 2);
-  auto batch = broadcast_shapes(batch_a, batch_b);
-  if (!batch.ok()) return ctx.invalid("batch dims of A " + a.describe() + " and B " + b.describe() + " do not broadcast");
-  Shape out_shape = *batch;
-  if (a.rank() > 1) out_shape.push_back(M);
-  if (b.rank() > 1) out_shape.push_back(N);
-  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DType::kInt32, out_shape));
+  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DType::kInt32, d.out));
   int32_t* out = y.data<int32_t>();
-  for_each_broadcast(*batch, {batch_a, batch_b}, [&](int64_t i, const int64_t* off) {
+  for_each_broadcast(d.batch, {d.batch_a, d.batch_b}, [&](int64_t i, const int64_t* off) {
     for (int64_t r = 0; r < M; ++r)
       for (int64_t c = 0; c < N; ++c) {
         int64_t acc = 0;
