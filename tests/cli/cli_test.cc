@@ -47,6 +47,21 @@ TEST(Cli, InfoDescribesTheReluTestModel) {
   EXPECT_TRUE(doc["unsupported_ops"].empty());
 }
 
+// An If's branches hold nodes too (ONNX's test_if: one Constant per branch): counted apart from the top graph.
+TEST(Cli, InfoCountsTheOpsInsideIfBranches) {
+  KILN_REQUIRE_IMPORTER();
+  const std::string model = std::string(KILN_ONNX_TESTDATA) + "/node/test_if/model.onnx";
+  auto j = kiln("info --json " + model);
+  ASSERT_EQ(j.code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["op_histogram"]["If"], 1);
+  EXPECT_EQ(doc["subgraph_op_histogram"]["Constant"], 2) << doc["subgraph_op_histogram"].dump();
+  EXPECT_TRUE(doc["unsupported_ops"].empty());
+  auto t = kiln("info " + model);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("subgraphs   2 nodes inside If branches, 1 op types"), std::string::npos) << t.out;
+}
+
 // The trainable-parameter count must equal torchvision's published figures for the zoo's copies of its
 // models (BatchNorm running statistics are initializers there but not parameters).
 TEST(Cli, InfoCountsParametersAsPyTorchDoes) {

@@ -1,6 +1,7 @@
 // `kiln info`: what a model is (opset, I/O, op histogram, parameters, MACs/FLOPs, unsupported ops), or what a
 // plan holds (recognised by its magic; see plan_info.cc).
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -137,6 +138,28 @@ int run_info(const InfoArgs& args) {
   }
   j["nodes"] = g.nodes().size();
   j["op_histogram"] = histogram;
+  // Ops inside subgraph bodies (If branches, at any depth) run too: counted apart, checked the same way.
+  std::map<std::string, int64_t> sub_histogram;
+  std::function<void(const Graph&)> walk = [&](const Graph& graph) {
+    for (const auto& n : graph.nodes())
+      for (const auto& [key, a] : n->attrs) {
+        if (a.type != AttrType::kGraph || !a.g) continue;
+        for (const auto& inner : a.g->nodes()) {
+          const std::string op = inner->domain.empty() ? inner->op_type : inner->domain + "." + inner->op_type;
+          sub_histogram[op]++;
+          auto def = lookup_op(*inner);
+          if (!def.ok()) {
+            auto& u = unsupported_ops[op];
+            if (u.first++ == 0) u.second = n->describe() + " " + key + ": " + def.status().message();
+          } else if (!CpuKernelRegistry::instance().find(inner->op_type, inner->domain)) {
+            no_cpu_kernel.insert(op);
+          }
+        }
+        walk(*a.g);
+      }
+  };
+  walk(g);
+  j["subgraph_op_histogram"] = sub_histogram;
 
   int64_t param_count = 0, param_bytes = 0;
   for (const Value* init : g.initializers) {
@@ -241,6 +264,14 @@ int run_info(const InfoArgs& args) {
   for (const auto& [op, count] : histogram)
     std::printf("  %-24s %6lld%s\n", op.c_str(), static_cast<long long>(count),
                 unsupported_ops.count(op) ? "  UNSUPPORTED" : (no_cpu_kernel.count(op) ? "  (no CPU kernel)" : ""));
+  if (!sub_histogram.empty()) {
+    int64_t sub_nodes = 0;
+    for (const auto& [op, count] : sub_histogram) sub_nodes += count;
+    std::cout << "subgraphs   " << sub_nodes << " nodes inside If branches, " << sub_histogram.size() << " op types\n";
+    for (const auto& [op, count] : sub_histogram)
+      std::printf("  %-24s %6lld%s\n", op.c_str(), static_cast<long long>(count),
+                  unsupported_ops.count(op) ? "  UNSUPPORTED" : (no_cpu_kernel.count(op) ? "  (no CPU kernel)" : ""));
+  }
   std::cout << "parameters  " << group_thousands(trainable)
             << " trainable (PyTorch's count: BatchNorm mean/var left out, exporter-shared tensors counted per use); "
             << group_thousands(param_count) << " elements in " << g.initializers.size() << " initializers, "
