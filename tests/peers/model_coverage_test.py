@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""peers/model_coverage.py: the error and agreement measures against hand-computed values, the Markdown table of
-a hand-made result document, kiln's error line picked out of its output; then, where torch and torchvision are
-installed, two real models end to end (the CPU reference against PyTorch: mobilenet_v3_small within 1e-4 and
-top-1 agreeing, maxvit_t through Einsum, ssdlite320_mobilenet_v3_large end to end through If and NMS). Exit 77 (skip) without numpy.
+"""peers/model_coverage.py and peers/coverage_measures.py: the error and agreement measures against
+hand-computed values, the Markdown table of a hand-made result document, kiln's error line picked out of its
+output; then, where torch and torchvision are installed, real models end to end on the CPU reference against
+PyTorch: mobilenet_v3_small within 1e-4 and top-1 agreeing, maxvit_t through Einsum,
+ssdlite320_mobilenet_v3_large through If and NMS, and an SSD with no detection above its threshold (the If's
+empty branch). Exit 77 (skip) without numpy.
 Usage: model_coverage_test.py KILN PEERS_DIR WORK_DIR"""
 import json
 import os
