@@ -108,3 +108,31 @@ TEST(CpuPool, Errors) {
 
 }  // namespace
 }  // namespace kiln::nn_test
+
+namespace kiln::nn_test {
+namespace {
+
+TEST(CpuMaxUnpool, ScattersToTheIndicesOfTheDefaultOutput) {
+  // 2x2 values at flat indices 0, 3, 12, 15 of the default 4x4 output (kernel 2, stride 2).
+  Tensor x = Tensor::from_vector<float>({1, 1, 2, 2}, {1, 2, 3, 4});
+  Tensor i = Tensor::from_vector<int64_t>({1, 1, 2, 2}, {0, 3, 12, 15});
+  std::map<std::string, Attribute> attrs = {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}};
+  auto r = run_node("MaxUnpool", {x, i}, 1, attrs, 11);
+  ASSERT_TRUE(r.status.ok()) << r.status.to_string();
+  expect_close(r.outputs[0], {1, 1, 4, 4}, {1, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 4});
+  // An output_shape of 5x5 keeps each value's (row, column): index 15 = (3, 3) lands at 3 * 5 + 3.
+  auto big = run_node("MaxUnpool", {x, i, Tensor::from_vector<int64_t>({4}, {1, 1, 5, 5})}, 1, attrs, 11);
+  ASSERT_TRUE(big.status.ok()) << big.status.to_string();
+  std::vector<double> want(25, 0.0);
+  want[0] = 1;
+  want[3] = 2;
+  want[15] = 3;
+  want[18] = 4;
+  expect_close(big.outputs[0], {1, 1, 5, 5}, want);
+  // An index outside the default output is bad input, not a stray write.
+  auto bad = run_node("MaxUnpool", {x, Tensor::from_vector<int64_t>({1, 1, 2, 2}, {0, 3, 12, 16})}, 1, attrs, 11);
+  EXPECT_EQ(bad.status.code(), StatusCode::kInvalidInput);
+}
+
+}  // namespace
+}  // namespace kiln::nn_test
