@@ -55,10 +55,11 @@ Status infer_gemm(InferContext& ctx) {
   return Status::Ok();
 }
 
-// NumPy matmul shapes; the output is `out` (A's dtype for MatMul, int32 for MatMulInteger).
-Status matmul_shape(InferContext& ctx, DType out_dtype) {
-  const SymShape& a = ctx.input_shape(0);
-  const SymShape& b = ctx.input_shape(1);
+// NumPy matmul shapes of inputs `ia` and `ib`; the output is `out_dtype` (A's dtype for MatMul, int32 for
+// MatMulInteger, the zero point's for QLinearMatMul).
+Status matmul_shape(InferContext& ctx, DType out_dtype, size_t ia = 0, size_t ib = 1) {
+  const SymShape& a = ctx.input_shape(ia);
+  const SymShape& b = ctx.input_shape(ib);
   if (!a.rank_known || !b.rank_known) {  // rank unknown: nothing more to infer
     ctx.set_output(0, out_dtype, SymShape());
     return Status::Ok();
@@ -100,6 +101,20 @@ Status infer_matmul_integer(InferContext& ctx) {
   return matmul_shape(ctx, DType::kInt32);
 }
 
+// QLinearMatMul: a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point; y has y_zero_point's
+// type (int8/uint8). Scales float32, one value each (per-tensor).
+Status infer_qlinear_matmul(InferContext& ctx) {
+  for (size_t i : {size_t{0}, size_t{2}, size_t{3}, size_t{5}, size_t{7}}) {
+    const DType t = ctx.input_dtype(i);
+    if (t != DType::kInt8 && t != DType::kUint8)
+      return ctx.unsupported_here("input " + std::to_string(i) + " is " + dtype_name(t) + "; QLinearMatMul takes int8/uint8");
+  }
+  for (size_t i : {size_t{1}, size_t{4}, size_t{6}})
+    if (ctx.input_dtype(i) != DType::kFloat32)
+      return ctx.unsupported_here("scale input " + std::to_string(i) + " is " + dtype_name(ctx.input_dtype(i)) + ", not float32");
+  return matmul_shape(ctx, ctx.input_dtype(7), 0, 3);
+}
+
 // MACs = output elements x the reduced (K) extent.
 int64_t matmul_macs(const Node& n, int64_t k) {
   const Value* y = n.output(0);
@@ -126,6 +141,8 @@ KILN_REGISTER_OPS(gemm,
                         "alpha * op(A) * op(B) + beta * C (transA/transB, C broadcast, optional C)", gemm_macs},
                   OpDef{"MatMul", "", 1, 2, 2, infer_matmul, "NumPy-style batched matrix product", mat_mul_macs},
                   OpDef{"MatMulInteger", "", 10, 2, 4, infer_matmul_integer,
-                        "(A - a_zero_point) x (B - b_zero_point) of int8/uint8 in int32 (NumPy batching)", mat_mul_macs});
+                        "(A - a_zero_point) x (B - b_zero_point) of int8/uint8 in int32 (NumPy batching)", mat_mul_macs},
+                  OpDef{"QLinearMatMul", "", 10, 8, 8, infer_qlinear_matmul,
+                        "int8/uint8 matmul requantized: round(C * a_scale * b_scale / y_scale) + y_zero_point", nullptr});
 
 }  // namespace kiln

@@ -1,5 +1,7 @@
-// CPU reference Gemm and MatMul on the shared blocked GEMM (float types) or exact integer loops.
+// CPU reference Gemm and MatMul on the shared blocked GEMM (float types) or exact integer loops; MatMulInteger
+// and QLinearMatMul exactly in int64 (the latter then requantized).
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 #include <vector>
 
@@ -172,10 +174,50 @@ Status matmul_integer_kernel(KernelContext& ctx) {
   return Status::Ok();
 }
 
+// QLinearMatMul as the ONNX reference: C = (a - a_zp) x (b - b_zp) exactly, then
+// y = saturate(round_half_even(C * (a_scale * b_scale / y_scale)) + y_zp), the scale product in float32.
+Status qlinear_matmul_kernel(KernelContext& ctx) {
+  const Tensor& a = *ctx.input(0);
+  const Tensor& b = *ctx.input(3);
+  for (size_t i : {size_t{1}, size_t{2}, size_t{4}, size_t{5}, size_t{6}, size_t{7}})
+    if (!ctx.input(i) || ctx.input(i)->numel() != 1)
+      return ctx.unsupported_here("input " + std::to_string(i) + " must hold one value (per-tensor quantization)");
+  const float as = static_cast<float>(ctx.input(1)->get_as_double(0)), bs = static_cast<float>(ctx.input(4)->get_as_double(0));
+  const float ys = static_cast<float>(ctx.input(6)->get_as_double(0));
+  if (!(as > 0) || !(bs > 0) || !(ys > 0) || !std::isfinite(as * bs / ys))
+    return ctx.invalid("scales must be finite and > 0");
+  const int64_t az = ctx.input(2)->get_as_int64(0), bz = ctx.input(5)->get_as_int64(0), yz = ctx.input(7)->get_as_int64(0);
+  const double multiplier = static_cast<double>(as * bs / ys);
+  const DType out_type = ctx.input(7)->dtype();
+  const double lo = out_type == DType::kInt8 ? -128 : 0, hi = out_type == DType::kInt8 ? 127 : 255;
+  KILN_ASSIGN_OR_RETURN(MatMulDims d, matmul_dims(ctx, a, b));
+  KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(out_type, d.out));
+  const int64_t M = d.M, K = d.K, N = d.N;
+  for_each_broadcast(d.batch, {d.batch_a, d.batch_b}, [&](int64_t i, const int64_t* off) {
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t c = 0; c < N; ++c) {
+        int64_t acc = 0;
+        for (int64_t k = 0; k < K; ++k)
+          acc += (a.get_as_int64(off[0] * M * K + r * K + k) - az) * (b.get_as_int64(off[1] * K * N + k * N + c) - bz);
+        double q = std::nearbyint(static_cast<double>(acc) * multiplier) + static_cast<double>(yz);
+        q = q < lo ? lo : (q > hi ? hi : q);
+        const int64_t at = i * M * N + r * N + c;
+        if (out_type == DType::kInt8) {
+          y.data<int8_t>()[at] = static_cast<int8_t>(q);
+        } else {
+          y.data<uint8_t>()[at] = static_cast<uint8_t>(q);
+        }
+      }
+  });
+  ctx.outputs[0] = std::move(y);
+  return Status::Ok();
+}
+
 }  // namespace
 
 KILN_REGISTER_CPU_KERNELS(gemm, CpuKernelDef{"Gemm", "", widen_half(gemm_kernel)},
                           CpuKernelDef{"MatMul", "", widen_half(matmul_kernel)},
-                          CpuKernelDef{"MatMulInteger", "", matmul_integer_kernel});
+                          CpuKernelDef{"MatMulInteger", "", matmul_integer_kernel},
+                          CpuKernelDef{"QLinearMatMul", "", qlinear_matmul_kernel});
 
 }  // namespace kiln::cpu

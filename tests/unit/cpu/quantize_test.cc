@@ -173,3 +173,29 @@ TEST(CpuMatMulInteger, PerRowAndPerColumnZeroPoints) {
 
 }  // namespace
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+Tensor u8(const Shape& s, std::vector<uint8_t> v) { return Tensor::from_vector<uint8_t>(s, std::move(v)); }
+Tensor f1(float v) { return Tensor::from_vector<float>({}, {v}); }
+Tensor z8(uint8_t v) { return Tensor::from_vector<uint8_t>({}, {v}); }
+
+TEST(CpuQLinearMatMul, RoundsHalfToEvenAndSaturates) {
+  // C = (a - 1) x (b - 0) = [2 3] x [1; 1] = 5; y = round(5 * 0.5 * 1 / 1) + 10 = round(2.5) + 10 = 12.
+  SingleNode s{"QLinearMatMul", 10, {}, {u8({1, 2}, {3, 4}), f1(0.5f), z8(1), u8({2, 1}, {1, 1}), f1(1.f), z8(0), f1(1.f), z8(10)}, 8};
+  auto r = run_single(s);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ((*r)[0].data<uint8_t>()[0], 12);
+  // A large product saturates at 255.
+  SingleNode big{"QLinearMatMul", 10, {}, {u8({1, 2}, {255, 255}), f1(1.f), z8(0), u8({2, 1}, {255, 255}), f1(1.f), z8(0), f1(1.f), z8(0)}, 8};
+  auto rb = run_single(big);
+  ASSERT_TRUE(rb.ok()) << rb.status().to_string();
+  EXPECT_EQ((*rb)[0].data<uint8_t>()[0], 255);
+  // A zero scale is bad input.
+  SingleNode zero{"QLinearMatMul", 10, {}, {u8({1, 1}, {1}), f1(0.f), z8(0), u8({1, 1}, {1}), f1(1.f), z8(0), f1(1.f), z8(0)}, 8};
+  EXPECT_EQ(run_single(zero).status().code(), StatusCode::kInvalidInput);
+}
+
+}  // namespace
+}  // namespace kiln::testing
