@@ -407,7 +407,6 @@ def cover_one(a, torch, torchvision, np, name, kind, wd):
         return r
     r["ops"] = info.get("op_histogram", {})
     r["unsupported_ops"] = [u.get("op") for u in info.get("unsupported_ops", [])]
-    r["gflops"] = None
     gen = np.random.default_rng(a.seed + 2)
     if kind == "detect":  # one image per run, in [0, 1) (the detector normalizes it itself)
         batches = [gen.random((3, size, size), dtype=np.float32) for _ in range(a.inputs)]

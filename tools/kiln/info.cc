@@ -122,39 +122,31 @@ int run_info(const InfoArgs& args) {
   j["inputs"] = values_json(g.inputs);
   j["outputs"] = values_json(g.outputs);
 
-  std::map<std::string, int64_t> histogram;
+  std::map<std::string, int64_t> histogram, sub_histogram;
   std::map<std::string, std::pair<int64_t, std::string>> unsupported_ops;  // op -> (count, reason)
   std::set<std::string> no_cpu_kernel;
-  for (const auto& n : g.nodes()) {
-    const std::string op = n->domain.empty() ? n->op_type : n->domain + "." + n->op_type;
-    histogram[op]++;
-    auto def = lookup_op(*n);
+  // Counts a node in `counts` and records whether kiln imports it and has a CPU kernel; `where` prefixes the
+  // reason for nodes inside a subgraph.
+  auto tally = [&](const Node& n, std::map<std::string, int64_t>& counts, const std::string& where) {
+    const std::string op = n.domain.empty() ? n.op_type : n.domain + "." + n.op_type;
+    counts[op]++;
+    auto def = lookup_op(n);
     if (!def.ok()) {
       auto& u = unsupported_ops[op];
-      if (u.first++ == 0) u.second = def.status().message();
-    } else if (!CpuKernelRegistry::instance().find(n->op_type, n->domain)) {
+      if (u.first++ == 0) u.second = where + def.status().message();
+    } else if (!CpuKernelRegistry::instance().find(n.op_type, n.domain)) {
       no_cpu_kernel.insert(op);
     }
-  }
+  };
+  for (const auto& n : g.nodes()) tally(*n, histogram, "");
   j["nodes"] = g.nodes().size();
   j["op_histogram"] = histogram;
   // Ops inside subgraph bodies (If branches, at any depth) run too: counted apart, checked the same way.
-  std::map<std::string, int64_t> sub_histogram;
   std::function<void(const Graph&)> walk = [&](const Graph& graph) {
     for (const auto& n : graph.nodes())
       for (const auto& [key, a] : n->attrs) {
         if (a.type != AttrType::kGraph || !a.g) continue;
-        for (const auto& inner : a.g->nodes()) {
-          const std::string op = inner->domain.empty() ? inner->op_type : inner->domain + "." + inner->op_type;
-          sub_histogram[op]++;
-          auto def = lookup_op(*inner);
-          if (!def.ok()) {
-            auto& u = unsupported_ops[op];
-            if (u.first++ == 0) u.second = n->describe() + " " + key + ": " + def.status().message();
-          } else if (!CpuKernelRegistry::instance().find(inner->op_type, inner->domain)) {
-            no_cpu_kernel.insert(op);
-          }
-        }
+        for (const auto& inner : a.g->nodes()) tally(*inner, sub_histogram, n->describe() + " " + key + ": ");
         walk(*a.g);
       }
   };

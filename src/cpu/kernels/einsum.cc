@@ -14,9 +14,12 @@ namespace {
 
 template <typename T>
 struct Operand {
-  std::vector<T> data;       // row-major
+  const T* input = nullptr;  // an input tensor's data, read in place; else `owned` (a contraction's result)
+  std::vector<T> owned;
   std::vector<int> labels;   // one per dim (may repeat in an input: a diagonal)
   std::vector<int64_t> dims;
+
+  const T* data() const { return input ? input : owned.data(); }  // row-major
 };
 
 // Copies `src` into the order of `target` (unique labels, sizes from `size`): repeated labels of src read
@@ -119,14 +122,14 @@ Operand<T> contract(const Operand<T>& x, const Operand<T>& y, const std::vector<
     a.insert(a.end(), b.begin(), b.end());
     return a;
   };
-  const std::vector<T> xg = gather(x.data.data(), x.labels, x.dims, cat(cat(batch, m), k), size);
-  const std::vector<T> yg = gather(y.data.data(), y.labels, y.dims, cat(cat(batch, k), n), size);
+  const std::vector<T> xg = gather(x.data(), x.labels, x.dims, cat(cat(batch, m), k), size);
+  const std::vector<T> yg = gather(y.data(), y.labels, y.dims, cat(cat(batch, k), n), size);
   const int64_t B = extent(batch), M = extent(m), K = extent(k), N = extent(n);
   Operand<T> r;
   r.labels = cat(cat(batch, m), n);
   for (int l : r.labels) r.dims.push_back(size.at(l));
-  r.data.resize(static_cast<size_t>(B * M * N));
-  for (int64_t b = 0; b < B; ++b) multiply<T>(M, N, K, xg.data() + b * M * K, yg.data() + b * K * N, r.data.data() + b * M * N);
+  r.owned.resize(static_cast<size_t>(B * M * N));
+  for (int64_t b = 0; b < B; ++b) multiply<T>(M, N, K, xg.data() + b * M * K, yg.data() + b * K * N, r.owned.data() + b * M * N);
   return r;
 }
 
@@ -155,7 +158,7 @@ Status run_einsum(KernelContext& ctx, const std::string& equation) {
   auto operand = [&](size_t i) {
     const Tensor& t = *ctx.inputs[i];
     Operand<T> o;
-    o.data.assign(t.data<T>(), t.data<T>() + t.numel());
+    o.input = t.data<T>();
     o.labels = labels->inputs[i];
     o.dims = t.shape();
     return o;
@@ -170,7 +173,7 @@ Status run_einsum(KernelContext& ctx, const std::string& equation) {
   Shape out_shape;
   for (int l : labels->output) out_shape.push_back(size.at(l));
   KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(ctx.inputs[0]->dtype(), out_shape));
-  const std::vector<T> result = gather(acc.data.data(), acc.labels, acc.dims, labels->output, size);
+  const std::vector<T> result = gather(acc.data(), acc.labels, acc.dims, labels->output, size);
   std::copy(result.begin(), result.end(), y.data<T>());
   ctx.outputs[0] = std::move(y);
   return Status::Ok();

@@ -141,13 +141,31 @@ Status matmul_kernel(KernelContext& ctx) {
   }
 }
 
+// (A - a_zp[row]) x (B - b_zp[column]) of integer tensors, exactly in int64, over d's broadcast batch: one
+// entry per output element (MatMulInteger stores it as int32, QLinearMatMul requantizes it).
+std::vector<int64_t> exact_integer_product(const Tensor& a, const Tensor& b, const MatMulDims& d,
+                                           const std::vector<int64_t>& az, const std::vector<int64_t>& bz) {
+  const int64_t M = d.M, K = d.K, N = d.N;
+  std::vector<int64_t> out(static_cast<size_t>(numel(d.batch) * M * N));
+  for_each_broadcast(d.batch, {d.batch_a, d.batch_b}, [&](int64_t i, const int64_t* off) {
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t c = 0; c < N; ++c) {
+        int64_t acc = 0;
+        for (int64_t k = 0; k < K; ++k)
+          acc += (a.get_as_int64(off[0] * M * K + r * K + k) - az[static_cast<size_t>(r)]) *
+                 (b.get_as_int64(off[1] * K * N + k * N + c) - bz[static_cast<size_t>(c)]);
+        out[static_cast<size_t>(i * M * N + r * N + c)] = acc;
+      }
+  });
+  return out;
+}
+
 // MatMulInteger: (A - a_zp) x (B - b_zp) exactly, in int64, stored as int32 (the op's output type). A zero
 // point is a scalar or per row of A (size M) / per column of B (size N).
 Status matmul_integer_kernel(KernelContext& ctx) {
   const Tensor& a = *ctx.input(0);
   const Tensor& b = *ctx.input(1);
   KILN_ASSIGN_OR_RETURN(MatMulDims d, matmul_dims(ctx, a, b));
-  const int64_t M = d.M, K = d.K, N = d.N;
   auto zero_points = [&](const Tensor* z, int64_t per, const char* what) -> Expected<std::vector<int64_t>> {
     std::vector<int64_t> v(static_cast<size_t>(per), 0);
     if (!z) return v;
@@ -156,20 +174,12 @@ Status matmul_integer_kernel(KernelContext& ctx) {
     for (int64_t i = 0; i < per; ++i) v[static_cast<size_t>(i)] = z->get_as_int64(z->numel() == 1 ? 0 : i);
     return v;
   };
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> az, zero_points(ctx.input(2), M, "a_zero_point"));
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> bz, zero_points(ctx.input(3), N, "b_zero_point"));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> az, zero_points(ctx.input(2), d.M, "a_zero_point"));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> bz, zero_points(ctx.input(3), d.N, "b_zero_point"));
   KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(DType::kInt32, d.out));
   int32_t* out = y.data<int32_t>();
-  for_each_broadcast(d.batch, {d.batch_a, d.batch_b}, [&](int64_t i, const int64_t* off) {
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t c = 0; c < N; ++c) {
-        int64_t acc = 0;
-        for (int64_t k = 0; k < K; ++k)
-          acc += (a.get_as_int64(off[0] * M * K + r * K + k) - az[static_cast<size_t>(r)]) *
-                 (b.get_as_int64(off[1] * K * N + k * N + c) - bz[static_cast<size_t>(c)]);
-        out[i * M * N + r * N + c] = static_cast<int32_t>(acc);
-      }
-  });
+  const std::vector<int64_t> c = exact_integer_product(a, b, d, az, bz);
+  for (size_t i = 0; i < c.size(); ++i) out[i] = static_cast<int32_t>(c[i]);
   ctx.outputs[0] = std::move(y);
   return Status::Ok();
 }
@@ -192,23 +202,17 @@ Status qlinear_matmul_kernel(KernelContext& ctx) {
   const double lo = out_type == DType::kInt8 ? -128 : 0, hi = out_type == DType::kInt8 ? 127 : 255;
   KILN_ASSIGN_OR_RETURN(MatMulDims d, matmul_dims(ctx, a, b));
   KILN_ASSIGN_OR_RETURN(Tensor y, Tensor::create(out_type, d.out));
-  const int64_t M = d.M, K = d.K, N = d.N;
-  for_each_broadcast(d.batch, {d.batch_a, d.batch_b}, [&](int64_t i, const int64_t* off) {
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t c = 0; c < N; ++c) {
-        int64_t acc = 0;
-        for (int64_t k = 0; k < K; ++k)
-          acc += (a.get_as_int64(off[0] * M * K + r * K + k) - az) * (b.get_as_int64(off[1] * K * N + k * N + c) - bz);
-        double q = std::nearbyint(static_cast<double>(acc) * multiplier) + static_cast<double>(yz);
-        q = q < lo ? lo : (q > hi ? hi : q);
-        const int64_t at = i * M * N + r * N + c;
-        if (out_type == DType::kInt8) {
-          y.data<int8_t>()[at] = static_cast<int8_t>(q);
-        } else {
-          y.data<uint8_t>()[at] = static_cast<uint8_t>(q);
-        }
-      }
-  });
+  const std::vector<int64_t> c = exact_integer_product(a, b, d, std::vector<int64_t>(static_cast<size_t>(d.M), az),
+                                                       std::vector<int64_t>(static_cast<size_t>(d.N), bz));
+  for (size_t at = 0; at < c.size(); ++at) {
+    double q = std::nearbyint(static_cast<double>(c[at]) * multiplier) + static_cast<double>(yz);
+    q = q < lo ? lo : (q > hi ? hi : q);
+    if (out_type == DType::kInt8) {
+      y.data<int8_t>()[at] = static_cast<int8_t>(q);
+    } else {
+      y.data<uint8_t>()[at] = static_cast<uint8_t>(q);
+    }
+  }
   ctx.outputs[0] = std::move(y);
   return Status::Ok();
 }
