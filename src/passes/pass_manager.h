@@ -45,6 +45,8 @@ struct OptimizeOptions {
   bool fuse_conv = true;
   bool fuse_gemm = true;
   bool fuse_elementwise = true;
+  bool decompose_einsum = true;  // two-operand contractions as Transpose/Reshape/MatMul
+  bool decompose_conv_transpose = true;  // constant-weight ConvTranspose as Conv (+ DepthToSpace / Pad)
   // Folded results larger than this many elements stay computed at run time (keeps plans small).
   int64_t max_fold_elements = int64_t{1} << 20;
 };
@@ -64,6 +66,8 @@ Expected<int> fold_batchnorm(Graph& graph);                        // fold_batch
 Expected<int> fuse_conv(Graph& graph);                             // fuse_conv.cc
 Expected<int> fuse_gemm(Graph& graph);                             // fuse_gemm.cc
 Expected<int> fuse_elementwise(Graph& graph);                      // fuse_elementwise.cc
+Expected<int> decompose_einsum(Graph& graph);                      // decompose_einsum.cc
+Expected<int> decompose_conv_transpose(Graph& graph);              // decompose_conv_transpose.cc
 // Conv/Gemm/MatMul: activations named in `activation_scales` through QuantizeLinear -> DequantizeLinear
 // (int8, zero point 0); constant float weights as int8 + per-output-channel DequantizeLinear (opset 13+;
 // one scale before). Activations without a scale stay float. Not in the standard pipeline.
