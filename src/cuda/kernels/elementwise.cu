@@ -79,6 +79,32 @@ __device__ float unary_math(Unary op, float x, float a, float b) {
       return x * tanhf(softplus(x));
     case Unary::kSign:
       return isnan(x) ? x : static_cast<float>((0.f < x) - (x < 0.f));
+    case Unary::kTan:
+      return tanf(x);
+    case Unary::kAsin:
+      return asinf(x);
+    case Unary::kAcos:
+      return acosf(x);
+    case Unary::kAtan:
+      return atanf(x);
+    case Unary::kSinh:
+      return sinhf(x);
+    case Unary::kCosh:
+      return coshf(x);
+    case Unary::kAsinh:
+      return asinhf(x);
+    case Unary::kAcosh:
+      return acoshf(x);
+    case Unary::kAtanh:
+      return atanhf(x);
+    case Unary::kSoftsign:
+      return x / (1.f + fabsf(x));
+    case Unary::kCelu:  // max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
+      return x > 0.f ? x : a * expm1f(x / a);
+    case Unary::kThresholdedRelu:
+      return x > a ? x : 0.f;
+    case Unary::kShrink:  // a = lambd, b = bias
+      return x < -a ? x + b : (x > a ? x - b : 0.f);
   }
   return x;
 }

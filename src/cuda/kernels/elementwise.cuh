@@ -51,7 +51,20 @@ enum class Unary : int32_t {
   kGelu,
   kGeluTanh,
   kMish,
-  kSign
+  kSign,
+  kTan,
+  kAsin,
+  kAcos,
+  kAtan,
+  kSinh,
+  kCosh,
+  kAsinh,
+  kAcosh,
+  kAtanh,
+  kSoftsign,
+  kCelu,
+  kThresholdedRelu,
+  kShrink
 };
 
 // How operand k > 0 is folded into the running value (left to right); comparisons give 0/1.

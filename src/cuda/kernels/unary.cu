@@ -67,6 +67,20 @@ Status selu_params(const Node& n, float* a, float* g) {
   return Status::Ok();
 }
 
+Status celu_params(const Node& n, float* a, float*) {
+  KILN_ASSIGN_OR_RETURN(*a, n.attr_float("alpha", 1.f));
+  return Status::Ok();
+}
+Status thresholded_relu_params(const Node& n, float* a, float*) {
+  KILN_ASSIGN_OR_RETURN(*a, n.attr_float("alpha", 1.f));
+  return Status::Ok();
+}
+Status shrink_params(const Node& n, float* lambd, float* bias) {
+  KILN_ASSIGN_OR_RETURN(*lambd, n.attr_float("lambd", 0.5f));
+  KILN_ASSIGN_OR_RETURN(*bias, n.attr_float("bias", 0.f));
+  return Status::Ok();
+}
+
 // A float op, with an exact integer variant when `int_op` is not kIdentity (Relu, Neg, Abs, Sign).
 CudaLoweringDef unary_def(const char* name, Unary op, ParamsFn params = nullptr,
                           IntUnary int_op = IntUnary::kIdentity) {
@@ -286,7 +300,13 @@ KILN_REGISTER_CUDA_LOWERINGS(
     unary_def("Round", Unary::kRound), unary_def("Sin", Unary::kSin), unary_def("Cos", Unary::kCos),
     unary_def("Softplus", Unary::kSoftplus), unary_def("Elu", Unary::kElu, elu_params),
     unary_def("Selu", Unary::kSelu, selu_params), unary_def("Mish", Unary::kMish),
-    unary_def("Sign", Unary::kSign, nullptr, IntUnary::kSign), CudaLoweringDef{"Gelu", "", lower_gelu},
+    unary_def("Sign", Unary::kSign, nullptr, IntUnary::kSign), unary_def("Tan", Unary::kTan),
+    unary_def("Asin", Unary::kAsin), unary_def("Acos", Unary::kAcos), unary_def("Atan", Unary::kAtan),
+    unary_def("Sinh", Unary::kSinh), unary_def("Cosh", Unary::kCosh), unary_def("Asinh", Unary::kAsinh),
+    unary_def("Acosh", Unary::kAcosh), unary_def("Atanh", Unary::kAtanh), unary_def("Softsign", Unary::kSoftsign),
+    unary_def("Celu", Unary::kCelu, celu_params),
+    unary_def("ThresholdedRelu", Unary::kThresholdedRelu, thresholded_relu_params),
+    unary_def("Shrink", Unary::kShrink, shrink_params), CudaLoweringDef{"Gelu", "", lower_gelu},
     CudaLoweringDef{"Clip", "", lower_clip}, CudaLoweringDef{"Not", "", lower_not},
     CudaLoweringDef{"FusedElementwise", kKilnDomain, lower_fused_elementwise},
     CudaLoweringDef{"Identity", "", lower_identity}, CudaLoweringDef{"Dropout", "", lower_dropout});
