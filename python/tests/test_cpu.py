@@ -248,6 +248,82 @@ class KilnCpuTest(unittest.TestCase):
             s._handle = None  # the fake handle never reaches the real library
             _lib.lib = saved
 
+    def test_repeated_torch_calls_take_the_fast_path_and_leave_it_when_a_tensor_changes(self):
+        """session(x, out=y) again with the same torch tensors reuses the C arrays (no rebuilding); new memory, a
+        new shape or another stream is seen (a stand-in torch module and libkiln.so: this machine has no GPU)."""
+        import ctypes
+        import types
+        from kiln import _lib
+
+        calls = []
+        streams = {"current": 11}
+
+        class Dev:
+            index = 0
+
+        class FakeTensor:
+            def __init__(self, shape, ptr, dtype="float32"):
+                self.shape, self.ptr, self.dtype, self.is_cuda, self.device = tuple(shape), ptr, dtype, True, Dev()
+
+            def data_ptr(self):
+                return self.ptr
+
+            def is_contiguous(self):
+                return True
+
+            def stride(self):
+                return ()
+
+        fake_torch = types.ModuleType("torch")
+        fake_torch.Tensor = FakeTensor
+        fake_torch._C = types.SimpleNamespace(_cuda_getCurrentRawStream=lambda index: streams["current"])
+
+        class FakeLib:
+            def kiln_session_run_device(self, h, ins, n_in, outs, n_out, stream):
+                calls.append((ins[0].data, outs[0].data, tuple(ins[0].dims[k] for k in range(ins[0].ndim)), stream,
+                              ctypes.addressof(ins)))
+                return 0
+
+            def kiln_session_destroy(self, h):
+                pass
+
+        class FakeEngine:
+            inputs = [kiln.TensorInfo("input", "float32", (-1, 3))]
+            outputs = [kiln.TensorInfo("logits", "float32", (-1, 5))]
+
+        saved_lib, saved_torch = _lib.lib, sys.modules.get("torch")
+        _lib.lib = lambda: FakeLib()
+        sys.modules["torch"] = fake_torch
+        s = kiln_session.Session(FakeEngine(), ctypes.c_void_p(1), dynamic=True, stream=None)
+        try:
+            x, y = FakeTensor((2, 3), 0x1000), FakeTensor((2, 5), 0x2000)
+            self.assertIs(s(x, out=y), y)
+            self.assertIsNotNone(s._fast)
+            self.assertIs(s(x, out=y), y)  # the fast path
+            self.assertEqual(calls[0][:4], (0x1000, 0x2000, (2, 3), 11))
+            self.assertEqual(calls[1], calls[0])  # same C arrays, same stream
+            streams["current"] = 12  # the caller switched streams: the fast path follows
+            s(x, out=y)
+            self.assertEqual(calls[2][3], 12)
+            x.ptr = 0x3000  # the same tensor object now holds other memory: rebuilt, not stale
+            s(x, out=y)
+            self.assertEqual(calls[3][0], 0x3000)
+            x.shape = (1, 3)  # resized in place
+            y.shape = (1, 5)
+            s(x, out=y)
+            self.assertEqual(calls[4][2], (1, 3))
+            s.close()
+            self.assertIsNone(s._fast)
+            with self.assertRaisesRegex(kiln.UsageError, "the session is closed"):
+                s(x, out=y)
+        finally:
+            s._handle = None
+            _lib.lib = saved_lib
+            if saved_torch is None:
+                del sys.modules["torch"]
+            else:
+                sys.modules["torch"] = saved_torch
+
     def test_compare_returns_the_cli_document(self):
         zoo(self.dir / "a.onnx")
         doc = kiln.compare(self.dir / "a.onnx", backends="cpu,cpu:opt", seed=3)
