@@ -103,7 +103,7 @@ Expected<bool> decompose(Graph& g, Node& n) {
     return false;
   const size_t ns = sx->size() - 2;
   const Tensor& W = *w->constant;
-  if (W.rank() != sx->size()) return false;
+  if (static_cast<size_t>(W.rank()) != sx->size()) return false;
   auto group = n.attr_int("group", 1);
   if (!group.ok() || *group < 1) return false;
   const int64_t G = *group, N = (*sx)[0], Ci = (*sx)[1], Cog = W.dim(1), Co = Cog * G, Cig = Ci / G;

@@ -5,6 +5,7 @@
 // the kernels cannot report errors: constant indices are range-checked when the layer is configured.
 #include <cstring>
 #include <limits>
+#include <tuple>
 
 #include "cuda/kernels/common.cuh"
 #include "cuda/layers/move_util.h"
@@ -403,7 +404,7 @@ Expected<LayerPtr> make_trilu(LowerContext& ctx) {
       "kernel:trilu",
       [plan, k, upper, what, dt](const RunContext& rc, const std::vector<DeviceTensor>& in,
                                  const std::vector<DeviceTensor>& out) -> Status {
-        const auto [rows, cols, n] = *plan;
+        const int64_t rows = std::get<0>(*plan), cols = std::get<1>(*plan), n = std::get<2>(*plan);
         if (n == 0) return Status::Ok();
         return by_size(dtype_size(dt), what, [&](auto u) {
           using U = decltype(u);
@@ -439,7 +440,7 @@ Expected<LayerPtr> make_cumsum(LowerContext& ctx) {
       "kernel:cumsum",
       [plan, dt, what, ex = exclusive != 0, rev = reverse != 0](
           const RunContext& rc, const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out) -> Status {
-        const auto [outer, len, inner] = *plan;
+        const int64_t outer = std::get<0>(*plan), len = std::get<1>(*plan), inner = std::get<2>(*plan);
         const int64_t lines = outer * inner;
         if (lines == 0 || len == 0) return Status::Ok();
         auto launch = [&](auto t, auto acc) {
