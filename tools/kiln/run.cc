@@ -67,9 +67,11 @@ Expected<ModelIO> engine_io(const EngineSummary& s, const std::map<std::string, 
     io.inputs.push_back(v.get());
     io.owned.push_back(std::move(v));
   }
-  for (const auto& [name, shape] : overrides)
+  for (const auto& kv : overrides) {
+    const std::string& name = kv.first;
     if (std::none_of(s.inputs.begin(), s.inputs.end(), [&](const EngineIO& e) { return e.name == name; }))
       return invalid_input("--shapes names '" + name + "' but the engine has no such input");
+  }
   for (const EngineIO& e : s.outputs) io.outputs.push_back(e.name);
   return io;
 }
