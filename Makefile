@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 CTEST_LABELS ?= cpu|conformance|gpu
 
-.PHONY: all setup configure build report-deps test demo fuzz-smoke clean
+.PHONY: all setup configure build report-deps test demo fuzz-smoke capi-asan clean
 
 all: build
 
@@ -24,13 +24,18 @@ report-deps:
 	@if [ ! -d tools/ort/node_modules/onnxruntime-node ]; then npm ci --prefix tools/ort --no-audit --no-fund; fi
 
 # All CPU tests, the ONNX conformance suite and the GPU tests (they skip visibly without a GPU), then a
-# bounded fuzz run of the importer.
+# bounded fuzz run of the importer and the C ABI's tests under ASan/UBSan.
 test: build report-deps
 	@cd $(BUILD) && ctest -L '$(CTEST_LABELS)' --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory capi-asan
 
 fuzz-smoke:
 	@if [ -x scripts/fuzz.sh ]; then scripts/fuzz.sh 60; else echo "fuzz: scripts/fuzz.sh not present, skipped"; fi
+
+# libkiln.so's C ABI tests in a CPU-only AddressSanitizer/UBSan build (build-asan).
+capi-asan:
+	@scripts/capi_asan.sh
 
 # The default model, a small benchmark sweep (CUDA engines when a GPU is present, else the CPU reference) and
 # the HTML report, whose path it prints.
@@ -38,4 +43,4 @@ demo: build report-deps
 	@scripts/demo $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-fuzz
+	rm -rf $(BUILD) build-fuzz build-asan
