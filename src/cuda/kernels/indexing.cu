@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "cuda/kernels/common.cuh"
+#include "cuda/kernels/move_dispatch.cuh"
 #include "cuda/layers/move_util.h"
 
 namespace kiln::cuda {
@@ -47,18 +48,25 @@ __device__ __forceinline__ int64_t wrap(I v, int64_t dim) {
   return x < 0 ? x + dim : x;
 }
 
+// Offset in the addressed tensor of element i of the iteration space, leaving out the `axis` coordinate (the
+// caller adds index * strides[axis]).
+__device__ __forceinline__ int64_t offset_except_axis(int64_t i, const Geometry& g, int axis) {
+  int64_t rest = i, off = 0;
+  for (int d = g.rank - 1; d >= 0; --d) {
+    const int64_t c = rest % g.dims[d];
+    rest /= g.dims[d];
+    if (d != axis) off += c * g.strides[d];
+  }
+  return off;
+}
+
 // ---- GatherElements ------------------------------------------------------------------------------------
 
 template <typename U, typename I>
 __global__ void gather_elements_kernel(const U* data, const I* idx, U* out, Geometry g, int axis, int64_t axis_dim,
                                        int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    int64_t rest = i, off = 0;
-    for (int d = g.rank - 1; d >= 0; --d) {
-      const int64_t c = rest % g.dims[d];
-      rest /= g.dims[d];
-      if (d != axis) off += c * g.strides[d];
-    }
+    const int64_t off = offset_except_axis(i, g, axis);
     const int64_t j = wrap(idx[i], axis_dim);
     out[i] = (j >= 0 && j < axis_dim) ? data[off + j * g.strides[axis]] : U{};
   }
@@ -105,12 +113,7 @@ template <typename U, typename I>
 __global__ void scatter_elements_kernel(const U* updates, const I* idx, U* out, Geometry g, int axis,
                                         int64_t axis_dim, int64_t n, Reduction r) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    int64_t rest = i, off = 0;
-    for (int d = g.rank - 1; d >= 0; --d) {
-      const int64_t c = rest % g.dims[d];
-      rest /= g.dims[d];
-      if (d != axis) off += c * g.strides[d];
-    }
+    const int64_t off = offset_except_axis(i, g, axis);
     const int64_t j = wrap(idx[i], axis_dim);
     if (j >= 0 && j < axis_dim) scatter_store(out, off + j * g.strides[axis], updates[i], r);
   }
@@ -175,23 +178,6 @@ __global__ void cumsum_kernel(const T* x, T* y, int64_t outer, int64_t len, int6
 }
 
 // ---- Host side -----------------------------------------------------------------------------------------
-
-// Calls f(U{}) with an unsigned type of the element's size.
-template <typename F>
-Status by_size(size_t bytes, const std::string& what, F&& f) {
-  switch (bytes) {
-    case 1:
-      return f(uint8_t{});
-    case 2:
-      return f(uint16_t{});
-    case 4:
-      return f(uint32_t{});
-    case 8:
-      return f(uint64_t{});
-    default:
-      return unsupported(what + ": elements of " + std::to_string(bytes) + " bytes");
-  }
-}
 
 template <typename F>
 Status by_index(DType t, const std::string& what, F&& f) {
@@ -258,7 +244,7 @@ class GatherElementsLayer : public Layer {
   Status enqueue(const RunContext& rc, const std::vector<DeviceTensor>& in,
                  const std::vector<DeviceTensor>& out) override {
     if (n_ == 0) return Status::Ok();
-    return by_size(elem_, node_.describe(), [&](auto u) {
+    return dispatch_elem_size(elem_, node_.describe().c_str(), [&](auto u) {
       using U = decltype(u);
       return by_index(index_dtype_, node_.describe(), [&](auto ii) {
         using I = decltype(ii);
@@ -331,7 +317,7 @@ class ScatterLayer : public Layer {
     if (bytes_ && out[0].data != in[0].data)
       KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out[0].data, in[0].data, bytes_, cudaMemcpyDeviceToDevice, rc.stream));
     if (n_ == 0 || (nd_ && nd_plan_.slice == 0)) return Status::Ok();
-    return by_size(elem_, node_.describe(), [&](auto u) {
+    return dispatch_elem_size(elem_, node_.describe().c_str(), [&](auto u) {
       using U = decltype(u);
       return by_index(index_dtype_, node_.describe(), [&](auto ii) {
         using I = decltype(ii);
@@ -406,7 +392,7 @@ Expected<LayerPtr> make_trilu(LowerContext& ctx) {
                                  const std::vector<DeviceTensor>& out) -> Status {
         const int64_t rows = std::get<0>(*plan), cols = std::get<1>(*plan), n = std::get<2>(*plan);
         if (n == 0) return Status::Ok();
-        return by_size(dtype_size(dt), what, [&](auto u) {
+        return dispatch_elem_size(dtype_size(dt), what.c_str(), [&](auto u) {
           using U = decltype(u);
           trilu_kernel<U><<<blocks_for(n), 256, 0, rc.stream>>>(in[0].as<const U>(), out[0].as<U>(), rows, cols, k,
                                                                 upper != 0, n);
