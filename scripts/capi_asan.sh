@@ -8,8 +8,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${KILN_ASAN_BUILD:-$ROOT/build-asan}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$BUILD"
+# Warnings are not errors here: GCC 12 reports -Wmaybe-uninitialized false positives inside libstdc++
+# (std::function in <regex>) once ASan instruments it; the plain build keeps -Werror (CI's KILN_WERROR=ON).
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=ON -DKILN_CUDA=OFF \
-  ${CMAKE_FLAGS:-} >"$BUILD/configure.log" 2>&1 ||
+  -DKILN_WERROR=OFF >"$BUILD/configure.log" 2>&1 ||
   { cat "$BUILD/configure.log" >&2; echo "capi-asan: configure failed" >&2; exit 5; }
 echo "capi-asan: building kiln_capi_tests with -fsanitize=address,undefined in $BUILD"
 cmake --build "$BUILD" -j "$JOBS" --target kiln_capi_tests
