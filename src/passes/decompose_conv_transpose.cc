@@ -21,29 +21,10 @@
 namespace kiln {
 namespace {
 
-class Builder {
+class Builder : public passes::NodeBuilder {
  public:
-  Builder(Graph& g, const Node& n) : g_(g), n_(n), opset_(n.opset > 0 ? n.opset : g.opset("")) {}
+  using NodeBuilder::NodeBuilder;
 
-  Expected<Value*> value(const std::string& base, DType dtype, const Shape& shape) {
-    return g_.add_value(g_.unique_name(n_.name + "/" + base), dtype, SymShape::from(shape));
-  }
-  Node* node(const std::string& op, std::vector<Value*> in, Value* out) {
-    Node* m = g_.add_node(op, g_.unique_name(n_.name + "/" + op), std::move(in), {out});
-    m->opset = opset_;
-    return m;
-  }
-  Expected<Value*> ints(const std::string& base, const std::vector<int64_t>& v) {
-    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::create(DType::kInt64, {static_cast<int64_t>(v.size())}));
-    std::copy(v.begin(), v.end(), t.data<int64_t>());
-    return passes::add_constant(g_, n_.name + "/" + base, std::move(t));
-  }
-  Expected<Value*> reshape(Value* x, const Shape& to) {
-    KILN_ASSIGN_OR_RETURN(Value * s, ints("shape", to));
-    KILN_ASSIGN_OR_RETURN(Value * y, value("reshaped", x->dtype, to));
-    node("Reshape", {x, s}, y);
-    return y;
-  }
   // Zero padding, pads as ONNX orders them ([begin..., end...]); inputs from opset 11, an attribute before.
   Expected<Value*> pad(Value* x, const std::vector<int64_t>& pads, const Shape& out) {
     KILN_ASSIGN_OR_RETURN(Value * y, value("padded", x->dtype, out));
@@ -72,12 +53,6 @@ class Builder {
     }
     return y;
   }
-  int opset() const { return opset_; }
-
- private:
-  Graph& g_;
-  const Node& n_;
-  int opset_;
 };
 
 int64_t product(const Shape& s, size_t from) {

@@ -19,25 +19,9 @@ namespace {
 
 bool contains(const std::vector<int>& v, int l) { return std::find(v.begin(), v.end(), l) != v.end(); }
 
-class Rewriter {
+class Rewriter : public passes::NodeBuilder {
  public:
-  Rewriter(Graph& g, Node& n) : g_(g), n_(n) {}
-
-  Expected<Value*> value(const std::string& base, DType dtype, const Shape& shape) {
-    return g_.add_value(g_.unique_name(n_.name + "/" + base), dtype, SymShape::from(shape));
-  }
-
-  Node* node(const std::string& op, std::vector<Value*> in, Value* out) {
-    Node* m = g_.add_node(op, g_.unique_name(n_.name + "/" + op), std::move(in), {out});
-    m->opset = opset();
-    return m;
-  }
-
-  Expected<Value*> ints(const std::string& base, const std::vector<int64_t>& v) {
-    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::create(DType::kInt64, {static_cast<int64_t>(v.size())}));
-    std::copy(v.begin(), v.end(), t.data<int64_t>());
-    return passes::add_constant(g_, n_.name + "/" + base, std::move(t));
-  }
+  using NodeBuilder::NodeBuilder;
 
   // x (labels `from`, dims `dims`) transposed to label order `to`; x itself when the order is the same.
   Expected<Value*> transpose(Value* x, std::vector<int>& from, Shape& dims, const std::vector<int>& to) {
@@ -53,14 +37,6 @@ class Rewriter {
     node("Transpose", {x}, y)->attrs["perm"] = Attribute::make_ints(perm);
     from = to;
     dims = out;
-    return y;
-  }
-
-  Expected<Value*> reshape(Value* x, const Shape& from, const Shape& to) {
-    if (from == to) return x;
-    KILN_ASSIGN_OR_RETURN(Value * shape, ints("shape", to));
-    KILN_ASSIGN_OR_RETURN(Value * y, value("reshaped", x->dtype, to));
-    node("Reshape", {x, shape}, y);
     return y;
   }
 
@@ -92,11 +68,6 @@ class Rewriter {
     dims = out;
     return y;
   }
-
- private:
-  int opset() const { return n_.opset > 0 ? n_.opset : g_.opset(""); }
-  Graph& g_;
-  Node& n_;
 };
 
 int64_t product(const Shape& s, size_t begin, size_t end) {
@@ -164,8 +135,8 @@ Expected<bool> decompose(Graph& g, Node& n) {
   ma.push_back(K);
   mb.push_back(K);
   mb.push_back(N);
-  KILN_ASSIGN_OR_RETURN(xa, rw.reshape(xa, da, ma));
-  KILN_ASSIGN_OR_RETURN(xb, rw.reshape(xb, db, mb));
+  KILN_ASSIGN_OR_RETURN(xa, rw.reshape(xa, ma));
+  KILN_ASSIGN_OR_RETURN(xb, rw.reshape(xb, mb));
   // MatMul's output: the batch dims broadcast, then [M, N].
   Shape mm;
   for (size_t i = 0; i < nb; ++i) mm.push_back(std::max(da[i], db[i]));
@@ -177,7 +148,7 @@ Expected<bool> decompose(Graph& g, Node& n) {
   KILN_ASSIGN_OR_RETURN(Value * prod, rw.value("matmul", a->dtype, mm));
   rw.node("MatMul", {xa, xb}, prod);
   std::vector<int> lz = concat({&batch, &kept_a, &kept_b});
-  KILN_ASSIGN_OR_RETURN(Value * z, rw.reshape(prod, mm, unflat));
+  KILN_ASSIGN_OR_RETURN(Value * z, rw.reshape(prod, unflat));
   KILN_ASSIGN_OR_RETURN(z, rw.transpose(z, lz, unflat, lo));
   if (unflat != *sy) return Status(StatusCode::kRuntime, n.describe() + ": decomposed shape differs");
   // The last new node writes the Einsum's output value itself (its name may be a graph output).

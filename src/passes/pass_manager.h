@@ -104,6 +104,22 @@ bool is_qdq_compute(const Node& n);
 std::vector<float> weight_channel_scales(const Tensor& w, int64_t axis);
 // A fresh initializer named after `base`.
 Expected<Value*> add_constant(Graph& g, const std::string& base, Tensor data);
+// Adds the nodes that replace `n` (decomposition passes): values and nodes named "<n.name>/<base>", nodes at
+// n's opset (the graph's default-domain opset when n has none).
+class NodeBuilder {
+ public:
+  NodeBuilder(Graph& g, const Node& n) : g_(g), n_(n), opset_(n.opset > 0 ? n.opset : g.opset("")) {}
+  Expected<Value*> value(const std::string& base, DType dtype, const Shape& shape);
+  Node* node(const std::string& op, std::vector<Value*> in, Value* out);
+  Expected<Value*> ints(const std::string& base, const std::vector<int64_t>& v);  // a 1-D int64 constant
+  Expected<Value*> reshape(Value* x, const Shape& to);  // x itself when its shape is already `to`
+  int opset() const { return opset_; }
+
+ protected:
+  Graph& g_;
+  const Node& n_;
+  int opset_;
+};
 }  // namespace passes
 
 }  // namespace kiln

@@ -63,6 +63,30 @@ Expected<Value*> add_constant(Graph& g, const std::string& base, Tensor data) {
   return g.add_initializer(g.unique_name(base), std::move(data));
 }
 
+Expected<Value*> NodeBuilder::value(const std::string& base, DType dtype, const Shape& shape) {
+  return g_.add_value(g_.unique_name(n_.name + "/" + base), dtype, SymShape::from(shape));
+}
+
+Node* NodeBuilder::node(const std::string& op, std::vector<Value*> in, Value* out) {
+  Node* m = g_.add_node(op, g_.unique_name(n_.name + "/" + op), std::move(in), {out});
+  m->opset = opset_;
+  return m;
+}
+
+Expected<Value*> NodeBuilder::ints(const std::string& base, const std::vector<int64_t>& v) {
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::create(DType::kInt64, {static_cast<int64_t>(v.size())}));
+  std::copy(v.begin(), v.end(), t.data<int64_t>());
+  return add_constant(g_, n_.name + "/" + base, std::move(t));
+}
+
+Expected<Value*> NodeBuilder::reshape(Value* x, const Shape& to) {
+  if (auto s = x->shape.to_static(); s && *s == to) return x;
+  KILN_ASSIGN_OR_RETURN(Value * shape, ints("shape", to));
+  KILN_ASSIGN_OR_RETURN(Value * y, value("reshaped", x->dtype, to));
+  node("Reshape", {x, shape}, y);
+  return y;
+}
+
 }  // namespace kiln::passes
 
 namespace kiln::passes {
