@@ -237,6 +237,14 @@ CaseResult from_status(const ConformanceCase& c, const Status& s) {
   return r;
 }
 
+// Virtual memory the process has mapped now (first field of /proc/self/statm, in pages); 0 if unknown.
+rlim_t inherited_address_space_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  unsigned long long pages = 0;
+  if (!(statm >> pages)) return 0;
+  return static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE));
+}
+
 // Child side: limits, run, write "<code>\n<message>" to the pipe, exit without running destructors twice.
 [[noreturn]] void child_main(int fd, const ConformanceCase& c, const Tolerance& tol, const IsolationLimits& lim,
                              const std::string& backend) {
@@ -245,7 +253,11 @@ CaseResult from_status(const ConformanceCase& c, const Status& s) {
   // every sanitized child fail at start-up; sanitized builds rely on the tensor-size cap below instead.
 #if !defined(__SANITIZE_ADDRESS__)
   if (backend == "cpu") {
-    struct rlimit rl = {bytes, bytes};
+    // The limit is what the case may map on top of what the child inherits: a CUDA-enabled binary already
+    // maps several hundred MiB of cuDNN/cuBLASLt code, and an absolute limit below that would leave the
+    // case no room at all (every allocation needing a new mapping would fail, whatever its size).
+    const rlim_t inherited = inherited_address_space_bytes();
+    struct rlimit rl = {inherited + bytes, inherited + bytes};
     setrlimit(RLIMIT_AS, &rl);
   }
 #endif

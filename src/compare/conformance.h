@@ -55,7 +55,7 @@ Status run_case(const ConformanceCase& c, const Tolerance& tol, const std::strin
 
 struct IsolationLimits {
   int timeout_s = 60;
-  size_t memory_limit_mb = 4096;  // address-space limit of the child process
+  size_t memory_limit_mb = 4096;  // address space the child may map beyond what it inherits at fork
 };
 // Runs one case in a forked child with time and memory limits; a crash or timeout is a failure.
 // On cuda, no address-space limit applies (a CUDA context reserves far more than it uses).

@@ -1,27 +1,38 @@
-// Engine API in builds without the CUDA backend: every entry point says so (exit code 5 in the CLI).
+// Engine API in builds without the CUDA backend: every entry point says so (exit code 5 in the CLI). Building
+// and loading first check the model or plan file as the CUDA build does, so a missing or corrupt file is bad
+// input (exit code 2) here too, and the refusal reads like a CUDA build's on a machine without a GPU.
 #if !KILN_WITH_CUDA
 #include "engine/builder.h"
+#include "engine/plan.h"
+#include "onnx/importer.h"
 
 namespace kiln {
 namespace {
-Status no_cuda() {
-  return runtime_error("this kiln was built without the CUDA backend (no CUDA toolkit at build time)");
-}
+constexpr const char* kWhy = "this kiln was built without the CUDA backend (no CUDA toolkit at build time)";
+Status no_cuda() { return runtime_error(kWhy); }
 }  // namespace
 
 class EngineImpl {};
 class SessionImpl {};
 
 bool cuda_available(std::string* why) {
-  if (why) *why = "built without CUDA";
+  if (why) *why = kWhy;
   return false;
 }
-Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph>, const BuildOptions&) { return no_cuda(); }
+Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph>, const BuildOptions&) {
+  return runtime_error(std::string("cannot build a CUDA engine: ") + kWhy);
+}
 Status check_cuda_lowerings(std::unique_ptr<Graph>) {
   return unsupported("this kiln was built without the CUDA backend");
 }
-Expected<std::shared_ptr<Engine>> Engine::build(const std::string&, const BuildOptions&) { return no_cuda(); }
-Expected<std::shared_ptr<Engine>> Engine::load(const std::string&) { return no_cuda(); }
+Expected<std::shared_ptr<Engine>> Engine::build(const std::string& onnx_path, const BuildOptions& options) {
+  KILN_ASSIGN_OR_RETURN(auto graph, load_onnx(onnx_path));
+  return build_engine(std::move(graph), options);
+}
+Expected<std::shared_ptr<Engine>> Engine::load(const std::string& path) {
+  KILN_RETURN_IF_ERROR(read_plan(path).status());
+  return runtime_error(std::string("cannot load a CUDA engine: ") + kWhy);
+}
 Status Engine::save(const std::string&) const { return no_cuda(); }
 Engine::Engine(std::unique_ptr<EngineImpl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;

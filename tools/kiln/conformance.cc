@@ -104,7 +104,7 @@ KILN_SUBCOMMAND(
                  app.add_flag("-v,--verbose", args->verbose, "Print every case with its status, time and reason");
                  app.add_option("--timeout", args->timeout_s, "Seconds one case may run before it is killed")
                      ->capture_default_str();
-                 app.add_option("--memory-limit", args->memory_mb, "Address-space limit per case, in MiB")
+                 app.add_option("--memory-limit", args->memory_mb, "Address space a case may map beyond what the process already has, in MiB")
                      ->capture_default_str();
                  app.footer(
                      "Floats must match within |got - expected| <= 1e-5 + 1e-3 * |expected| (NaN matches NaN);\n"

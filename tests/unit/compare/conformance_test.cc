@@ -136,11 +136,11 @@ TEST(Conformance, DiscoversSuitesAndIsolatesABrokenCase) {
   EXPECT_NE(r.reason.find("model.onnx"), std::string::npos) << r.reason;
 
   // A case needing an 800 MB tensor fails cleanly under a 256 MiB memory limit (the child's tensor cap
-  // follows the limit) and succeeds in allocating without it.
-  const fs::path big = root / "node" / "test_big";
-  fs::create_directories(big / "test_data_set_0");
-  std::ofstream(big / "test_data_set_0" / "output_0.pb") << "";
-  {
+  // follows the limit), while an 80 MB one runs under the same limit: the limit counts what the case maps,
+  // not the several hundred MiB of libraries this (CUDA-linked) process has mapped already.
+  auto write_constant_of_shape_case = [](const fs::path& dir, int64_t elements) {
+    fs::create_directories(dir / "test_data_set_0");
+    std::ofstream(dir / "test_data_set_0" / "output_0.pb") << "";
     onnx::ModelProto m;
     m.set_ir_version(8);
     m.add_opset_import()->set_version(13);
@@ -149,7 +149,7 @@ TEST(Conformance, DiscoversSuitesAndIsolatesABrokenCase) {
     shape->set_name("shape");
     shape->set_data_type(onnx::TensorProto::INT64);
     shape->add_dims(1);
-    shape->add_int64_data(200000000);
+    shape->add_int64_data(elements);
     auto* n = g->add_node();
     n->set_op_type("ConstantOfShape");
     n->add_input("shape");
@@ -157,14 +157,24 @@ TEST(Conformance, DiscoversSuitesAndIsolatesABrokenCase) {
     auto* y = g->add_output();
     y->set_name("y");
     y->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
-    std::ofstream f(big / "model.onnx", std::ios::binary);
+    std::ofstream f(dir / "model.onnx", std::ios::binary);
     m.SerializeToOstream(&f);
-  }
+  };
+  const fs::path big = root / "node" / "test_big", fits = root / "node" / "test_fits";
+  write_constant_of_shape_case(big, 200000000);
+  write_constant_of_shape_case(fits, 20000000);
   IsolationLimits small;
   small.memory_limit_mb = 256;
   CaseResult capped = run_case_isolated(ConformanceCase{"node", "test_big", big.string()}, Tolerance(), small);
   EXPECT_EQ(capped.status, CaseStatus::kFailed);
   EXPECT_NE(capped.reason.find("128 MiB limit"), std::string::npos) << capped.reason;
+  // The 80 MB case computes its output and only then stops at the empty expected-output file (read after
+  // the run; an empty TensorProto has no data type, which is reported as unsupported).
+  CaseResult ran = run_case_isolated(ConformanceCase{"node", "test_fits", fits.string()}, Tolerance(), small);
+  EXPECT_NE(ran.status, CaseStatus::kPassed) << ran.reason;
+  EXPECT_EQ(ran.reason.find("limit"), std::string::npos) << ran.reason;
+  EXPECT_EQ(ran.reason.find("memory"), std::string::npos) << ran.reason;
+  EXPECT_NE(ran.reason.find("output_0.pb"), std::string::npos) << ran.reason;
   fs::remove_all(root);
 
   auto none = discover_cases("/nonexistent/dir", "");
