@@ -50,7 +50,9 @@ Expected<std::vector<ConformanceCase>> discover_cases(const std::string& root, c
 
 // Runs one case in this process: import, feed every data set, compare every output. Ok = passed;
 // kUnsupported = skip; anything else = failure with the reason in the message.
-// `backend`: "cpu" (the reference) or "cuda:<precision>" (a kiln engine built for each data set's shapes).
+// `backend`: "cpu" (the reference), "cpu:opt" (the reference after kiln's graph passes, with the inputs fixed
+// to the data set's shapes as an engine build does: checks the passes, decompositions included, on the ONNX
+// test data) or "cuda:<precision>" (a kiln engine built for each data set's shapes).
 Status run_case(const ConformanceCase& c, const Tolerance& tol, const std::string& backend = "cpu");
 
 struct IsolationLimits {
@@ -67,7 +69,7 @@ struct ConformanceOptions {
   std::string filter;
   Tolerance tolerance;
   IsolationLimits limits;
-  // "cpu" or "cuda:fp32|tf32|fp16|bf16". On cuda, cases with an op that has no GPU lowering (after the graph
+  // "cpu", "cpu:opt" or "cuda:fp32|tf32|fp16|bf16". On cuda, cases with an op that has no GPU lowering (after the graph
   // passes) are skipped without starting a process.
   std::string backend = "cpu";
   // Every case in this process (no fork, no limits): much faster on cuda (one CUDA context for all), but a

@@ -46,6 +46,7 @@ Expected<std::vector<PassReport>> optimize_graph(Graph& graph, const OptimizeOpt
         "fold_constants", [limit](Graph& g) { return fold_constants(g, limit); }, true);
   }
   pm.add("dce", eliminate_dead_code, true);
+  if (o.decompose_composites) pm.add("decompose_composites", decompose_composites, true);
   if (o.decompose_einsum) pm.add("decompose_einsum", decompose_einsum, false);
   if (o.decompose_conv_transpose) pm.add("decompose_conv_transpose", decompose_conv_transpose, false);
   if (o.fold_batchnorm) pm.add("fold_batchnorm", fold_batchnorm, true);

@@ -47,6 +47,7 @@ struct OptimizeOptions {
   bool fuse_elementwise = true;
   bool decompose_einsum = true;  // two-operand contractions as Transpose/Reshape/MatMul
   bool decompose_conv_transpose = true;  // constant-weight ConvTranspose as Conv (+ DepthToSpace / Pad)
+  bool decompose_composites = true;  // losses, run-time-parameter norms, Clip, Hardmax, IsInf... as primitives
   // Folded results larger than this many elements stay computed at run time (keeps plans small).
   int64_t max_fold_elements = int64_t{1} << 20;
 };
@@ -68,6 +69,7 @@ Expected<int> fuse_gemm(Graph& graph);                             // fuse_gemm.
 Expected<int> fuse_elementwise(Graph& graph);                      // fuse_elementwise.cc
 Expected<int> decompose_einsum(Graph& graph);                      // decompose_einsum.cc
 Expected<int> decompose_conv_transpose(Graph& graph);              // decompose_conv_transpose.cc
+Expected<int> decompose_composites(Graph& graph);                  // decompose_composites.cc
 // Conv/Gemm/MatMul: activations named in `activation_scales` through QuantizeLinear -> DequantizeLinear
 // (int8, zero point 0); constant float weights as int8 + per-output-channel DequantizeLinear (opset 13+;
 // one scale before). Activations without a scale stay float. Not in the standard pipeline.

@@ -40,8 +40,9 @@ Status run_suite(const ConformanceArgs& args) {
   opt.filter = args.filter;
   opt.limits.timeout_s = args.timeout_s;
   opt.limits.memory_limit_mb = args.memory_mb;
-  if (args.backend != "cpu" && args.backend != "cuda" && args.backend.rfind("cuda:", 0) != 0)
-    return usage_error("--backend must be cpu or cuda[:fp32|tf32|fp16|bf16], not '" + args.backend + "'");
+  if (args.backend != "cpu" && args.backend != "cpu:opt" && args.backend != "cuda" &&
+      args.backend.rfind("cuda:", 0) != 0)
+    return usage_error("--backend must be cpu, cpu:opt or cuda[:fp32|tf32|fp16|bf16], not '" + args.backend + "'");
   opt.backend = args.backend == "cuda" ? "cuda:fp32" : args.backend;
   opt.in_process = args.in_process;
   opt.on_result = [&](const CaseResult& r) {
@@ -95,8 +96,9 @@ KILN_SUBCOMMAND(
                                 "File listing case ids (node/test_abs, one per line) that must pass; exit 4 if "
                                 "any does not");
                  app.add_option("--backend", args->backend,
-                                "cpu (the reference) or cuda[:fp32|tf32|fp16|bf16] (a kiln engine per case; "
-                                "cases with an op that has no GPU lowering are skipped)")
+                                "cpu (the reference), cpu:opt (the reference after kiln's graph passes, inputs "
+                                "fixed to the case's shapes: checks the passes) or cuda[:fp32|tf32|fp16|bf16] (a "
+                                "kiln engine per case; cases with an op that has no GPU lowering are skipped)")
                      ->capture_default_str();
                  app.add_flag("--in-process", args->in_process,
                               "Run every case in this process (no crash isolation, no --timeout/--memory-limit): "
@@ -114,6 +116,7 @@ KILN_SUBCOMMAND(
                      "  kiln conformance\n"
                      "  kiln conformance --filter node/test_conv -v\n"
                      "  kiln conformance --backend cuda --json gpu.json   # the GPU engine on the same cases\n"
+                     "  kiln conformance --backend cpu:opt --expect-pass tests/conformance/passing_opt.txt\n"
                      "  kiln conformance --json report.json --expect-pass tests/conformance/passing.txt\n");
                  return [args] {
                    Status s = run_suite(*args);
