@@ -35,6 +35,12 @@ struct BuildOptions {
   // --inputIOFormats / --outputIOFormats: the engine's dtype for each graph input / output, in order
   // (fp32 | fp16 | bf16; float I/O only). Empty: the model's dtypes.
   std::vector<std::string> input_io_formats, output_io_formats;
+  // --inputValues NAME:V1,V2,...: model inputs fixed to these values at build (in the input's dtype; dims =
+  // its declared static dims, or [N] for a rank-1 input, [] for one value of a scalar). They stop being engine
+  // inputs and fold like constants, which is how parameter inputs no other input computes (Resize scales or
+  // sizes, Slice starts, Pad pads, Reduce axes, Trilu k, TopK k) reach GPU lowerings that need constants,
+  // as TensorRT's shape-tensor values do. A run may still feed one of them, with the same values only.
+  std::map<std::string, std::vector<double>> input_values;
   size_t workspace_bytes = size_t{256} << 20;    // --memPoolSize=workspace:N (MiB)
   std::string timing_cache_file;                 // --timingCacheFile: read if present, written after
   bool tune = true;                              // time tactics (false: heuristics only)
@@ -83,6 +89,7 @@ struct EngineLayer {
 struct EngineSummary {
   std::string precision;
   std::vector<EngineIO> inputs, outputs;
+  std::map<std::string, std::vector<double>> input_values;  // model inputs fixed at build (--inputValues)
   std::vector<ShapeProfile> profiles;
   std::vector<EngineLayer> layers;
   size_t weight_bytes = 0, activation_bytes = 0, workspace_bytes = 0;

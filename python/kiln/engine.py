@@ -127,11 +127,28 @@ class Engine:
         return "kiln.Engine(precision=%s, inputs=%s, outputs=%s)" % (self.precision, self.inputs, self.outputs)
 
 
+def _number_list(v: Any, what: str) -> List[float]:
+    """A number, a sequence of numbers or a NumPy array (flattened) as a list of floats."""
+    if hasattr(v, "tolist"):  # NumPy arrays and scalars
+        v = v.tolist()
+    items = v if isinstance(v, (list, tuple)) else [v]
+    flat: List[float] = []
+    for x in items:
+        if isinstance(x, (list, tuple)):
+            flat.extend(_number_list(x, what))
+        elif isinstance(x, (int, float)) and not isinstance(x, bool):
+            flat.append(float(x))
+        else:
+            raise UsageError("%s must hold numbers, got %r" % (what, x))
+    return flat
+
+
 def build(onnx: PathLike, precision: Optional[str] = None, shapes: Optional[ShapeMap] = None,
           profiles: Optional[Sequence[Mapping[str, ShapeMap]]] = None, timing_cache: Optional[PathLike] = None,
           workspace_mib: Optional[float] = None, layer_precisions: Optional[Mapping[str, str]] = None,
           optimization_level: Optional[int] = None, input_io_formats: Optional[Sequence[str]] = None,
-          output_io_formats: Optional[Sequence[str]] = None, tune: Optional[bool] = None) -> Engine:
+          output_io_formats: Optional[Sequence[str]] = None, tune: Optional[bool] = None,
+          input_values: Optional[Mapping[str, Any]] = None) -> Engine:
     """Builds a CUDA engine from an ONNX model (``kiln build``). Arguments left ``None`` take kiln's defaults
     (precision fp32, workspace 256 MiB, optimization level 3, tuning on), exactly as the CLI does.
 
@@ -146,6 +163,8 @@ def build(onnx: PathLike, precision: Optional[str] = None, shapes: Optional[Shap
         optimization_level: 0..5 (``--builderOptimizationLevel``).
         input_io_formats / output_io_formats: engine I/O dtypes, one per input / output ("fp16", ...).
         tune: False picks tactics from heuristics only (``--noTune``).
+        input_values: model inputs fixed at build, ``{"k": [3], "axes": [0, 2]}`` (``--inputValues``): they
+            stop being engine inputs and fold like constants (parameter inputs the GPU needs as constants).
     """
     options: Dict[str, Any] = {
         "precision": precision,
@@ -157,6 +176,8 @@ def build(onnx: PathLike, precision: Optional[str] = None, shapes: Optional[Shap
         "input_io_formats": list(input_io_formats) if input_io_formats is not None else None,
         "output_io_formats": list(output_io_formats) if output_io_formats is not None else None,
         "tune": tune,
+        "input_values": ({k: _number_list(v, "input_values[%r]" % k) for k, v in dict(input_values).items()}
+                         if input_values is not None else None),
     }
     if profiles is not None:
         if isinstance(profiles, Mapping):

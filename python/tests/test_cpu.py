@@ -147,6 +147,11 @@ class KilnCpuTest(unittest.TestCase):
             kiln.build(model, shapes={"x": "abc"})
         with self.assertRaisesRegex(kiln.UsageError, "must be a path"):
             kiln.build(42)
+        with self.assertRaisesRegex(kiln.UsageError, r"input_values\['k'\] must hold numbers"):
+            kiln.build(model, input_values={"k": ["three"]})
+        # Valid input values reach the model check (and then the missing file).
+        with self.assertRaisesRegex(kiln.BadInputError, "missing.onnx"):
+            kiln.build(model, input_values={"k": 3, "axes": (0, 2)})
 
     def test_argument_conversion_and_checks(self):
         argv = _argv("bench", Path("m.onnx"), {"backend": "cuda", "no_data_transfers": True, "dump_profile": False,

@@ -76,6 +76,20 @@ Status apply_option(BuildOptions& o, const std::string& key, const json& v) {
       if (!p.is_string()) return type_error("an object of strings {\"node name\": \"fp32\", ...}");
       o.layer_precisions[name] = p.get<std::string>();
     }
+  } else if (key == "input_values") {
+    if (!v.is_object()) return type_error("an object {\"input name\": [numbers], ...}");
+    for (const auto& [name, list] : v.items()) {
+      if (list.is_number()) {
+        o.input_values[name] = {list.get<double>()};
+        continue;
+      }
+      if (!list.is_array()) return type_error("an object of number lists {\"k\": [3], \"axes\": [0, 2]}");
+      std::vector<double>& values = o.input_values[name];
+      for (const json& x : list) {
+        if (!x.is_number()) return type_error("an object of number lists {\"k\": [3], \"axes\": [0, 2]}");
+        values.push_back(x.get<double>());
+      }
+    }
   } else if (key == "input_io_formats") {
     KILN_ASSIGN_OR_RETURN(o.input_io_formats, string_list(v, "build option 'input_io_formats'"));
   } else if (key == "output_io_formats") {
@@ -95,7 +109,7 @@ Status apply_option(BuildOptions& o, const std::string& key, const json& v) {
     o.tune = v.get<bool>();
   } else {
     return usage_error("unknown build option '" + key +
-                       "' (options: precision, shapes, profiles, layer_precisions, input_io_formats, "
+                       "' (options: precision, shapes, profiles, layer_precisions, input_values, input_io_formats, "
                        "output_io_formats, workspace_mib, timing_cache, optimization_level, tune)");
   }
   return Status::Ok();

@@ -36,7 +36,7 @@ const char* case_status_name(CaseStatus s);  // "passed", "failed", "skipped"
 struct CaseResult {
   ConformanceCase test;
   CaseStatus status = CaseStatus::kFailed;
-  std::string reason;  // empty when passed
+  std::string reason;  // passed: empty, or which inputs were fixed at build (cpu:opt and cuda)
   double duration_s = 0;
 };
 
@@ -53,7 +53,11 @@ Expected<std::vector<ConformanceCase>> discover_cases(const std::string& root, c
 // `backend`: "cpu" (the reference), "cpu:opt" (the reference after kiln's graph passes, with the inputs fixed
 // to the data set's shapes as an engine build does: checks the passes, decompositions included, on the ONNX
 // test data) or "cuda:<precision>" (a kiln engine built for each data set's shapes).
-Status run_case(const ConformanceCase& c, const Tolerance& tol, const std::string& backend = "cpu");
+// On cpu:opt and cuda, graph inputs read only as op parameters (engine/input_values.h: Resize sizes, Slice
+// starts, Reduce axes, TopK k, Conv weights given as inputs, ...) are fixed to the data set's values at build,
+// as `kiln build --inputValues` does; `note`, when given, then names them (a passing case reports it).
+Status run_case(const ConformanceCase& c, const Tolerance& tol, const std::string& backend = "cpu",
+                std::string* note = nullptr);
 
 struct IsolationLimits {
   int timeout_s = 60;

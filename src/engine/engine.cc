@@ -9,6 +9,7 @@
 #include "cuda/kernels/fill.h"
 #include "engine/builder.h"
 #include "engine/engine_impl.h"
+#include "engine/input_values.h"
 #include "engine/io_formats.h"
 #include "engine/profiles.h"
 #include "engine/range_check.h"
@@ -96,6 +97,7 @@ Expected<int> EngineImpl::find_profile(const ShapeMap& shapes) const {
 void EngineImpl::fill_summary() {
   summary.precision = cuda::precision_name(precision);
   summary.profiles = profiles;
+  summary.input_values = input_values;
   summary.inputs.clear();
   summary.outputs.clear();
   for (const Value* v : program->graph->inputs) {
@@ -238,6 +240,12 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
     return usage_error(fmt::format("--builderOptimizationLevel {} is not 0..5", o.optimization_level));
   impl->layer_precisions = o.layer_precisions;
   impl->workspace_limit = o.workspace_bytes;
+  if (!o.input_values.empty()) {
+    KILN_RETURN_IF_ERROR(fix_input_values(*graph, o.input_values));
+    impl->input_values = o.input_values;
+    for (const auto& [name, values] : o.input_values)
+      say(o, fmt::format("input '{}' fixed to {} (--inputValues)", name, describe_values(values)));
+  }
   std::vector<std::string> warnings;
   if (o.range_check) {
     KILN_ASSIGN_OR_RETURN(warnings, range_check_warnings(*graph, o));
@@ -300,6 +308,7 @@ Status Engine::save(const std::string& path) const {
   plan.precision = cuda::precision_name(e.precision);
   plan.profiles = e.profiles;
   plan.layer_precisions = e.layer_precisions;
+  plan.input_values = e.input_values;
   plan.workspace_limit = e.workspace_limit;
   for (const auto& l : e.program->layers)
     plan.layers.push_back(PlanLayer{l.key, l.op, cuda::precision_name(l.precision), l.layer->tactic()});
@@ -333,6 +342,7 @@ Expected<std::shared_ptr<Engine>> Engine::load(const std::string& path) {
   impl->profiles = plan.profiles;
   impl->dynamic = !profiles_are_static(plan.profiles);
   impl->layer_precisions = plan.layer_precisions;
+  impl->input_values = plan.input_values;
   impl->workspace_limit = plan.workspace_limit;
   KILN_ASSIGN_OR_RETURN(impl->handles, create_handles());
   cuda::LoweringOptions lo;

@@ -19,6 +19,7 @@ class EngineImpl {
   bool dynamic = false;
   cuda::Precision precision = cuda::Precision::kFP32;
   std::map<std::string, std::string> layer_precisions;
+  std::map<std::string, std::vector<double>> input_values;  // model inputs fixed at build (--inputValues)
   size_t workspace_limit = 0;
   PlanEnvironment env;
   cuda::GpuHandles handles;

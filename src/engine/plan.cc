@@ -77,6 +77,7 @@ json header_json(const PlanContents& p) {
     j["profiles"].push_back(
         {{"min", shape_map_json(prof.min)}, {"opt", shape_map_json(prof.opt)}, {"max", shape_map_json(prof.max)}});
   j["layer_precisions"] = p.layer_precisions;
+  if (!p.input_values.empty()) j["input_values"] = p.input_values;  // optional: absent before 2026-12-07
   j["workspace_limit"] = p.workspace_limit;
   j["layers"] = json::array();
   for (const PlanLayer& l : p.layers)
@@ -116,6 +117,8 @@ void contents_from_header(const json& j, PlanContents& p) {
   for (const json& prof : j.at("profiles"))
     p.profiles.push_back({field<ShapeMap>(prof, "min"), field<ShapeMap>(prof, "opt"), field<ShapeMap>(prof, "max")});
   p.layer_precisions = field<std::map<std::string, std::string>>(j, "layer_precisions");
+  if (j.contains("input_values"))
+    p.input_values = field<std::map<std::string, std::vector<double>>>(j, "input_values");
   p.workspace_limit = field<uint64_t>(j, "workspace_limit");
   for (const json& l : j.at("layers"))
     p.layers.push_back({field<std::string>(l, "key"), field<std::string>(l, "op"), field<std::string>(l, "precision"),

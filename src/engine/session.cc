@@ -7,6 +7,7 @@
 
 #include "engine/builder.h"
 #include "engine/engine_impl.h"
+#include "engine/input_values.h"
 #include "engine/profiles.h"
 
 namespace kiln {
@@ -316,8 +317,12 @@ Expected<TensorMap> run_engine(const std::shared_ptr<Engine>& engine, const Tens
     }
     shapes[v->name] = it->second.shape();
   }
-  for (const auto& [name, t] : feeds)
-    if (!shapes.count(name)) return invalid_input("the engine has no input named '" + name + "'");
+  for (const auto& [name, t] : feeds) {
+    if (shapes.count(name)) continue;
+    auto fixed = e.input_values.find(name);
+    if (fixed == e.input_values.end()) return invalid_input("the engine has no input named '" + name + "'");
+    KILN_RETURN_IF_ERROR(check_fixed_input_feed(name, fixed->second, t));  // fixed at build: same values only
+  }
   std::unique_ptr<Session> session;
   if (e.dynamic) {
     KILN_ASSIGN_OR_RETURN(auto ds, DynamicSession::create(engine, nullptr, 0));
@@ -328,6 +333,7 @@ Expected<TensorMap> run_engine(const std::shared_ptr<Engine>& engine, const Tens
     session = std::move(ss);
   }
   for (const auto& [name, fed] : feeds) {
+    if (!shapes.count(name)) continue;  // an input fixed at build, checked above
     const Tensor& t = converted.count(name) ? converted.at(name) : fed;
     KILN_ASSIGN_OR_RETURN(void* p, session->host_input(name));
     std::memcpy(p, t.raw(), t.nbytes());

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace kiln::cli {
 namespace {
 
@@ -54,6 +56,21 @@ TEST(BuildArgs, LayerPrecisions) {
   expect_usage(parse_layer_precisions({"conv1:int8"}).status(), {"'int8' is not one of fp32, fp16, bf16"});
   expect_usage(parse_layer_precisions({"conv1"}).status(), {"'conv1' is not NODE:PRECISION"});
   expect_usage(parse_layer_precisions({"a:fp32,a:fp16"}).status(), {"'a' twice"});
+}
+
+TEST(BuildArgs, InputValues) {
+  auto v = parse_input_values({"k:3", "axes:0,-1;scales:1,1,2.5,1e1", "in:put:inf"});
+  ASSERT_TRUE(v.ok()) << v.status().message();
+  ASSERT_EQ(v->size(), 4u);
+  EXPECT_EQ(v->at("k"), (std::vector<double>{3}));
+  EXPECT_EQ(v->at("axes"), (std::vector<double>{0, -1}));
+  EXPECT_EQ(v->at("scales"), (std::vector<double>{1, 1, 2.5, 10}));
+  EXPECT_TRUE(std::isinf(v->at("in:put")[0]));  // split at the last ':'
+  for (const char* bad : {"k", ":3", "k:", "k:1,,2", "k:x", "k:1.5e"}) {
+    auto b = parse_input_values({bad});
+    expect_usage(b.status(), {"--inputValues"});
+  }
+  expect_usage(parse_input_values({"k:1", "k:2"}).status(), {"'k' twice"});
 }
 
 TEST(BuildArgs, IoFormats) {
@@ -108,6 +125,7 @@ TEST(BuildArgs, FlagsIntoBuildOptions) {
   f.no_tune = true;
   f.optimization_level = 5;
   f.input_io_formats = {"fp16:chw"};
+  f.input_values = {"k:3"};
   auto o = build_options_from_flags(f);
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->precision, "bf16");
@@ -119,6 +137,7 @@ TEST(BuildArgs, FlagsIntoBuildOptions) {
   EXPECT_FALSE(o->tune);
   EXPECT_EQ(o->optimization_level, 5);
   EXPECT_EQ(o->input_io_formats, (std::vector<std::string>{"fp16"}));
+  EXPECT_EQ(o->input_values.at("k"), (std::vector<double>{3}));
 
   BuildFlags d;
   d.min_shapes = {"x:1x8"};

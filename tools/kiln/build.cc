@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "engine/input_values.h"
 #include "kiln/engine.h"
 #include "tools/kiln/build_args.h"
 #include "tools/kiln/cli_util.h"
@@ -51,6 +52,8 @@ void print_summary(const EngineSummary& s, bool verbose) {
         std::cout << (i ? "," : "") << (io.dims[i] < 0 ? "?" : std::to_string(io.dims[i]));
       std::cout << "]\n";
     }
+  for (const auto& [name, values] : s.input_values)
+    std::cout << "fixed       " << name << " = " << describe_values(values) << " (--inputValues: not an engine input)\n";
   if (!s.profiles.empty()) std::cout << "profiles    " << s.profiles.size() << "\n";
   std::cout << "layers      " << s.layers.size() << "\n";
   std::cout << "memory      weights " << mib(s.weight_bytes) << ", activations " << mib(s.activation_bytes)

@@ -54,6 +54,10 @@ void add_build_flags(CLI::App& app, BuildFlags& f, bool with_shapes) {
                  "Dynamic engine: largest shapes of the profile (memory is sized for them), NAME:DIMS[,...]");
   app.add_option("--layerPrecisions", f.layer_precisions,
                  "Pin layers to a precision: NODE:fp32|fp16|bf16[,NODE:PREC...] (node names as in kiln info)");
+  app.add_option("--inputValues", f.input_values,
+                 "Fix model inputs to values at build: NAME:V1,V2,... (repeatable). They stop being engine inputs "
+                 "and fold like constants: parameter inputs (Resize sizes, Slice starts, Reduce axes, TopK k) that "
+                 "the GPU needs as constants; a run may feed them with the same values only");
   app.add_option("--inputIOFormats", f.input_io_formats,
                  "Engine input types, one per input in order: TYPE[:chw][,...] with TYPE fp32|fp16|bf16 "
                  "(default: the model's; e.g. --inputIOFormats=fp16:chw)");
@@ -194,6 +198,33 @@ Expected<size_t> parse_mem_pool_size(const std::string& spec) {
   return static_cast<size_t>(bytes);
 }
 
+Expected<std::map<std::string, std::vector<double>>> parse_input_values(const std::vector<std::string>& specs) {
+  std::map<std::string, std::vector<double>> out;
+  for (const std::string& joined : specs) {
+    std::stringstream items(joined);
+    std::string spec;
+    while (std::getline(items, spec, ';')) {
+      const size_t colon = spec.rfind(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size())
+        return usage_error("--inputValues '" + spec + "': expected NAME:V1,V2,... (e.g. k:3 or axes:0,2)");
+      const std::string name = spec.substr(0, colon);
+      if (out.count(name)) return usage_error("--inputValues gives input '" + name + "' twice");
+      std::vector<double> values;
+      std::stringstream list(spec.substr(colon + 1));
+      std::string item;
+      while (std::getline(list, item, ',')) {
+        char* end = nullptr;
+        const double v = std::strtod(item.c_str(), &end);
+        if (item.empty() || end != item.c_str() + item.size())
+          return usage_error("--inputValues '" + spec + "': '" + item + "' is not a number");
+        values.push_back(v);
+      }
+      out[name] = std::move(values);
+    }
+  }
+  return out;
+}
+
 Expected<BuildOptions> build_options_from_flags(const BuildFlags& f) {
   BuildOptions o;
   KILN_ASSIGN_OR_RETURN(o.precision, precision_from_flags(f));
@@ -209,6 +240,7 @@ Expected<BuildOptions> build_options_from_flags(const BuildFlags& f) {
     KILN_ASSIGN_OR_RETURN(o.shapes, parse_shape_list("--shapes", f.shapes));
   }
   KILN_ASSIGN_OR_RETURN(o.layer_precisions, parse_layer_precisions(f.layer_precisions));
+  KILN_ASSIGN_OR_RETURN(o.input_values, parse_input_values(f.input_values));
   KILN_ASSIGN_OR_RETURN(o.input_io_formats, parse_io_formats("--inputIOFormats", f.input_io_formats));
   KILN_ASSIGN_OR_RETURN(o.output_io_formats, parse_io_formats("--outputIOFormats", f.output_io_formats));
   if (!f.mem_pool_size.empty()) {

@@ -17,6 +17,7 @@ struct BuildFlags {
   bool fp32 = false, tf32 = false, fp16 = false, bf16 = false;
   std::vector<std::string> shapes, min_shapes, opt_shapes, max_shapes;
   std::vector<std::string> layer_precisions;
+  std::vector<std::string> input_values;
   std::vector<std::string> input_io_formats, output_io_formats;
   std::string mem_pool_size;
   std::string timing_cache_file;
@@ -45,6 +46,10 @@ Expected<ShapeProfile> parse_profile(const std::vector<std::string>& min, const 
 
 // "conv1:fp32,fc:fp16" -> node name -> precision (fp32 | fp16 | bf16); split at the last ':'.
 Expected<std::map<std::string, std::string>> parse_layer_precisions(const std::vector<std::string>& specs);
+
+// --inputValues "k:3" / "axes:0,2" (the flag may repeat; ';' also separates inputs); the name is split at the
+// last ':'. Values are numbers (inf, nan and exponents allowed).
+Expected<std::map<std::string, std::vector<double>>> parse_input_values(const std::vector<std::string>& specs);
 
 // trtexec's --inputIOFormats / --outputIOFormats list "fp16:chw,fp32:chw" (the flag may repeat) -> one dtype per
 // item ("fp16", "fp32", "bf16"). kiln engines take dense row-major I/O, so the format part is "chw" (or

@@ -1,4 +1,5 @@
 // `kiln info model.plan`: a plan's header as text or JSON, read without a GPU.
+#include "engine/input_values.h"
 #include "tools/kiln/plan_info.h"
 
 #include <algorithm>
@@ -81,6 +82,8 @@ void print_text(const std::string& path, const PlanContents& plan, uint64_t file
   }
   std::cout << "\n";
   print_io("inputs", plan.inputs);
+  for (const auto& [name, values] : plan.input_values)
+    std::cout << "fixed       " << name << " = " << describe_values(values) << " (--inputValues at build)\n";
   print_io("outputs", plan.outputs);
   print_profiles(plan.profiles);
   std::cout << "memory      weights " << mib(plan.weight_bytes) << ", activations " << mib(plan.activation_bytes)

@@ -228,6 +228,8 @@ TEST_F(CapiTest, BuildOptionsJsonIsChecked) {
   EXPECT_TRUE(contains(kiln_last_error(), "'workspace_mib'")) << kiln_last_error();
   EXPECT_EQ(kiln_engine_build(model.c_str(), "{\"shapes\": {\"input\": [1, \"x\"]}}", &e), KILN_ERROR_USAGE);
   EXPECT_TRUE(contains(kiln_last_error(), "shapes")) << kiln_last_error();
+  EXPECT_EQ(kiln_engine_build(model.c_str(), "{\"input_values\": {\"k\": [\"three\"]}}", &e), KILN_ERROR_USAGE);
+  EXPECT_TRUE(contains(kiln_last_error(), "'input_values'")) << kiln_last_error();
   EXPECT_EQ(kiln_engine_build(model.c_str(), "{\"profiles\": [{\"low\": {}}]}", &e), KILN_ERROR_USAGE);
   EXPECT_TRUE(contains(kiln_last_error(), "'low'")) << kiln_last_error();
   EXPECT_EQ(kiln_engine_build(model.c_str(),
@@ -239,7 +241,8 @@ TEST_F(CapiTest, BuildOptionsJsonIsChecked) {
   // Valid options reach the model check.
   EXPECT_EQ(kiln_engine_build(model.c_str(),
                               "{\"precision\": \"fp16\", \"workspace_mib\": 512, \"optimization_level\": 2, "
-                              "\"layer_precisions\": {\"fc\": \"fp32\"}, \"tune\": false, \"timing_cache\": \"c.bin\"}",
+                              "\"layer_precisions\": {\"fc\": \"fp32\"}, \"tune\": false, \"timing_cache\": \"c.bin\", "
+                              "\"input_values\": {\"k\": [3], \"axes\": 1}}",
                               &e),
             KILN_ERROR_BAD_INPUT);
   EXPECT_TRUE(contains(kiln_last_error(), "no such model file")) << kiln_last_error();
