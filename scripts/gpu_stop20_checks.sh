@@ -2,7 +2,7 @@
 # The GPU checks that stop 20's work still needs (no GPU machine could be started then), in one run on the
 # GPU machine from the repo root with the build in ./build (kiln, kiln_gpu_tests, kiln_capi_gpu_tests,
 # kiln_example_infer, libkiln.so and its two shared deps). Writes logs and JSON into OUT_DIR.
-#   scripts/gpu_stop20_checks.sh FASHION_DIR OUT_DIR [train|tests|python|accuracy|coverage ...]
+#   scripts/gpu_stop20_checks.sh FASHION_DIR OUT_DIR [train|tests|python|accuracy|coverage|conformance|gputests ...]
 #   (default: tests python accuracy; `coverage` runs peers/model_coverage.py in 8-minute slices, see below)
 # FASHION_DIR holds the four Fashion-MNIST idx .gz files (/usr/share/datasets/fashion-mnist here; carry a copy).
 # About 10 minutes in all on an H100: run the parts in separate calls where a call is time-limited. `train`
@@ -50,6 +50,17 @@ coverage)
   python3 peers/model_coverage.py --kiln $K --infer build/bin/kiln_example_infer --backends cpu,fp32,fp16 \
     --torch-fp16 --speed --speed-batches 1,32 --inputs 16 --time-budget "${COVERAGE_BUDGET_S:-480}" --resume \
     --json "$OUT_DIR/coverage_gpu.json" --markdown "$OUT_DIR/COVERAGE_gpu.md" 2>&1 | tee "$OUT_DIR/coverage.log" | tail -40 ;;
-*) echo "unknown part $part (train, tests, python, accuracy, coverage)"; exit 1 ;;
+conformance)
+  el "ONNX backend cases on the CUDA engine (issue 18: at least 80% of the CPU passes); ONNX_DATA = the test data"
+  # In one process (CUDA starts once): about a minute on an H100. Cases that passed only with parameter inputs
+  # fixed at build (--inputValues) say so in their reason; the summary line counts them.
+  $K conformance "${ONNX_DATA:-/tmp/onnxdata}" --backend cuda --in-process --json "$OUT_DIR/conformance_cuda.json" \
+    --expect-pass tests/conformance/passing_cuda.txt 2>&1 | tail -12
+  echo "conformance rc $? (4: a case of passing_cuda.txt no longer passes)"
+  scripts/update_conformance_list.sh "$OUT_DIR/conformance_cuda.json" "$OUT_DIR/passing_cuda.txt" ;;
+gputests)
+  el "the whole GPU test suite (more than 140 s: give the call its own time limit)"
+  build/bin/kiln_gpu_tests --gtest_brief=1 2>&1 | tee "$OUT_DIR/gpu_tests.log" | tail -30 ;;
+*) echo "unknown part $part (train, tests, python, accuracy, coverage, conformance, gputests)"; exit 1 ;;
 esac; done
 el "done"

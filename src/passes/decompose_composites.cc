@@ -23,6 +23,10 @@
 // - Pow with a float base and an integer exponent computed at run time: the exponent is Cast to the base's
 //   dtype first (exact for exponents below 2^24).
 // - EyeLike of a statically shaped input: the constant it always is.
+// - OneHot with constant depth and values: Where(Equal(wrapped index, iota), on, off).
+// - GatherND (batch_dims 0, static data dims): linear offsets from the index tuples, one Gather on the data
+//   reshaped to [prod(indexed dims), rest...].
+// - LRN (rank 3 or 4): x / (bias + Conv(x^2, band of alpha/size over the channel window))^beta.
 #include <cmath>
 #include <limits>
 
@@ -458,6 +462,129 @@ Expected<bool> fold_eye_like(Graph& g, Node& n) {
   return true;
 }
 
+// OneHot with a constant depth and values: Where(Equal(Unsqueeze(index wrapped once by depth), iota), on, off);
+// an index outside [-depth, depth) matches nothing, so its row stays off_value (the CPU kernel's rule).
+Expected<bool> decompose_one_hot(Graph& g, Node& n) {
+  Value *idx = n.input(0), *depth = n.input(1), *values = n.input(2), *y = n.output(0);
+  if (!idx || !depth || !values || !y || !depth->constant || !values->constant) return false;
+  if (depth->constant->numel() != 1 || values->constant->numel() != 2 || idx->shape.rank() < 0) return false;
+  if (!is_float(idx->dtype) && !is_index(idx->dtype)) return false;
+  const int64_t d = static_cast<int64_t>(depth->constant->get_as_double(0));
+  if (d < 1) return false;
+  const int64_t out_rank = idx->shape.rank() + 1;
+  KILN_ASSIGN_OR_RETURN(int64_t axis, n.attr_int("axis", -1));
+  if (axis < -out_rank || axis >= out_rank) return false;
+  if (axis < 0) axis += out_rank;
+  const DType vt = values->constant->dtype();
+  if (!is_float(vt) && !is_index(vt)) return false;
+  Builder b(g, n);
+  Value* v = idx;
+  if (idx->dtype != DType::kInt64) {
+    KILN_ASSIGN_OR_RETURN(v, b.cast(idx, DType::kInt64));
+  }
+  KILN_ASSIGN_OR_RETURN(Value * zero, b.scalar("zero", DType::kInt64, 0));
+  KILN_ASSIGN_OR_RETURN(Value * dv, b.scalar("depth", DType::kInt64, static_cast<double>(d)));
+  KILN_ASSIGN_OR_RETURN(Value * negative, b.apply("Less", {v, zero}, DType::kBool));
+  KILN_ASSIGN_OR_RETURN(Value * shifted, b.apply("Add", {v, dv}, DType::kInt64));
+  KILN_ASSIGN_OR_RETURN(Value * wrapped, b.apply("Where", {negative, shifted, v}, DType::kInt64));
+  KILN_ASSIGN_OR_RETURN(Value * u, b.squeeze_op("Unsqueeze", wrapped, {axis}));
+  Shape iota_shape(static_cast<size_t>(out_rank - axis), 1);
+  iota_shape[0] = d;
+  KILN_ASSIGN_OR_RETURN(Tensor iota, Tensor::create(DType::kInt64, iota_shape));
+  for (int64_t i = 0; i < d; ++i) iota.data<int64_t>()[i] = i;
+  KILN_ASSIGN_OR_RETURN(Value * positions, passes::add_constant(g, n.name + "/positions", std::move(iota)));
+  KILN_ASSIGN_OR_RETURN(Value * hit, b.apply("Equal", {u, positions}, DType::kBool));
+  const Tensor& vals = *values->constant;
+  KILN_ASSIGN_OR_RETURN(Value * off, b.scalar("off_value", vt, vals.get_as_double(0)));
+  KILN_ASSIGN_OR_RETURN(Value * on, b.scalar("on_value", vt, vals.get_as_double(1)));
+  b.node("Where", {hit, on, off}, y);
+  retire(n);
+  return true;
+}
+
+// GatherND without batch dims, static data dims: the index tuples become linear offsets into the data reshaped
+// to [prod(indexed dims), rest...] (each index wrapped once when negative), then one Gather along axis 0.
+Expected<bool> decompose_gather_nd(Graph& g, Node& n) {
+  Value *data = n.input(0), *idx = n.input(1), *y = n.output(0);
+  if (!data || !idx || !y || !is_index(idx->dtype)) return false;
+  KILN_ASSIGN_OR_RETURN(int64_t batch_dims, n.attr_int("batch_dims", 0));
+  auto ds = data->shape.to_static();
+  const int64_t q = idx->shape.rank();
+  if (batch_dims != 0 || !ds || q < 1 || !idx->shape.dims[static_cast<size_t>(q - 1)].known()) return false;
+  const int64_t k = idx->shape.dims[static_cast<size_t>(q - 1)].value;
+  const int64_t r = static_cast<int64_t>(ds->size());
+  if (k < 1 || k > r) return false;
+  Builder b(g, n);
+  Value* ix = idx;
+  if (idx->dtype != DType::kInt64) {
+    KILN_ASSIGN_OR_RETURN(ix, b.cast(idx, DType::kInt64));
+  }
+  KILN_ASSIGN_OR_RETURN(Value * zero, b.scalar("zero", DType::kInt64, 0));
+  Value* linear = nullptr;
+  int64_t stride = 1;
+  for (int64_t j = k - 1; j >= 0; --j) {
+    const int64_t dim = (*ds)[static_cast<size_t>(j)];
+    KILN_ASSIGN_OR_RETURN(Value * which, b.scalar("column", DType::kInt64, static_cast<double>(j)));
+    KILN_ASSIGN_OR_RETURN(Value * col, b.fresh("index", DType::kInt64));
+    b.node("Gather", {ix, which}, col)->attrs["axis"] = Attribute::make_int(q - 1);
+    KILN_ASSIGN_OR_RETURN(Value * dv, b.scalar("dim", DType::kInt64, static_cast<double>(dim)));
+    KILN_ASSIGN_OR_RETURN(Value * negative, b.apply("Less", {col, zero}, DType::kBool));
+    KILN_ASSIGN_OR_RETURN(Value * shifted, b.apply("Add", {col, dv}, DType::kInt64));
+    KILN_ASSIGN_OR_RETURN(Value * wrapped, b.apply("Where", {negative, shifted, col}, DType::kInt64));
+    Value* term = wrapped;
+    if (stride != 1) {
+      KILN_ASSIGN_OR_RETURN(Value * sv, b.scalar("stride", DType::kInt64, static_cast<double>(stride)));
+      KILN_ASSIGN_OR_RETURN(term, b.apply("Mul", {wrapped, sv}, DType::kInt64));
+    }
+    if (linear) {
+      KILN_ASSIGN_OR_RETURN(linear, b.apply("Add", {linear, term}, DType::kInt64));
+    } else {
+      linear = term;
+    }
+    stride *= dim;
+  }
+  Shape flat = {stride};
+  for (int64_t j = k; j < r; ++j) flat.push_back((*ds)[static_cast<size_t>(j)]);
+  KILN_ASSIGN_OR_RETURN(Value * rows, b.reshape(data, flat));
+  b.node("Gather", {rows, linear}, y)->attrs["axis"] = Attribute::make_int(0);
+  retire(n);
+  return true;
+}
+
+// LRN over channels (rank 3 or 4, static channel count): the windowed sum of squares is a 1x1 convolution
+// with a band of alpha/size weights, then x / (bias + that)^beta.
+Expected<bool> decompose_lrn(Graph& g, Node& n) {
+  Value *x = n.input(0), *y = n.output(0);
+  if (!x || !y || !is_float(x->dtype)) return false;
+  const int64_t rank = x->shape.rank();
+  if ((rank != 3 && rank != 4) || !x->shape.dims[1].known()) return false;
+  KILN_ASSIGN_OR_RETURN(int64_t size, n.attr_int("size", 0));
+  KILN_ASSIGN_OR_RETURN(float alpha, n.attr_float("alpha", 1e-4f));
+  KILN_ASSIGN_OR_RETURN(float beta, n.attr_float("beta", 0.75f));
+  KILN_ASSIGN_OR_RETURN(float bias, n.attr_float("bias", 1.0f));
+  if (size < 1) return false;
+  const int64_t c = x->shape.dims[1].value, lo = (size - 1) / 2, hi = size - 1 - lo;
+  Shape wshape = {c, c, 1};
+  if (rank == 4) wshape.push_back(1);
+  std::vector<double> w(static_cast<size_t>(c * c), 0.0);
+  for (int64_t o = 0; o < c; ++o)
+    for (int64_t i = std::max<int64_t>(0, o - lo); i <= std::min<int64_t>(c - 1, o + hi); ++i)
+      w[static_cast<size_t>(o * c + i)] = static_cast<double>(alpha) / static_cast<double>(size);
+  Builder b(g, n);
+  KILN_ASSIGN_OR_RETURN(Tensor wt, passes::from_doubles(x->dtype, wshape, w));
+  KILN_ASSIGN_OR_RETURN(Value * band, passes::add_constant(g, n.name + "/band", std::move(wt)));
+  KILN_ASSIGN_OR_RETURN(Value * sq, b.apply("Mul", {x, x}, x->dtype));
+  KILN_ASSIGN_OR_RETURN(Value * sum, b.fresh("window_sum", x->dtype));
+  b.node("Conv", {sq, band}, sum)->attrs["kernel_shape"] = Attribute::make_ints(Shape(static_cast<size_t>(rank - 2), 1));
+  KILN_ASSIGN_OR_RETURN(Value * bv, b.scalar("bias", x->dtype, bias));
+  KILN_ASSIGN_OR_RETURN(Value * base, b.apply("Add", {sum, bv}, x->dtype));
+  KILN_ASSIGN_OR_RETURN(Value * ev, b.scalar("beta", x->dtype, beta));
+  KILN_ASSIGN_OR_RETURN(Value * denom, b.apply("Pow", {base, ev}, x->dtype));
+  b.node("Div", {x, denom}, y);
+  retire(n);
+  return true;
+}
+
 using Rewrite = Expected<bool> (*)(Graph&, Node&);
 struct Entry {
   const char* op;
@@ -476,6 +603,9 @@ constexpr Entry kRewrites[] = {
     {"MeanVarianceNormalization", decompose_mvn},
     {"Pow", decompose_pow},
     {"EyeLike", fold_eye_like},
+    {"OneHot", decompose_one_hot},
+    {"GatherND", decompose_gather_nd},
+    {"LRN", decompose_lrn},
 };
 
 }  // namespace

@@ -4,7 +4,10 @@
 // CPU kernel computes on the same inputs.
 #include <filesystem>
 
+#include <algorithm>
+
 #include "compare/conformance.h"
+#include "engine/input_values.h"
 #include "onnx/importer.h"
 #include "pass_test_util.h"
 
@@ -16,6 +19,7 @@ struct OnnxCase {
   const char* id;     // under the ONNX test data's node/ folder
   const char* op;     // the composite
   bool stays = false;  // the op itself remains, rewritten (LayerNormalization with scale 1, Pow with a float exponent)
+  bool fix = false;    // parameter-only inputs fixed to the data set's values first (--inputValues)
 };
 
 class DecomposeCompositesOnnx : public ::testing::TestWithParam<OnnxCase> {};
@@ -28,11 +32,17 @@ TEST_P(DecomposeCompositesOnnx, RewrittenAndOutputsMatchOnnx) {
   auto graph = load_onnx((dir / "model.onnx").string());
   ASSERT_TRUE(graph.ok()) << graph.status().to_string();
   Graph& g = **graph;
+  InputValues fixed;
+  const std::vector<std::string> parameters = parameter_inputs(g);
   for (size_t i = 0; i < g.inputs.size(); ++i) {
     auto t = load_tensor_pb((dir / "test_data_set_0" / ("input_" + std::to_string(i) + ".pb")).string());
     ASSERT_TRUE(t.ok()) << t.status().to_string();
     g.inputs[i]->shape = SymShape::from(t->shape());
+    if (c.fix && std::count(parameters.begin(), parameters.end(), g.inputs[i]->name))
+      for (int64_t j = 0; j < t->numel(); ++j) fixed[g.inputs[i]->name].push_back(t->get_as_double(j));
   }
+  ASSERT_EQ(fixed.empty(), !c.fix) << "the case has no parameter-only input to fix";
+  ASSERT_TRUE(fix_input_values(g, fixed).ok());
   ASSERT_TRUE(infer_shapes(g).ok());
   const int before = count_ops(g, c.op);
   auto changed = decompose_composites(g);
@@ -68,7 +78,13 @@ INSTANTIATE_TEST_SUITE_P(
                       OnnxCase{"test_isinf", "IsInf"}, OnnxCase{"test_isinf_negative", "IsInf"},
                       OnnxCase{"test_isnan", "IsNaN"}, OnnxCase{"test_mvn", "MeanVarianceNormalization"},
                       OnnxCase{"test_pow_types_float32_int64", "Pow", true},
-                      OnnxCase{"test_eyelike_populate_off_main_diagonal", "EyeLike"}),
+                      OnnxCase{"test_eyelike_populate_off_main_diagonal", "EyeLike"},
+                      OnnxCase{"test_onehot_negative_indices", "OneHot", false, true},
+                      OnnxCase{"test_onehot_with_axis", "OneHot", false, true},
+                      OnnxCase{"test_onehot_without_axis", "OneHot", false, true},
+                      OnnxCase{"test_gathernd_example_float32", "GatherND"},
+                      OnnxCase{"test_gathernd_example_int32", "GatherND"}, OnnxCase{"test_lrn", "LRN"},
+                      OnnxCase{"test_lrn_default", "LRN"}),
     [](const ::testing::TestParamInfo<OnnxCase>& info) { return std::string(info.param.id).substr(5); });
 
 // ---- Branches the ONNX data does not reach, against the op's own kernel ----
