@@ -40,86 +40,7 @@ bool is_float(DType t) {
 }
 bool is_index(DType t) { return t == DType::kInt32 || t == DType::kInt64; }
 
-class Builder : public passes::NodeBuilder {
- public:
-  using NodeBuilder::NodeBuilder;
-
-  // A value whose shape the shape inference after the pass fills in.
-  Expected<Value*> fresh(const std::string& base, DType dtype) {
-    return g_.add_value(g_.unique_name(n_.name + "/" + base), dtype, SymShape::unknown_rank());
-  }
-  // A rank-0 constant of `dtype` (a float or integer type).
-  Expected<Value*> scalar(const std::string& base, DType dtype, double v) {
-    Tensor t;
-    if (is_float(dtype)) {
-      KILN_ASSIGN_OR_RETURN(t, passes::from_doubles(dtype, {}, {v}));
-    } else if (dtype == DType::kInt64) {
-      t = Tensor::scalar<int64_t>(static_cast<int64_t>(v));
-    } else if (dtype == DType::kInt32) {
-      t = Tensor::scalar<int32_t>(static_cast<int32_t>(v));
-    } else {
-      return invalid_input(n_.describe() + ": no scalar constant of dtype " + dtype_name(dtype));
-    }
-    return passes::add_constant(g_, n_.name + "/" + base, std::move(t));
-  }
-  // A constant of `dtype` and `shape` filled with `v` (float dtypes).
-  Expected<Value*> filled(const std::string& base, DType dtype, const Shape& shape, double v) {
-    KILN_ASSIGN_OR_RETURN(Tensor t, passes::from_doubles(dtype, shape, std::vector<double>(static_cast<size_t>(numel(shape)), v)));
-    return passes::add_constant(g_, n_.name + "/" + base, std::move(t));
-  }
-  // op(inputs) into a fresh value (or into `out` when given).
-  Expected<Value*> apply(const std::string& op, std::vector<Value*> in, DType dtype, Value* out = nullptr) {
-    if (!out) {
-      KILN_ASSIGN_OR_RETURN(out, fresh(op, dtype));
-    }
-    node(op, std::move(in), out);
-    return out;
-  }
-  // Unsqueeze / Squeeze: axes as an attribute before opset 13, an input from 13.
-  Expected<Value*> squeeze_op(const std::string& op, Value* x, const std::vector<int64_t>& axes, Value* out = nullptr) {
-    if (!out) {
-      KILN_ASSIGN_OR_RETURN(out, fresh(op, x->dtype));
-    }
-    if (opset_ >= 13) {
-      KILN_ASSIGN_OR_RETURN(Value * a, ints("axes", axes));
-      node(op, {x, a}, out);
-    } else {
-      node(op, {x}, out)->attrs["axes"] = Attribute::make_ints(axes);
-    }
-    return out;
-  }
-  // Reduce* over `axes` (empty: every axis): axes as an input from opset 13 for ReduceSum and 18 for the others.
-  Expected<Value*> reduce(const std::string& op, Value* x, const std::vector<int64_t>& axes, bool keepdims,
-                          Value* out = nullptr) {
-    if (!out) {
-      KILN_ASSIGN_OR_RETURN(out, fresh(op, x->dtype));
-    }
-    const bool as_input = opset_ >= (op == "ReduceSum" ? 13 : 18);
-    Node* m = nullptr;
-    if (as_input && !axes.empty()) {
-      KILN_ASSIGN_OR_RETURN(Value * a, ints("axes", axes));
-      m = node(op, {x, a}, out);
-    } else {
-      m = node(op, {x}, out);
-      if (!axes.empty()) m->attrs["axes"] = Attribute::make_ints(axes);
-    }
-    m->attrs["keepdims"] = Attribute::make_int(keepdims ? 1 : 0);
-    return out;
-  }
-  Expected<Value*> cast(Value* x, DType to, Value* out = nullptr) {
-    if (!out) {
-      KILN_ASSIGN_OR_RETURN(out, fresh("Cast", to));
-    }
-    node("Cast", {x}, out)->attrs["to"] = Attribute::make_int(static_cast<int64_t>(to));
-    return out;
-  }
-};
-
-// The node's edges are cleared once its replacement writes its outputs; the pass then removes it.
-void retire(Node& old) {
-  old.inputs.clear();
-  old.outputs.clear();
-}
+using Builder = passes::NodeBuilder;
 
 bool is_constant(const Value* v) { return v == nullptr || v->constant.has_value(); }
 
@@ -185,7 +106,6 @@ Expected<bool> decompose_nll(Graph& g, Node& n) {
   if (x->shape.rank() < 2) return false;
   Builder b(g, n);
   KILN_ASSIGN_OR_RETURN(bool done, nll_into(b, n, x, t, w, y));
-  if (done) retire(n);
   return done;
 }
 
@@ -204,7 +124,6 @@ Expected<bool> decompose_sce(Graph& g, Node& n) {
   }
   b.node("LogSoftmax", {x}, log_prob)->attrs["axis"] = Attribute::make_int(1);
   KILN_ASSIGN_OR_RETURN(bool done, nll_into(b, n, log_prob, t, w, y));
-  if (done) retire(n);
   return done;
 }
 
@@ -242,7 +161,6 @@ Expected<bool> decompose_layer_norm(Graph& g, Node& n) {
     if (ln->outputs[i]) ln->outputs[i]->producer = ln;
   KILN_ASSIGN_OR_RETURN(Value * scaled, b.apply("Mul", {unit, scale}, x->dtype, bias ? nullptr : y));
   if (bias) KILN_RETURN_IF_ERROR(b.apply("Add", {scaled, bias}, x->dtype, y).status());
-  retire(n);
   return true;
 }
 
@@ -261,7 +179,6 @@ Expected<bool> decompose_instance_norm(Graph& g, Node& n) {
   KILN_ASSIGN_OR_RETURN(Value * bb, per_channel(b, bias, rank));
   KILN_ASSIGN_OR_RETURN(Value * scaled, b.apply("Mul", {unit, s}, x->dtype));
   KILN_RETURN_IF_ERROR(b.apply("Add", {scaled, bb}, x->dtype, y).status());
-  retire(n);
   return true;
 }
 
@@ -294,7 +211,6 @@ Expected<bool> decompose_batch_norm(Graph& g, Node& n) {
   KILN_ASSIGN_OR_RETURN(Value * centered, b.apply("Sub", {x, m}, ft));
   KILN_ASSIGN_OR_RETURN(Value * scaled, b.apply("Mul", {centered, f}, ft));
   KILN_RETURN_IF_ERROR(b.apply("Add", {scaled, bb}, ft, y).status());
-  retire(n);
   return true;
 }
 
@@ -313,7 +229,6 @@ Expected<bool> decompose_clip(Graph& g, Node& n) {
   if (hi) {
     KILN_ASSIGN_OR_RETURN(cur, b.apply("Min", {cur, hi}, x->dtype, y));
   }
-  retire(n);
   return true;
 }
 
@@ -359,7 +274,6 @@ Expected<bool> decompose_hardmax(Graph& g, Node& n) {
     KILN_ASSIGN_OR_RETURN(Value * target_shape, b.ints("shape", *shape));
     b.node("Reshape", {onehot, target_shape}, y);
   }
-  retire(n);
   return true;
 }
 
@@ -381,7 +295,6 @@ Expected<bool> decompose_is_inf(Graph& g, Node& n) {
   }
   KILN_ASSIGN_OR_RETURN(Value * t, b.scalar("infinity", x->dtype, target));
   KILN_RETURN_IF_ERROR(b.apply("Equal", {probe, t}, DType::kBool, y).status());
-  retire(n);
   return true;
 }
 
@@ -391,7 +304,6 @@ Expected<bool> decompose_is_nan(Graph& g, Node& n) {
   Builder b(g, n);
   KILN_ASSIGN_OR_RETURN(Value * same, b.apply("Equal", {x, x}, DType::kBool));
   KILN_RETURN_IF_ERROR(b.apply("Not", {same}, DType::kBool, y).status());
-  retire(n);
   return true;
 }
 
@@ -412,7 +324,6 @@ Expected<bool> decompose_mvn(Graph& g, Node& n) {
   KILN_ASSIGN_OR_RETURN(Value * denom, b.apply("Add", {sd, eps}, ft));
   KILN_ASSIGN_OR_RETURN(Value * centered, b.apply("Sub", {x, mean}, ft));
   KILN_RETURN_IF_ERROR(b.apply("Div", {centered, denom}, ft, y).status());
-  retire(n);
   return true;
 }
 
@@ -422,7 +333,6 @@ Expected<bool> decompose_pow(Graph& g, Node& n) {
   Builder b(g, n);
   KILN_ASSIGN_OR_RETURN(Value * ef, b.cast(e, x->dtype));
   b.node("Pow", {x, ef}, y);
-  retire(n);
   return true;
 }
 
@@ -458,7 +368,6 @@ Expected<bool> fold_eye_like(Graph& g, Node& n) {
     return false;
   }
   passes::make_initializer(g, y, std::move(t));
-  retire(n);
   return true;
 }
 
@@ -498,7 +407,6 @@ Expected<bool> decompose_one_hot(Graph& g, Node& n) {
   KILN_ASSIGN_OR_RETURN(Value * off, b.scalar("off_value", vt, vals.get_as_double(0)));
   KILN_ASSIGN_OR_RETURN(Value * on, b.scalar("on_value", vt, vals.get_as_double(1)));
   b.node("Where", {hit, on, off}, y);
-  retire(n);
   return true;
 }
 
@@ -547,7 +455,6 @@ Expected<bool> decompose_gather_nd(Graph& g, Node& n) {
   for (int64_t j = k; j < r; ++j) flat.push_back((*ds)[static_cast<size_t>(j)]);
   KILN_ASSIGN_OR_RETURN(Value * rows, b.reshape(data, flat));
   b.node("Gather", {rows, linear}, y)->attrs["axis"] = Attribute::make_int(0);
-  retire(n);
   return true;
 }
 
@@ -581,7 +488,6 @@ Expected<bool> decompose_lrn(Graph& g, Node& n) {
   KILN_ASSIGN_OR_RETURN(Value * ev, b.scalar("beta", x->dtype, beta));
   KILN_ASSIGN_OR_RETURN(Value * denom, b.apply("Pow", {base, ev}, x->dtype));
   b.node("Div", {x, denom}, y);
-  retire(n);
   return true;
 }
 
@@ -611,22 +517,11 @@ constexpr Entry kRewrites[] = {
 }  // namespace
 
 Expected<int> decompose_composites(Graph& graph) {
-  std::vector<std::pair<Node*, Rewrite>> targets;
-  for (const auto& node : graph.nodes()) {
-    if (!node->domain.empty() && node->domain != "ai.onnx") continue;
+  return passes::rewrite_nodes(graph, [](const Node& n) -> passes::NodeRewrite {
     for (const Entry& e : kRewrites)
-      if (node->op_type == e.op) targets.emplace_back(node.get(), e.rewrite);
-  }
-  std::vector<Node*> done;
-  for (auto& [n, rewrite] : targets) {
-    KILN_ASSIGN_OR_RETURN(bool changed, rewrite(graph, *n));
-    if (changed) done.push_back(n);
-  }
-  if (!done.empty()) {
-    graph.remove_nodes(done);
-    KILN_RETURN_IF_ERROR(graph.topological_sort());
-  }
-  return static_cast<int>(done.size());
+      if (n.op_type == e.op) return e.rewrite;
+    return nullptr;
+  });
 }
 
 }  // namespace kiln

@@ -61,13 +61,6 @@ int64_t product(const Shape& s, size_t from) {
   return p;
 }
 
-// The last new node writes the ConvTranspose's own output value (its name may be a graph output); the old
-// node is detached from its edges before it is removed.
-void retire(Node& old) {
-  old.inputs.clear();
-  old.outputs.clear();
-}
-
 Expected<bool> decompose(Graph& g, Node& n) {
   Value *x = n.input(0), *w = n.input(1), *b = n.input(2), *y = n.output(0);
   if (!x || !w || !y || !w->constant || (b && !b->constant)) return false;
@@ -128,7 +121,6 @@ Expected<bool> decompose(Graph& g, Node& n) {
     Node* d2s = bld.node("DepthToSpace", {patches}, y);
     d2s->attrs["blocksize"] = Attribute::make_int(k);
     d2s->attrs["mode"] = Attribute::make_string("CRD");
-    retire(n);
     return true;
   }
 
@@ -220,26 +212,15 @@ Expected<bool> decompose(Graph& g, Node& n) {
   conv->attrs["kernel_shape"] = Attribute::make_ints(kdims);
   conv->attrs["dilations"] = Attribute::make_ints(wa.dilations);
   conv->attrs["group"] = Attribute::make_int(G);
-  retire(n);
   return true;
 }
 
 }  // namespace
 
 Expected<int> decompose_conv_transpose(Graph& graph) {
-  std::vector<Node*> targets, done;
-  for (const auto& node : graph.nodes())
-    if (node->op_type == "ConvTranspose" && (node->domain.empty() || node->domain == "ai.onnx"))
-      targets.push_back(node.get());
-  for (Node* n : targets) {
-    KILN_ASSIGN_OR_RETURN(bool changed, decompose(graph, *n));
-    if (changed) done.push_back(n);
-  }
-  if (!done.empty()) {
-    graph.remove_nodes(done);
-    KILN_RETURN_IF_ERROR(graph.topological_sort());
-  }
-  return static_cast<int>(done.size());
+  return passes::rewrite_nodes(graph, [](const Node& n) -> passes::NodeRewrite {
+    return n.op_type == "ConvTranspose" ? passes::NodeRewrite(decompose) : nullptr;
+  });
 }
 
 }  // namespace kiln

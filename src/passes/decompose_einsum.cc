@@ -163,20 +163,9 @@ Expected<bool> decompose(Graph& g, Node& n) {
 }  // namespace
 
 Expected<int> decompose_einsum(Graph& graph) {
-  std::vector<Node*> done;
-  std::vector<Node*> einsums;
-  for (const auto& node : graph.nodes())
-    if (node->op_type == "Einsum" && (node->domain.empty() || node->domain == "ai.onnx")) einsums.push_back(node.get());
-  for (Node* n : einsums) {
-    KILN_ASSIGN_OR_RETURN(bool changed, decompose(graph, *n));
-    if (changed) done.push_back(n);
-  }
-  if (!done.empty()) {
-    for (Node* n : done) n->outputs.clear();
-    graph.remove_nodes(done);
-    KILN_RETURN_IF_ERROR(graph.topological_sort());
-  }
-  return static_cast<int>(done.size());
+  return passes::rewrite_nodes(graph, [](const Node& n) -> passes::NodeRewrite {
+    return n.op_type == "Einsum" ? passes::NodeRewrite(decompose) : nullptr;
+  });
 }
 
 }  // namespace kiln

@@ -106,6 +106,11 @@ bool is_qdq_compute(const Node& n);
 std::vector<float> weight_channel_scales(const Tensor& w, int64_t axis);
 // A fresh initializer named after `base`.
 Expected<Value*> add_constant(Graph& g, const std::string& base, Tensor data);
+// Decomposition passes: for every default-domain node (a snapshot of the graph's nodes) for which `pick` gives
+// a rewrite, runs it; a rewrite that returns true has written the node's outputs with new nodes, and the node
+// is then detached and removed. Returns how many nodes were rewritten.
+using NodeRewrite = std::function<Expected<bool>(Graph&, Node&)>;
+Expected<int> rewrite_nodes(Graph& g, const std::function<NodeRewrite(const Node&)>& pick);
 // Adds the nodes that replace `n` (decomposition passes): values and nodes named "<n.name>/<base>", nodes at
 // n's opset (the graph's default-domain opset when n has none).
 class NodeBuilder {
@@ -115,6 +120,20 @@ class NodeBuilder {
   Node* node(const std::string& op, std::vector<Value*> in, Value* out);
   Expected<Value*> ints(const std::string& base, const std::vector<int64_t>& v);  // a 1-D int64 constant
   Expected<Value*> reshape(Value* x, const Shape& to);  // x itself when its shape is already `to`
+  // A value whose shape the shape inference after the pass fills in.
+  Expected<Value*> fresh(const std::string& base, DType dtype);
+  // A rank-0 constant of a float type, int32 or int64.
+  Expected<Value*> scalar(const std::string& base, DType dtype, double v);
+  // A float constant of `shape` filled with `v`.
+  Expected<Value*> filled(const std::string& base, DType dtype, const Shape& shape, double v);
+  // op(inputs) into a fresh value of `dtype`, or into `out` when given.
+  Expected<Value*> apply(const std::string& op, std::vector<Value*> in, DType dtype, Value* out = nullptr);
+  // Unsqueeze / Squeeze (`op`): axes as an attribute before opset 13, an input from 13.
+  Expected<Value*> squeeze_op(const std::string& op, Value* x, const std::vector<int64_t>& axes, Value* out = nullptr);
+  // Reduce* over `axes` (empty: every axis): axes as an input from opset 13 for ReduceSum, 18 for the others.
+  Expected<Value*> reduce(const std::string& op, Value* x, const std::vector<int64_t>& axes, bool keepdims,
+                          Value* out = nullptr);
+  Expected<Value*> cast(Value* x, DType to, Value* out = nullptr);
   int opset() const { return opset_; }
 
  protected:

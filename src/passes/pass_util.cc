@@ -79,6 +79,96 @@ Expected<Value*> NodeBuilder::ints(const std::string& base, const std::vector<in
   return add_constant(g_, n_.name + "/" + base, std::move(t));
 }
 
+Expected<int> rewrite_nodes(Graph& g, const std::function<NodeRewrite(const Node&)>& pick) {
+  std::vector<std::pair<Node*, NodeRewrite>> targets;
+  for (const auto& node : g.nodes()) {
+    if (!node->domain.empty() && node->domain != "ai.onnx") continue;
+    if (NodeRewrite r = pick(*node)) targets.emplace_back(node.get(), std::move(r));
+  }
+  std::vector<Node*> done;
+  for (auto& [n, rewrite] : targets) {
+    KILN_ASSIGN_OR_RETURN(bool changed, rewrite(g, *n));
+    if (!changed) continue;
+    n->inputs.clear();  // its outputs now have other producers
+    n->outputs.clear();
+    done.push_back(n);
+  }
+  if (!done.empty()) {
+    g.remove_nodes(done);
+    KILN_RETURN_IF_ERROR(g.topological_sort());
+  }
+  return static_cast<int>(done.size());
+}
+
+Expected<Value*> NodeBuilder::fresh(const std::string& base, DType dtype) {
+  return g_.add_value(g_.unique_name(n_.name + "/" + base), dtype, SymShape::unknown_rank());
+}
+
+Expected<Value*> NodeBuilder::scalar(const std::string& base, DType dtype, double v) {
+  Tensor t;
+  if (dtype_is_float(dtype)) {
+    KILN_ASSIGN_OR_RETURN(t, from_doubles(dtype, {}, {v}));
+  } else if (dtype == DType::kInt64) {
+    t = Tensor::scalar<int64_t>(static_cast<int64_t>(v));
+  } else if (dtype == DType::kInt32) {
+    t = Tensor::scalar<int32_t>(static_cast<int32_t>(v));
+  } else {
+    return invalid_input(n_.describe() + ": no scalar constant of dtype " + dtype_name(dtype));
+  }
+  return add_constant(g_, n_.name + "/" + base, std::move(t));
+}
+
+Expected<Value*> NodeBuilder::filled(const std::string& base, DType dtype, const Shape& shape, double v) {
+  KILN_ASSIGN_OR_RETURN(Tensor t, from_doubles(dtype, shape, std::vector<double>(static_cast<size_t>(numel(shape)), v)));
+  return add_constant(g_, n_.name + "/" + base, std::move(t));
+}
+
+Expected<Value*> NodeBuilder::apply(const std::string& op, std::vector<Value*> in, DType dtype, Value* out) {
+  if (!out) {
+    KILN_ASSIGN_OR_RETURN(out, fresh(op, dtype));
+  }
+  node(op, std::move(in), out);
+  return out;
+}
+
+Expected<Value*> NodeBuilder::squeeze_op(const std::string& op, Value* x, const std::vector<int64_t>& axes, Value* out) {
+  if (!out) {
+    KILN_ASSIGN_OR_RETURN(out, fresh(op, x->dtype));
+  }
+  if (opset_ >= 13) {
+    KILN_ASSIGN_OR_RETURN(Value * a, ints("axes", axes));
+    node(op, {x, a}, out);
+  } else {
+    node(op, {x}, out)->attrs["axes"] = Attribute::make_ints(axes);
+  }
+  return out;
+}
+
+Expected<Value*> NodeBuilder::reduce(const std::string& op, Value* x, const std::vector<int64_t>& axes, bool keepdims,
+                                     Value* out) {
+  if (!out) {
+    KILN_ASSIGN_OR_RETURN(out, fresh(op, x->dtype));
+  }
+  Node* m = nullptr;
+  if (opset_ >= (op == "ReduceSum" ? 13 : 18) && !axes.empty()) {
+    KILN_ASSIGN_OR_RETURN(Value * a, ints("axes", axes));
+    m = node(op, {x, a}, out);
+  } else {
+    m = node(op, {x}, out);
+    if (!axes.empty()) m->attrs["axes"] = Attribute::make_ints(axes);
+  }
+  m->attrs["keepdims"] = Attribute::make_int(keepdims ? 1 : 0);
+  return out;
+}
+
+Expected<Value*> NodeBuilder::cast(Value* x, DType to, Value* out) {
+  if (!out) {
+    KILN_ASSIGN_OR_RETURN(out, fresh("Cast", to));
+  }
+  node("Cast", {x}, out)->attrs["to"] = Attribute::make_int(static_cast<int64_t>(to));
+  return out;
+}
+
 Expected<Value*> NodeBuilder::reshape(Value* x, const Shape& to) {
   if (auto s = x->shape.to_static(); s && *s == to) return x;
   KILN_ASSIGN_OR_RETURN(Value * shape, ints("shape", to));
