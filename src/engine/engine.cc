@@ -185,8 +185,9 @@ Status check_cuda_lowerings(std::unique_ptr<Graph> graph) {
   KILN_RETURN_IF_ERROR(optimize_graph(*graph).status());
   for (const auto& n : graph->nodes())
     if (!cuda::CudaLoweringRegistry::instance().find(n->op_type, n->domain))
-      return unsupported(fmt::format("op {} has no GPU lowering in kiln's CUDA backend",
-                                     n->domain.empty() ? n->op_type : n->domain + "." + n->op_type));
+      return n->error(StatusCode::kUnsupported,
+                      fmt::format("op {} has no GPU lowering in kiln's CUDA backend",
+                                  n->domain.empty() ? n->op_type : n->domain + "." + n->op_type));
   return Status::Ok();
 }
 
