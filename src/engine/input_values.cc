@@ -50,7 +50,9 @@ Expected<Tensor> input_value_tensor(const Value& input, const std::vector<double
 }
 
 Status fix_input_values(Graph& graph, const InputValues& values) {
-  for (const auto& [name, vals] : values) {
+  for (const auto& entry : values) {
+    const std::string& name = entry.first;
+    const std::vector<double>& vals = entry.second;
     auto it = std::find_if(graph.inputs.begin(), graph.inputs.end(), [&](const Value* v) { return v->name == name; });
     if (it == graph.inputs.end()) {
       std::string names;
