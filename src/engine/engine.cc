@@ -225,6 +225,9 @@ Expected<std::vector<std::string>> range_check_warnings(const Graph& graph, cons
 
 Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, const BuildOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
+  // Inputs fixed at build first: a name or value that does not fit the model is a usage error with or
+  // without a GPU.
+  KILN_RETURN_IF_ERROR(fix_input_values(*graph, o.input_values));
   std::string why;
   if (!cuda_available(&why)) return runtime_error("cannot build a CUDA engine: " + why);
   auto impl = std::make_unique<EngineImpl>();
@@ -242,7 +245,6 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
   impl->layer_precisions = o.layer_precisions;
   impl->workspace_limit = o.workspace_bytes;
   if (!o.input_values.empty()) {
-    KILN_RETURN_IF_ERROR(fix_input_values(*graph, o.input_values));
     impl->input_values = o.input_values;
     for (const auto& [name, values] : o.input_values)
       say(o, fmt::format("input '{}' fixed to {} (--inputValues)", name, describe_values(values)));

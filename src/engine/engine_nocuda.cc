@@ -3,6 +3,7 @@
 // input (exit code 2) here too, and the refusal reads like a CUDA build's on a machine without a GPU.
 #if !KILN_WITH_CUDA
 #include "engine/builder.h"
+#include "engine/input_values.h"
 #include "engine/plan.h"
 #include "onnx/importer.h"
 
@@ -19,7 +20,8 @@ bool cuda_available(std::string* why) {
   if (why) *why = kWhy;
   return false;
 }
-Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph>, const BuildOptions&) {
+Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, const BuildOptions& options) {
+  KILN_RETURN_IF_ERROR(fix_input_values(*graph, options.input_values));  // usage errors first, as with CUDA
   return runtime_error(std::string("cannot build a CUDA engine: ") + kWhy);
 }
 Status check_cuda_lowerings(std::unique_ptr<Graph>) {

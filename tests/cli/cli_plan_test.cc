@@ -133,6 +133,12 @@ TEST(CliPlan, BuildFlagErrorsAreUsageErrors) {
   expect_error_line(kiln("build " + model + " --shapes x:2x3 --minShapes x:1x3 --optShapes x:2x3 --maxShapes x:4x3"), 1,
                     "kiln build: error: ", {"cannot be combined"});
   expect_error_line(kiln("build " + dir + "/absent.onnx"), 2, "kiln build: error: ", {"absent.onnx"});
+  expect_error_line(kiln("build " + model + " --inputValues k"), 1, "kiln build: error: ", {"NAME:V1,V2"});
+  // Checked against the model before any GPU is needed.
+  expect_error_line(kiln("build " + model + " --inputValues k:3"), 1, "kiln build: error: ",
+                    {"'k', which is not a model input (inputs: x)"});
+  expect_error_line(kiln("build " + model + " --inputValues x:1,2"), 1, "kiln build: error: ",
+                    {"--inputValues x", "symbolic dims"});
   expect_error_line(kiln("build " + model + " --saveEngine " + dir + "/no/such/dir/m.plan"), 2,
                     "kiln build: error: ", {"no/such/dir", "does not exist"});
 }
