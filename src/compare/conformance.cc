@@ -193,32 +193,33 @@ std::string fixed_note(const InputValues& values) {
   return "inputs fixed at build (--inputValues): " + names;
 }
 
-// One data set through a kiln CUDA engine built for its shapes (a fresh import: the build takes the graph).
-// When the engine cannot be built as the model is (an op that needs a constant gets a run-time input), it is
-// built again with the parameter-only inputs fixed to the data set's values, and `note` says so.
-Expected<TensorMap> run_on_cuda(const fs::path& dir, const std::string& precision, const TensorMap& feeds,
-                                std::string& note) {
-  Status first;
-  for (bool fix : {false, true}) {
-    KILN_ASSIGN_OR_RETURN(auto graph, load_onnx((dir / "model.onnx").string()));
-    BuildOptions options;
-    options.precision = precision;
-    if (fix) {
-      options.input_values = parameter_values(*graph, feeds);
-      if (options.input_values.empty()) return first;
-    }
-    for (const auto& [name, t] : feeds)
-      if (!options.input_values.count(name)) options.shapes[name] = t.shape();
-    auto engine = build_engine(std::move(graph), options);
-    if (!engine.ok()) {
-      if (fix || engine.status().code() != StatusCode::kUnsupported) return engine.status();
-      first = engine.status();
-      continue;
-    }
-    note = fixed_note(options.input_values);
-    return run_engine(*engine, feeds);
+// A kiln CUDA engine for one data set's shapes, with `fixed` inputs fixed at build (a fresh import: the build
+// takes the graph).
+Expected<std::shared_ptr<Engine>> build_for(const fs::path& dir, const std::string& precision, const TensorMap& feeds,
+                                            const InputValues& fixed) {
+  KILN_ASSIGN_OR_RETURN(auto graph, load_onnx((dir / "model.onnx").string()));
+  BuildOptions options;
+  options.precision = precision;
+  options.input_values = fixed;
+  for (const auto& [name, t] : feeds)
+    if (!fixed.count(name)) options.shapes[name] = t.shape();
+  return build_engine(std::move(graph), options);
+}
+
+// One data set through a CUDA engine. When the model does not build as it is (an op that needs a constant gets
+// a run-time input), it is built again with its parameter-only inputs fixed to the data set's values, and
+// `note` says so.
+Expected<TensorMap> run_on_cuda(const fs::path& dir, const Graph& graph, const std::string& precision,
+                                const TensorMap& feeds, std::string& note) {
+  auto engine = build_for(dir, precision, feeds, {});
+  if (!engine.ok() && engine.status().code() == StatusCode::kUnsupported) {
+    const InputValues fixed = parameter_values(graph, feeds);
+    if (fixed.empty()) return engine.status();
+    engine = build_for(dir, precision, feeds, fixed);
+    note = fixed_note(fixed);
   }
-  return first;
+  KILN_RETURN_IF_ERROR(engine.status());
+  return run_engine(*engine, feeds);
 }
 
 // One data set on the CPU reference after kiln's graph passes, with the inputs fixed to the feed shapes first
@@ -268,7 +269,7 @@ Status run_case(const ConformanceCase& c, const Tolerance& tol, const std::strin
     std::string fixed;
     TensorMap got_fixed;  // cpu:opt: also with the parameter-only inputs fixed at build, as cuda may need
     if (cuda) {
-      KILN_ASSIGN_OR_RETURN(got, run_on_cuda(dir, precision, feeds, fixed));
+      KILN_ASSIGN_OR_RETURN(got, run_on_cuda(dir, *graph, precision, feeds, fixed));
     } else if (optimized) {
       KILN_ASSIGN_OR_RETURN(got, run_on_cpu_optimized(dir, feeds, {}));
       const InputValues values = parameter_values(*graph, feeds);

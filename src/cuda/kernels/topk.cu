@@ -44,6 +44,32 @@ __global__ void topk_unpack(const float* keys, const int* positions, T* values, 
 
 size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
+// Byte offsets of the workspace parts: keys and positions in and out, the segment offsets, CUB's scratch.
+struct TopKWorkspace {
+  size_t keys_out = 0, pos_in = 0, pos_out = 0, offsets = 0, scratch = 0, total = 0;
+  TopKWorkspace() = default;
+  TopKWorkspace(const TopKGeometry& g, size_t cub_bytes) {
+    const size_t part = align256(static_cast<size_t>(g.items()) * 4);
+    keys_out = part;
+    pos_in = 2 * part;
+    pos_out = 3 * part;
+    offsets = 4 * part;
+    scratch = offsets + align256((static_cast<size_t>(g.lines()) + 1) * 4);
+    total = scratch + align256(cub_bytes);
+  }
+};
+
+// CUB's stable segmented radix sort of (key, position) pairs, descending for the largest first; with a null
+// `scratch` it only sets `bytes` to the scratch it needs.
+cudaError_t segmented_sort(bool descending, void* scratch, size_t& bytes, const float* keys_in, float* keys_out,
+                           const int* pos_in, int* pos_out, int n, int lines, const int* offsets, cudaStream_t s) {
+  if (descending)
+    return cub::DeviceSegmentedRadixSort::SortPairsDescending(scratch, bytes, keys_in, keys_out, pos_in, pos_out, n,
+                                                              lines, offsets, offsets + 1, 0, 32, s);
+  return cub::DeviceSegmentedRadixSort::SortPairs(scratch, bytes, keys_in, keys_out, pos_in, pos_out, n, lines,
+                                                  offsets, offsets + 1, 0, 32, s);
+}
+
 class TopKLayer : public Layer {
  public:
   TopKLayer(const Node& node, int64_t axis, int64_t k, bool largest)
@@ -70,58 +96,41 @@ class TopKLayer : public Layer {
     KILN_RETURN_IF_ERROR(expect_shape(node_, ctx.outputs[0], want, "values"));
     KILN_RETURN_IF_ERROR(expect_shape(node_, ctx.outputs[1], want, "indices"));
     g_ = g;
-    cub_bytes_ = 0;
+    size_t cub_bytes = 0;
     if (g.items() > 0) {
-      const int n = static_cast<int>(g.items()), lines = static_cast<int>(g.lines());
-      cudaError_t e = largest_ ? cub::DeviceSegmentedRadixSort::SortPairsDescending(
-                                     nullptr, cub_bytes_, static_cast<const float*>(nullptr), static_cast<float*>(nullptr),
-                                     static_cast<const int*>(nullptr), static_cast<int*>(nullptr), n, lines,
-                                     static_cast<const int*>(nullptr), static_cast<const int*>(nullptr) + 1, 0, 32,
-                                     ctx.stream)
-                               : cub::DeviceSegmentedRadixSort::SortPairs(
-                                     nullptr, cub_bytes_, static_cast<const float*>(nullptr), static_cast<float*>(nullptr),
-                                     static_cast<const int*>(nullptr), static_cast<int*>(nullptr), n, lines,
-                                     static_cast<const int*>(nullptr), static_cast<const int*>(nullptr) + 1, 0, 32,
-                                     ctx.stream);
+      cudaError_t e = segmented_sort(largest_, nullptr, cub_bytes, nullptr, nullptr, nullptr, nullptr,
+                                     static_cast<int>(g.items()), static_cast<int>(g.lines()), nullptr, ctx.stream);
       if (e != cudaSuccess)
         return node_.error(StatusCode::kRuntime, std::string("CUB sort sizing failed: ") + cudaGetErrorString(e));
     }
-    const size_t items = static_cast<size_t>(g.items());
-    workspace_ = 4 * align256(items * 4) + align256((static_cast<size_t>(g.lines()) + 1) * 4) + align256(cub_bytes_);
-    if (workspace_ > ctx.max_workspace_bytes)
-      return node_.error(StatusCode::kRuntime, "needs " + std::to_string(workspace_ >> 20) +
+    ws_ = TopKWorkspace(g, cub_bytes);
+    if (ws_.total > ctx.max_workspace_bytes)
+      return node_.error(StatusCode::kRuntime, "needs " + std::to_string(ws_.total >> 20) +
                                                    " MiB of workspace, more than --memPoolSize allows");
     return Status::Ok();
   }
 
-  size_t workspace_bytes() const override { return workspace_; }
+  size_t workspace_bytes() const override { return ws_.total; }
 
   Status enqueue(const RunContext& rc, const std::vector<DeviceTensor>& in,
                  const std::vector<DeviceTensor>& out) override {
     if (g_.items() == 0 || g_.k == 0) return Status::Ok();
-    if (rc.workspace_bytes < workspace_ || !rc.workspace)
+    if (rc.workspace_bytes < ws_.total || !rc.workspace)
       return node_.error(StatusCode::kRuntime, "workspace smaller than configured");
-    const size_t items = static_cast<size_t>(g_.items());
     char* w = static_cast<char*>(rc.workspace);
     float* keys_in = reinterpret_cast<float*>(w);
-    float* keys_out = reinterpret_cast<float*>(w + align256(items * 4));
-    int* pos_in = reinterpret_cast<int*>(w + 2 * align256(items * 4));
-    int* pos_out = reinterpret_cast<int*>(w + 3 * align256(items * 4));
-    int* offsets = reinterpret_cast<int*>(w + 4 * align256(items * 4));
-    void* scratch = w + 4 * align256(items * 4) + align256((static_cast<size_t>(g_.lines()) + 1) * 4);
+    float* keys_out = reinterpret_cast<float*>(w + ws_.keys_out);
+    int* pos_in = reinterpret_cast<int*>(w + ws_.pos_in);
+    int* pos_out = reinterpret_cast<int*>(w + ws_.pos_out);
+    int* offsets = reinterpret_cast<int*>(w + ws_.offsets);
     const TopKGeometry g = g_;
     return dispatch_float(in[0].desc.dtype, node_.describe(), [&](auto tag) -> Status {
       using T = decltype(tag);
       topk_pack<T><<<blocks_for(g.items()), 256, 0, rc.stream>>>(in[0].as<const T>(), keys_in, pos_in, offsets, g);
       KILN_RETURN_IF_ERROR(check_launch("topk pack"));
-      size_t bytes = cub_bytes_;
-      const int n = static_cast<int>(g.items()), lines = static_cast<int>(g.lines());
-      cudaError_t e = largest_ ? cub::DeviceSegmentedRadixSort::SortPairsDescending(
-                                     scratch, bytes, keys_in, keys_out, pos_in, pos_out, n, lines, offsets, offsets + 1,
-                                     0, 32, rc.stream)
-                               : cub::DeviceSegmentedRadixSort::SortPairs(scratch, bytes, keys_in, keys_out, pos_in,
-                                                                          pos_out, n, lines, offsets, offsets + 1, 0,
-                                                                          32, rc.stream);
+      size_t bytes = ws_.total - ws_.scratch;
+      cudaError_t e = segmented_sort(largest_, w + ws_.scratch, bytes, keys_in, keys_out, pos_in, pos_out,
+                                     static_cast<int>(g.items()), static_cast<int>(g.lines()), offsets, rc.stream);
       if (e != cudaSuccess)
         return node_.error(StatusCode::kRuntime, std::string("CUB segmented sort: ") + cudaGetErrorString(e));
       topk_unpack<T><<<blocks_for(g.lines() * g.k), 256, 0, rc.stream>>>(keys_out, pos_out, out[0].as<T>(),
@@ -137,7 +146,7 @@ class TopKLayer : public Layer {
   int64_t axis_, k_;
   bool largest_;
   TopKGeometry g_;
-  size_t cub_bytes_ = 0, workspace_ = 0;
+  TopKWorkspace ws_;
 };
 
 Expected<std::unique_ptr<Layer>> make_topk(LowerContext& ctx) {
