@@ -280,7 +280,8 @@ def run_backend(a, np, backend, onnx, batches, refs, kind, wd):
         out = os.path.join(wd, f"out_{backend}_{i}")
         cmd = [a.kiln, "run", onnx, "--inputs", feed, "--output-dir", out, "--show", "0"]
         if backend != "cpu":
-            cmd += ["--backend", "cuda"]
+            # One timing cache per model: the batches after the first build without timing tactics again.
+            cmd += ["--backend", "cuda", "--timingCacheFile", os.path.join(wd, "timing.cache")]
             if kind != "detect":
                 cmd += ["--shapes", "input:" + "x".join(map(str, batch.shape))]
             if backend == "fp16":
@@ -361,7 +362,7 @@ def speed(a, torch, np, model, name, onnx, size, wd):
         try:
             plan = os.path.join(wd, f"{name}_b{b}_fp16.plan")
             row["kiln_ms"], row["kiln_build_s"] = kiln_time_onnx(a.kiln, a.infer, onnx, plan, f"input:{b}x3x{size}x{size}",
-                                                                 "fp16", a.iterations)
+                                                                 "fp16", a.iterations, os.path.join(wd, "timing.cache"))
             x = torch.randn(b, 3, size, size)
             row["torch_ms"], _ = torch_time_module(torch, model, x, "fp16", a.iterations, 20)
             row["ratio"] = row["torch_ms"] / row["kiln_ms"]
