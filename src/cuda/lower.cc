@@ -21,6 +21,18 @@ Expected<Shape> static_shape(const Value* v) {
   return *s;
 }
 
+// True when the node has outputs and every one of them has a static shape with a zero dim.
+bool outputs_empty(const Node& n) {
+  bool any = false;
+  for (const Value* o : n.outputs) {
+    if (!o) continue;
+    auto s = o->shape.to_static();
+    if (!s || numel(*s) != 0) return false;
+    any = true;
+  }
+  return any;
+}
+
 // Test-only (LoweringOptions::perturb_layer): the wrapped layer's first output is made wrong after every run,
 // so that kiln compare and --bisect can be shown to catch and locate a bad layer.
 class PerturbedLayer : public Layer {
@@ -191,7 +203,13 @@ class Lowerer {
       return Status::Ok();
     };
     ctx.outputs.resize(n.outputs.size());
-    KILN_ASSIGN_OR_RETURN(std::unique_ptr<Layer> layer, def->make(ctx));
+    std::unique_ptr<Layer> layer;
+    if (opt_.static_shapes && outputs_empty(n)) {
+      layer = std::make_unique<FunctionLayer>("empty", nullptr);  // Program::configure skips it
+      for (size_t i = 0; i < n.inputs.size(); ++i) ctx.take_constant(i);  // nothing reads them
+    } else {
+      KILN_ASSIGN_OR_RETURN(layer, def->make(ctx));
+    }
     if (!opt_.perturb_layer.empty() && n.name == opt_.perturb_layer && !ctx.output_aliases_input()) {
       layer = std::make_unique<PerturbedLayer>(std::move(layer));
       perturbed_ = true;

@@ -144,6 +144,9 @@ Status Program::configure(cudaStream_t stream, bool tune, size_t max_workspace, 
   if (handles.cudnn) KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(handles.cudnn, stream));
   for (size_t li = 0; li < layers.size(); ++li) {
     LayerEntry& e = layers[li];
+    e.empty = !e.outputs.empty();
+    for (int s : e.outputs) e.empty = e.empty && s >= 0 && slots[s].desc.numel() == 0;
+    if (e.empty) continue;  // zero-sized outputs: no descriptors, no tactic, no launch
     ConfigureContext ctx;
     for (int s : e.inputs) ctx.inputs.push_back(s >= 0 ? slots[s].desc : TensorDesc{});
     for (int s : e.outputs) ctx.outputs.push_back(s >= 0 ? slots[s].desc : TensorDesc{});
@@ -189,6 +192,7 @@ Status Program::enqueue(cudaStream_t stream, void* arena, void* workspace,
   }
   Status st;
   for (const LayerEntry& e : layers) {
+    if (e.empty) continue;
     std::vector<DeviceTensor> in, out;
     for (int s : e.inputs) in.push_back(slot_tensor(s, arena));
     for (int s : e.outputs) out.push_back(slot_tensor(s, arena));

@@ -34,6 +34,8 @@ struct LayerEntry {
   std::unique_ptr<Layer> layer;
   std::vector<int> inputs, outputs;  // slot ids; -1 for absent optional inputs
   bool tactic_fixed = false;         // restored from the timing cache: not re-tuned
+  // Every output has zero elements at the current shapes: nothing to configure or launch (set by configure()).
+  bool empty = false;
 };
 
 struct LoweringOptions {
@@ -42,6 +44,9 @@ struct LoweringOptions {
   std::map<std::string, std::string> tactics;         // layer key -> tactic (plan or timing cache)
   ShapeMap opt_shapes;  // input shapes the layers are first configured for (symbolic inputs must be named)
   std::string perturb_layer;  // test-only: this node's first output is made wrong after it runs
+  // The engine has one shape per input: a node whose outputs are all empty at opt_shapes lowers to a layer
+  // that does nothing, whatever its op (its kernel is never asked to handle the empty shapes).
+  bool static_shapes = false;
 };
 
 class Program {

@@ -267,6 +267,7 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
   lo.precision = impl->precision;
   lo.layer_precisions = layer_precisions;
   lo.opt_shapes = impl->profiles[0].opt;
+  lo.static_shapes = !impl->dynamic;
   lo.perturb_layer = o.perturb_layer_for_testing;
   say(o, fmt::format("lowering {} nodes to CUDA ({})", graph->nodes().size(), cuda::precision_name(impl->precision)));
   KILN_ASSIGN_OR_RETURN(impl->program, cuda::lower_graph(std::move(graph), lo, impl->handles));
@@ -352,6 +353,7 @@ Expected<std::shared_ptr<Engine>> Engine::load(const std::string& path) {
   lo.precision = impl->precision;
   lo.layer_precisions = layer_precisions;
   lo.opt_shapes = plan.profiles[0].opt;
+  lo.static_shapes = !impl->dynamic;
   for (const auto& l : plan.layers) lo.tactics[l.key] = l.tactic;
   KILN_ASSIGN_OR_RETURN(impl->program, cuda::lower_graph(std::move(graph), lo, impl->handles));
   if (impl->program->layers.size() != plan.layers.size())

@@ -13,7 +13,7 @@ Status check_input_shape(const Value* v, const Dims& d, const char* which) {
     return invalid_input(fmt::format("{} shape {} for input '{}' does not fit its declared shape {}", which, dims_str(d),
                                      v->name, v->shape.to_string()));
   for (int64_t x : d)
-    if (x <= 0) return invalid_input(fmt::format("{} shape {} for input '{}' has a dim < 1", which, dims_str(d), v->name));
+    if (x < 0) return invalid_input(fmt::format("{} shape {} for input '{}' has a negative dim", which, dims_str(d), v->name));
   return Status::Ok();
 }
 

@@ -107,6 +107,7 @@ class SessionImpl {
     const cuda::Program& p = *e.program;
     for (size_t i = 0; i < p.input_slots.size(); ++i) {
       const int s = p.input_slots[i];
+      if (current->descs[s].bytes() == 0) continue;  // an empty tensor: nothing to copy
       KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(p.slot_data(s, arena.get()), host_in[p.graph->inputs[i]->name].ptr,
                                                 current->descs[s].bytes(), cudaMemcpyHostToDevice, stream));
     }
@@ -117,6 +118,7 @@ class SessionImpl {
     const cuda::Program& p = *e.program;
     for (size_t i = 0; i < p.output_slots.size(); ++i) {
       const int s = p.output_slots[i];
+      if (current->descs[s].bytes() == 0) continue;
       KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_out[p.graph->outputs[i]->name].ptr, p.slot_data(s, arena.get()),
                                                 current->descs[s].bytes(), cudaMemcpyDeviceToHost, stream));
     }
@@ -219,6 +221,7 @@ Status Session::enqueue_device(const std::map<std::string, const void*>& inputs,
   for (size_t i = 0; i < p.input_slots.size(); ++i) {
     const void* src = inputs.at(p.graph->inputs[i]->name);
     const int slot = p.input_slots[i];
+    if (s.current->descs[slot].bytes() == 0) continue;
     KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(p.slot_data(slot, s.arena.get()), src, s.current->descs[slot].bytes(),
                                               cudaMemcpyDeviceToDevice, s.stream));
   }
@@ -227,6 +230,7 @@ Status Session::enqueue_device(const std::map<std::string, const void*>& inputs,
     auto it = outputs.find(p.graph->outputs[i]->name);
     if (it == outputs.end()) continue;  // outputs the caller does not want
     const int slot = p.output_slots[i];
+    if (s.current->descs[slot].bytes() == 0) continue;
     KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(it->second, p.slot_data(slot, s.arena.get()),
                                               s.current->descs[slot].bytes(), cudaMemcpyDeviceToDevice, s.stream));
   }
@@ -336,7 +340,7 @@ Expected<TensorMap> run_engine(const std::shared_ptr<Engine>& engine, const Tens
     if (!shapes.count(name)) continue;  // an input fixed at build, checked above
     const Tensor& t = converted.count(name) ? converted.at(name) : fed;
     KILN_ASSIGN_OR_RETURN(void* p, session->host_input(name));
-    std::memcpy(p, t.raw(), t.nbytes());
+    if (t.nbytes() > 0) std::memcpy(p, t.raw(), t.nbytes());
   }
   KILN_RETURN_IF_ERROR(session->run());
   TensorMap out;

@@ -128,6 +128,8 @@ Expected<LayerPtr> lower_pow(LowerContext& ctx) {
     // The builder converts constants on the host; its run-time conversion layer does not take integers.
     if (!ctx.constant(1)) return ctx.unsupported_here("an integer exponent computed at run time");
     KILN_RETURN_IF_ERROR(ctx.require_input(1, ctx.float_dtype(), Layout::kRowMajor));
+  } else if (!is_float_storage(e)) {  // ONNX allows any numeric exponent; the GPU stores no other integer types
+    return ctx.unsupported_here(std::string("Pow with a ") + dtype_name(e) + " exponent");
   }
   ElementwiseLayer::FixShapesFn fix;
   KILN_ASSIGN_OR_RETURN(fix, legacy_broadcast(ctx));

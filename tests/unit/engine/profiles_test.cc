@@ -34,10 +34,21 @@ TEST(Profiles, RejectsShapesThatContradictTheModel) {
   auto g = model_with_batch();
   EXPECT_FALSE(resolve_profiles(*g, {{"x", {4, 3, 9, 8}}}, {}).ok());   // fixed dim differs
   EXPECT_FALSE(resolve_profiles(*g, {{"x", {4, 3, 8}}}, {}).ok());      // rank differs
-  EXPECT_FALSE(resolve_profiles(*g, {{"x", {0, 3, 8, 8}}}, {}).ok());   // empty batch
+  auto negative = resolve_profiles(*g, {{"x", {-1, 3, 8, 8}}}, {});
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("negative dim"), std::string::npos) << negative.status().message();
   auto unknown = resolve_profiles(*g, {{"y", {1}}}, {});
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("its inputs: x, scale"), std::string::npos);
+}
+
+// Zero-sized tensors flow through engines (layers whose outputs are all empty launch nothing): an empty batch
+// is a shape like any other.
+TEST(Profiles, AcceptsZeroSizedDims) {
+  auto g = model_with_batch();
+  auto r = resolve_profiles(*g, {{"x", {0, 3, 8, 8}}}, {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)[0].opt.at("x"), (Dims{0, 3, 8, 8}));
 }
 
 TEST(Profiles, DynamicProfileChecksOrderAndDefaultsOpt) {
