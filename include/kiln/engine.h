@@ -90,6 +90,8 @@ struct EngineSummary {
   std::string precision;
   std::vector<EngineIO> inputs, outputs;
   std::map<std::string, std::vector<double>> input_values;  // model inputs fixed at build (--inputValues)
+  // Layers --accuracy-budget kept in float in an --int8 build: node name -> why (the metrics before and after).
+  std::map<std::string, std::string> precision_pins;
   std::vector<ShapeProfile> profiles;
   std::vector<EngineLayer> layers;
   size_t weight_bytes = 0, activation_bytes = 0, workspace_bytes = 0;

@@ -98,6 +98,7 @@ void EngineImpl::fill_summary() {
   summary.precision = cuda::precision_name(precision);
   summary.profiles = profiles;
   summary.input_values = input_values;
+  summary.precision_pins = precision_pins;
   summary.inputs.clear();
   summary.outputs.clear();
   for (const Value* v : program->graph->inputs) {
@@ -301,8 +302,14 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
 
 Expected<std::shared_ptr<Engine>> Engine::build(const std::string& onnx_path, const BuildOptions& options) {
   KILN_ASSIGN_OR_RETURN(auto graph, load_onnx(onnx_path));
-  if (options.int8.enabled) KILN_RETURN_IF_ERROR(quant::quantize_for_build(*graph, onnx_path, options));
-  return build_engine(std::move(graph), options);
+  std::map<std::string, std::string> pins;
+  if (options.int8.enabled) {
+    KILN_ASSIGN_OR_RETURN(pins, quant::quantize_for_build(*graph, onnx_path, options));
+  }
+  KILN_ASSIGN_OR_RETURN(auto engine, build_engine(std::move(graph), options));
+  engine->impl_->precision_pins = pins;  // plans record them; kiln info shows them
+  engine->impl_->summary.precision_pins = std::move(pins);
+  return engine;
 }
 
 Status Engine::save(const std::string& path) const {
@@ -313,6 +320,7 @@ Status Engine::save(const std::string& path) const {
   plan.profiles = e.profiles;
   plan.layer_precisions = e.layer_precisions;
   plan.input_values = e.input_values;
+  plan.precision_pins = e.precision_pins;
   plan.workspace_limit = e.workspace_limit;
   for (const auto& l : e.program->layers)
     plan.layers.push_back(PlanLayer{l.key, l.op, cuda::precision_name(l.precision), l.layer->tactic()});
@@ -347,6 +355,7 @@ Expected<std::shared_ptr<Engine>> Engine::load(const std::string& path) {
   impl->dynamic = !profiles_are_static(plan.profiles);
   impl->layer_precisions = plan.layer_precisions;
   impl->input_values = plan.input_values;
+  impl->precision_pins = plan.precision_pins;
   impl->workspace_limit = plan.workspace_limit;
   KILN_ASSIGN_OR_RETURN(impl->handles, create_handles());
   cuda::LoweringOptions lo;

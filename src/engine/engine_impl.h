@@ -20,6 +20,7 @@ class EngineImpl {
   cuda::Precision precision = cuda::Precision::kFP32;
   std::map<std::string, std::string> layer_precisions;
   std::map<std::string, std::vector<double>> input_values;  // model inputs fixed at build (--inputValues)
+  std::map<std::string, std::string> precision_pins;        // --accuracy-budget's float layers, with why
   size_t workspace_limit = 0;
   PlanEnvironment env;
   cuda::GpuHandles handles;

@@ -78,6 +78,7 @@ json header_json(const PlanContents& p) {
         {{"min", shape_map_json(prof.min)}, {"opt", shape_map_json(prof.opt)}, {"max", shape_map_json(prof.max)}});
   j["layer_precisions"] = p.layer_precisions;
   if (!p.input_values.empty()) j["input_values"] = p.input_values;  // optional: absent before 2026-12-07
+  if (!p.precision_pins.empty()) j["precision_pins"] = p.precision_pins;  // optional, as input_values
   j["workspace_limit"] = p.workspace_limit;
   j["layers"] = json::array();
   for (const PlanLayer& l : p.layers)
@@ -119,6 +120,8 @@ void contents_from_header(const json& j, PlanContents& p) {
   p.layer_precisions = field<std::map<std::string, std::string>>(j, "layer_precisions");
   if (j.contains("input_values"))
     p.input_values = field<std::map<std::string, std::vector<double>>>(j, "input_values");
+  if (j.contains("precision_pins"))
+    p.precision_pins = field<std::map<std::string, std::string>>(j, "precision_pins");
   p.workspace_limit = field<uint64_t>(j, "workspace_limit");
   for (const json& l : j.at("layers"))
     p.layers.push_back({field<std::string>(l, "key"), field<std::string>(l, "op"), field<std::string>(l, "precision"),

@@ -41,6 +41,7 @@ struct PlanContents {
   std::vector<ShapeProfile> profiles;                  // static engines: one with min = opt = max
   std::map<std::string, std::string> layer_precisions; // as given to the build
   std::map<std::string, std::vector<double>> input_values;  // model inputs fixed at build (--inputValues)
+  std::map<std::string, std::string> precision_pins;  // --accuracy-budget: node -> why it was kept in float
   uint64_t workspace_limit = 0;
   std::vector<PlanLayer> layers;                       // execution order
   uint64_t weight_bytes = 0, activation_bytes = 0, workspace_bytes = 0;

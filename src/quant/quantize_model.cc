@@ -105,7 +105,8 @@ Expected<QuantizeReport> quantize_graph(Graph& g, const QuantizeRequest& r) {
   return report;
 }
 
-Status quantize_for_build(Graph& g, const std::string& onnx_path, const BuildOptions& options) {
+Expected<std::map<std::string, std::string>> quantize_for_build(Graph& g, const std::string& onnx_path,
+                                                                 const BuildOptions& options) {
   const auto& o = options.int8;
   QuantizeRequest r;
   KILN_ASSIGN_OR_RETURN(r.method, parse_calib_method(o.method));
@@ -131,7 +132,11 @@ Status quantize_for_build(Graph& g, const std::string& onnx_path, const BuildOpt
     r.log("int8: " + std::to_string(report.quantized_inputs) +
           " Conv/Gemm/MatMul inputs quantized (QDQ; weights dequantized at build time, activations "
           "simulated in float by the CUDA engine)");
-  return Status::Ok();
+  std::map<std::string, std::string> pins;
+  for (const BudgetPin& p : report.budget.pins)
+    pins[p.node] = p.op_type + " kept in float by --accuracy-budget " + r.budget.text + ": " +
+                   metrics_text(p.before, r.budget) + " -> " + metrics_text(p.after, r.budget);
+  return pins;
 }
 
 }  // namespace kiln::quant

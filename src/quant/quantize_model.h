@@ -40,7 +40,9 @@ struct QuantizeReport {
 Expected<QuantizeReport> quantize_graph(Graph& g, const QuantizeRequest& request);
 
 // Engine::build's hook for BuildOptions::int8 (enabled): the same as `kiln quantize` on the file's graph.
-Status quantize_for_build(Graph& g, const std::string& onnx_path, const BuildOptions& options);
+// Returns the layers --accuracy-budget kept in float: node name -> why (for the plan and `kiln info`).
+Expected<std::map<std::string, std::string>> quantize_for_build(Graph& g, const std::string& onnx_path,
+                                                                 const BuildOptions& options);
 
 // The preparation alone (shape inference, constant and BatchNormalization folding, dead code): the graph
 // calibration runs on, so the written model keeps BatchNorm folded into the quantized weights.

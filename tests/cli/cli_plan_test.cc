@@ -19,6 +19,7 @@ PlanContents sample_plan() {
   prof.max = {{"input", {16, 3, 224, 224}}};
   p.profiles = {prof};
   p.layer_precisions = {{"fc", "fp32"}};
+  p.precision_pins = {{"conv1", "Conv kept in float by --accuracy-budget top1=0.5: top1 2.00 pt -> top1 0.25 pt"}};
   p.workspace_limit = uint64_t{256} << 20;
   p.layers = {{"conv1", "kiln.FusedConv", "fp16", "cudnn:engine=3"},
               {"pool", "GlobalAveragePool", "fp16", "kernel:global_pool"},
@@ -69,6 +70,7 @@ TEST(CliPlan, InfoPrintsTheHeaderOfAPlanFoundByContent) {
            {"0", "input", "min 1x3x224x224", "opt 8x3x224x224", "max 16x3x224x224"},
            {"memory", "weights 3.0 MiB", "activations 1.5 MiB", "(limit 256.0 MiB)"},
            {"model", "1.0 MiB"},
+           {"kept float", "conv1:", "Conv kept in float by --accuracy-budget top1=0.5", "2.00 pt -> top1 0.25 pt"},
            {"layers", "3"},
            {"0", "conv1", "kiln.FusedConv", "fp16", "cudnn:engine=3"},
            {"1", "pool", "GlobalAveragePool", "fp16", "kernel:global_pool"},

@@ -2,6 +2,7 @@
 // per tensor and per axis, after a Conv (NHWC on the GPU), and a whole model made by insert_qdq.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -199,6 +200,59 @@ TEST(GpuQuantize, BuildInt8FromAFileMatchesTheCpuOnTheQdqModel) {
   // A value of r on a rounding boundary may land one step of r's scale apart; times sum|w2| over 8 inputs.
   const Diff d = diff(got->at("y"), want->at("y"), 0.1, 1e-4);
   EXPECT_EQ(d.bad, 0) << "max |diff| " << d.max_abs << " (max |ref| " << d.max_ref << ")";
+}
+
+TEST(GpuQuantize, AccuracyBudgetPinsAreInTheEngineAndItsPlan) {
+  // x1 (signs) -> Gemm "first", x2 (exp of wide values: int8 cannot hold them) -> Gemm "second", summed: the
+  // budget keeps "second" in float (tests/unit/quant/quantize_cli_test.cc checks the same model on the CPU).
+  auto g = std::make_unique<Graph>();
+  g->opset_imports[""] = 13;
+  std::vector<Value*> in;
+  for (const char* name : {"x1", "x2"}) {
+    Value* x = g->add_value(name, DType::kFloat32, SymShape({Dim::sym("N"), 4})).value();
+    x->is_graph_input = true;
+    g->inputs.push_back(x);
+    in.push_back(x);
+  }
+  const std::vector<float> eye = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+  Value* a = g->add_value("a").value();
+  Value* b = g->add_value("b").value();
+  Value* y = g->add_value("y").value();
+  y->is_graph_output = true;
+  g->outputs.push_back(y);
+  g->add_node("Gemm", "first", {in[0], g->add_initializer("w1", Tensor::from_vector<float>({4, 4}, eye)).value()}, {a});
+  g->add_node("Gemm", "second", {in[1], g->add_initializer("w2", Tensor::from_vector<float>({4, 4}, eye)).value()},
+              {b});
+  g->add_node("Add", "sum", {a, b}, {y});
+  for (const auto& n : g->nodes()) n->opset = 13;
+  const std::string dir = ::testing::TempDir() + "kiln_gpu_budget_" + std::to_string(getpid());
+  const std::string model = dir + ".onnx", calib = dir + ".npz", plan = dir + ".plan";
+  ASSERT_TRUE(write_onnx(*g, model).ok());
+  Tensor x1 = random_floats({64, 4}, 21), x2 = random_floats({64, 4}, 22);
+  for (int64_t i = 0; i < x1.numel(); ++i) {
+    x1.data<float>()[i] = x1.data<float>()[i] < 0 ? -1.f : 1.f;
+    x2.data<float>()[i] = std::exp(8.f * x2.data<float>()[i]);
+  }
+  ASSERT_TRUE(write_npz(calib, {{"x1", x1}, {"x2", x2}}).ok());
+  BuildOptions opt;
+  opt.shapes = {{"x1", Shape{16, 4}}, {"x2", Shape{16, 4}}};
+  opt.int8.enabled = true;
+  opt.int8.calib = calib;
+  opt.int8.method = "percentile=90";
+  opt.int8.batch = 16;
+  opt.int8.accuracy_budget = "rel=0.05";
+  auto engine = Engine::build(model, opt);
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  const auto& pins = (*engine)->summary().precision_pins;
+  ASSERT_EQ(pins.size(), 1u);
+  ASSERT_EQ(pins.begin()->first, "second");
+  EXPECT_NE(pins.begin()->second.find("Gemm kept in float by --accuracy-budget rel=0.05"), std::string::npos)
+      << pins.begin()->second;
+  ASSERT_TRUE((*engine)->save(plan).ok());
+  auto loaded = Engine::load(plan);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  EXPECT_EQ((*loaded)->summary().precision_pins, pins);
+  for (const std::string& f : {model, calib, plan}) std::remove(f.c_str());
 }
 
 }  // namespace

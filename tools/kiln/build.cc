@@ -54,6 +54,7 @@ void print_summary(const EngineSummary& s, bool verbose) {
     }
   for (const auto& [name, values] : s.input_values)
     std::cout << "fixed       " << name << " = " << describe_values(values) << " (--inputValues: not an engine input)\n";
+  for (const auto& [node, why] : s.precision_pins) std::cout << "kept float  " << node << ": " << why << "\n";
   if (!s.profiles.empty()) std::cout << "profiles    " << s.profiles.size() << "\n";
   std::cout << "layers      " << s.layers.size() << "\n";
   std::cout << "memory      weights " << mib(s.weight_bytes) << ", activations " << mib(s.activation_bytes)

@@ -84,6 +84,7 @@ void print_text(const std::string& path, const PlanContents& plan, uint64_t file
   print_io("inputs", plan.inputs);
   for (const auto& [name, values] : plan.input_values)
     std::cout << "fixed       " << name << " = " << describe_values(values) << " (--inputValues at build)\n";
+  for (const auto& [node, why] : plan.precision_pins) std::cout << "kept float  " << node << ": " << why << "\n";
   print_io("outputs", plan.outputs);
   print_profiles(plan.profiles);
   std::cout << "memory      weights " << mib(plan.weight_bytes) << ", activations " << mib(plan.activation_bytes)

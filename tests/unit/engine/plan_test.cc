@@ -59,6 +59,7 @@ PlanContents full_plan() {
   p.profiles = {prof, second};
   p.layer_precisions = {{"fc", "fp32"}, {"conv1", "bf16"}};
   p.input_values = {{"k", {3}}, {"scales", {1, 1, 2.5, 2.5}}};
+  p.precision_pins = {{"conv1", "Conv kept in float by --accuracy-budget rel=0.01: rel 3.1e-02 -> 4.0e-03"}};
   p.workspace_limit = uint64_t{5} << 32;  // above 32 bits on purpose
   p.layers = {{"conv1", "kiln.FusedConv", "fp16", "cudnn:engine=3"},
               {"convert:x", "Cast", "fp16", "kernel:convert"},
@@ -119,6 +120,7 @@ TEST_F(PlanTest, RoundTripKeepsEveryField) {
   }
   EXPECT_EQ(q.layer_precisions, p.layer_precisions);
   EXPECT_EQ(q.input_values, p.input_values);
+  EXPECT_EQ(q.precision_pins, p.precision_pins);
   EXPECT_EQ(q.workspace_limit, uint64_t{5} << 32);
   ASSERT_EQ(q.layers.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
