@@ -267,7 +267,7 @@ def kiln_error(stderr, stdout=""):
 
 def run_cmd(cmd, timeout):
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout)
         return r.returncode, r.stdout, r.stderr
     except subprocess.TimeoutExpired:
         return 124, "", f"error: timed out after {timeout} s: {' '.join(cmd[:3])} ..."

@@ -130,7 +130,7 @@ std::string first_values(const Tensor& t, int count) {
     else
       o << t.get_as_int64(i);
   }
-  if (t.numel() > n) o << ", ...";
+  if (t.numel() > n) o << (n ? ", ..." : "...");
   o << "]";
   return o.str();
 }

@@ -131,7 +131,7 @@ Status write_outputs(const RunArgs& args, const ModelIO& io, const TensorMap& fe
     std::cout << "output '" << name << "'  " << t.describe() << saved << "\n";
     std::printf("  min %.6g  max %.6g  mean %.6g  std %.6g  nan %lld  inf %lld\n", s.min, s.max, s.mean, s.std,
                 static_cast<long long>(s.nan), static_cast<long long>(s.inf));
-    std::cout << "  first " << first_values(t, args.show) << "\n";
+    if (args.show > 0) std::cout << "  first " << first_values(t, args.show) << "\n";
   }
   if (!args.output_dir.empty()) std::cout << "inputs used saved to " << args.output_dir << "/inputs.npz\n";
   return Status::Ok();
@@ -144,6 +144,7 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 // A plan, or an ONNX model built into an engine at --shapes (static) or the given profile (dynamic), run once.
 Status run_cuda(const RunArgs& args, bool plan, const std::map<std::string, Shape>& overrides) {
   std::shared_ptr<Engine> engine;
+  std::unique_ptr<Graph> graph;  // an ONNX model's graph: `io` points into it until the outputs are written
   ModelIO io;
   TensorMap feeds;
   std::map<std::string, std::string> origin;
@@ -159,7 +160,7 @@ Status run_cuda(const RunArgs& args, bool plan, const std::map<std::string, Shap
     if (flags.min_shapes.empty() && flags.opt_shapes.empty() && flags.max_shapes.empty()) flags.shapes = args.shapes;
     KILN_ASSIGN_OR_RETURN(BuildOptions options, build_options_from_flags(flags));
     // Feeds are read and checked against the model before the (long) build.
-    KILN_ASSIGN_OR_RETURN(auto graph, load_onnx(args.model));
+    KILN_ASSIGN_OR_RETURN(graph, load_onnx(args.model));
     KILN_RETURN_IF_ERROR(apply_input_shapes(*graph, overrides));
     io = graph_io(*graph);
     KILN_RETURN_IF_ERROR(read_feeds(FeedSources{args.inputs_npz, args.inputs, args.seed}, io.inputs, feeds, origin));
