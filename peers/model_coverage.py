@@ -86,6 +86,10 @@ def parse_args(argv):
     p.add_argument("--speed-batches", default="1,32", help="batches for --speed (default 1,32)")
     p.add_argument("--iterations", type=int, default=200, help="timed iterations for --speed (default 200)")
     p.add_argument("--timeout", type=int, default=1800, help="seconds allowed per kiln command (default 1800)")
+    p.add_argument("--timing-cache", metavar="FILE",
+                   help="kiln's timing cache for every engine build of the run (default: one in the work folder): "
+                        "layers of the same shape in other models or batches reuse their timed tactic; keep it "
+                        "across --resume runs on the same GPU")
     p.add_argument("--workdir", help="keep exports and outputs here (default: a temporary folder, removed)")
     p.add_argument("--json", help="write the results as JSON (schema kiln.coverage/1)")
     p.add_argument("--markdown", help="write the Markdown table here (e.g. docs/COVERAGE.md)")
@@ -280,8 +284,8 @@ def run_backend(a, np, backend, onnx, batches, refs, kind, wd):
         out = os.path.join(wd, f"out_{backend}_{i}")
         cmd = [a.kiln, "run", onnx, "--inputs", feed, "--output-dir", out, "--show", "0"]
         if backend != "cpu":
-            # One timing cache per model: the batches after the first build without timing tactics again.
-            cmd += ["--backend", "cuda", "--timingCacheFile", os.path.join(wd, "timing.cache")]
+            # One timing cache for the run: a layer shape timed once (another batch, another model) is reused.
+            cmd += ["--backend", "cuda", "--timingCacheFile", a.timing_cache]
             if kind != "detect":
                 cmd += ["--shapes", "input:" + "x".join(map(str, batch.shape))]
             if backend == "fp16":
@@ -362,7 +366,7 @@ def speed(a, torch, np, model, name, onnx, size, wd):
         try:
             plan = os.path.join(wd, f"{name}_b{b}_fp16.plan")
             row["kiln_ms"], row["kiln_build_s"] = kiln_time_onnx(a.kiln, a.infer, onnx, plan, f"input:{b}x3x{size}x{size}",
-                                                                 "fp16", a.iterations, os.path.join(wd, "timing.cache"))
+                                                                 "fp16", a.iterations, a.timing_cache)
             x = torch.randn(b, 3, size, size)
             row["torch_ms"], _ = torch_time_module(torch, model, x, "fp16", a.iterations, 20)
             row["ratio"] = row["torch_ms"] / row["kiln_ms"]
@@ -511,6 +515,8 @@ def main(argv=None):
         for name in [n for n in a.rerun.split(",") if n]:
             done.pop(name, None)
     root = a.workdir or tempfile.mkdtemp(prefix="kiln_cov_")
+    if not a.timing_cache:
+        a.timing_cache = os.path.join(root, "timing.cache")
     os.makedirs(root, exist_ok=True)
     start, left = time.time(), 0
     try:
