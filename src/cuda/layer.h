@@ -134,6 +134,15 @@ class LowerContext {
   // factory then returns a layer whose enqueue does nothing; the memory planner shares the buffer.
   void alias_output_to_input() { output_aliases_input_ = true; }
   bool output_aliases_input() const { return output_aliases_input_; }
+  // Output j has a data-dependent first dim (NonMaxSuppression's selected rows): the engine allocates `bound`
+  // (its largest possible shape) and the layer gets one more output after its own, an int64[1] where it writes
+  // the real row count; sessions report that count in output_dims(). Only graph outputs of static engines.
+  void set_output_bound(size_t j, Shape bound) {
+    outputs[j].shape = std::move(bound);
+    if (bounded_.size() <= j) bounded_.resize(j + 1, false);
+    bounded_[j] = true;
+  }
+  bool output_bounded(size_t j) const { return j < bounded_.size() && bounded_[j]; }
   // Error helpers naming the node.
   Status invalid(const std::string& m) const { return node.error(StatusCode::kInvalidInput, m); }
   Status unsupported_here(const std::string& m) const { return node.error(StatusCode::kUnsupported, m); }
@@ -145,6 +154,7 @@ class LowerContext {
 
  private:
   bool output_aliases_input_ = false;
+  std::vector<bool> bounded_;
 };
 
 using LayerFactory = std::function<Expected<std::unique_ptr<Layer>>(LowerContext&)>;

@@ -180,6 +180,11 @@ class Lowerer {
       if (it == slot_of_.end())
         return n.error(StatusCode::kInvalidInput, fmt::format("input '{}' has no producer", v->name));
       int s = it->second;
+      if (prog_.slots[s].rows_count >= 0)
+        return n.error(StatusCode::kUnsupported,
+                       fmt::format("input '{}' has a data-dependent size (rows chosen at run time); on the GPU such "
+                                   "a tensor can only be a graph output for now",
+                                   v->name));
       // Every float activation reaches a layer in the layer's float storage dtype.
       if (is_float_storage(prog_.slots[s].desc.dtype) && prog_.slots[s].desc.dtype != ctx.float_dtype()) {
         KILN_ASSIGN_OR_RETURN(s, converted(s, ctx.float_dtype(), prog_.slots[s].desc.layout));
@@ -232,10 +237,15 @@ class Lowerer {
         e.outputs.push_back(-1);
         continue;
       }
-      KILN_ASSIGN_OR_RETURN(Shape s, static_shape(o));
+      const bool bounded = ctx.output_bounded(j);
+      if (bounded && !opt_.static_shapes)
+        return n.error(StatusCode::kUnsupported,
+                       "a data-dependent output size needs a static engine (--shapes, no min/max profile) for now");
       TensorDesc d = ctx.outputs[j];
+      if (!bounded) {
+        KILN_ASSIGN_OR_RETURN(d.shape, static_shape(o));
+      }
       if (d.dtype == DType::kUndefined) d.dtype = is_float_storage(o->dtype) ? ctx.float_dtype() : o->dtype;
-      d.shape = s;
       const int id = add_slot(o->name, d);
       if (j == 0 && ctx.output_aliases_input()) {
         if (in_slots.empty() || in_slots[0] < 0)
@@ -244,6 +254,14 @@ class Lowerer {
       }
       slot_of_[o] = id;
       e.outputs.push_back(id);
+    }
+    for (size_t j = 0; j < n.outputs.size(); ++j) {  // the row counts of bounded outputs follow the outputs
+      if (!n.outputs[j] || !ctx.output_bounded(j)) continue;
+      const int data = e.outputs[j];
+      const int count = add_slot(n.outputs[j]->name + ":rows", TensorDesc{DType::kInt64, Shape{1}, Layout::kRowMajor});
+      prog_.slots[data].rows_count = count;
+      prog_.slots[count].rows_of = data;
+      e.outputs.push_back(count);
     }
     if (auto it = opt_.tactics.find(e.key); it != opt_.tactics.end())
       KILN_RETURN_IF_ERROR(layer->set_tactic(it->second).with_context(n.describe() + ": "));
@@ -263,6 +281,11 @@ class Lowerer {
       s = it->second;
     }
     const Slot& src = prog_.slots[s];
+    const bool bounded = src.rows_count >= 0;
+    if (bounded && (src.desc.dtype != v->dtype || src.graph_output))
+      return invalid_input(fmt::format("graph output '{}' has a data-dependent size and would need a conversion or a "
+                                       "second binding, which the GPU engine does not do for such outputs",
+                                       v->name));
     if (src.desc.dtype != v->dtype || src.desc.layout != Layout::kRowMajor || src.alias_of >= 0 || src.graph_input ||
         src.constant || src.graph_output) {
       const Shape shape = src.desc.shape;  // `src` dangles once add_slot reallocates

@@ -43,7 +43,7 @@ Status Program::set_shapes(const ShapeMap& inputs) {
   }
   KILN_RETURN_IF_ERROR(infer_shapes(*graph));
   for (Slot& s : slots) {
-    if (s.constant) continue;
+    if (s.constant || s.rows_count >= 0 || s.rows_of >= 0) continue;  // bounded rows: sized once at lowering
     const Value* v = graph->find_value(s.value);
     if (!v) return runtime_error("internal: slot of unknown value " + s.value);
     auto st = v->shape.to_static();
@@ -87,7 +87,10 @@ void Program::plan_memory() {
       if (s >= 0) touch(s, li);
   }
   for (int s : input_slots) touch(s, -1);
-  for (int s : output_slots) touch(s, end);
+  for (int s : output_slots) {
+    touch(s, end);
+    if (slots[s].rows_count >= 0) touch(slots[s].rows_count, end);  // sessions read the count after the run
+  }
   // Views keep their root alive and make it big enough.
   for (size_t i = 0; i < slots.size(); ++i)
     if (slots[i].alias_of >= 0) {

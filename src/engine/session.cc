@@ -26,6 +26,8 @@ class SessionImpl {
     size_t capacity = 0;
   };
   std::map<std::string, Host> host_in, host_out;
+  // Output slots whose first dim is data-dependent -> pinned int64 row count, copied back with the outputs.
+  std::map<int, int64_t*> host_rows;
   ShapeMap shapes;
   struct Prepared {
     cudaGraphExec_t exec = nullptr;
@@ -41,6 +43,7 @@ class SessionImpl {
       if (p.exec) cudaGraphExecDestroy(p.exec);
     for (auto& [k, h] : host_in) cudaFreeHost(h.ptr);
     for (auto& [k, h] : host_out) cudaFreeHost(h.ptr);
+    for (auto& [k, r] : host_rows) cudaFreeHost(r);
     if (caller_ready) cudaEventDestroy(caller_ready);
     if (run_done) cudaEventDestroy(run_done);
     if (own_stream && stream) cudaStreamDestroy(stream);
@@ -70,6 +73,13 @@ class SessionImpl {
       KILN_RETURN_IF_ERROR(pin(p.input_slots[i], host_in, p.graph->inputs[i]->name));
     for (size_t i = 0; i < p.output_slots.size(); ++i)
       KILN_RETURN_IF_ERROR(pin(p.output_slots[i], host_out, p.graph->outputs[i]->name));
+    for (int s : p.output_slots) {
+      if (p.slots[s].rows_count < 0) continue;
+      void* count = nullptr;
+      KILN_CUDA_RETURN_IF_ERROR(cudaHostAlloc(&count, sizeof(int64_t), cudaHostAllocDefault));
+      host_rows[s] = static_cast<int64_t*>(count);
+      *host_rows[s] = 0;  // no run yet: no rows
+    }
     return Status::Ok();
   }
 
@@ -114,10 +124,21 @@ class SessionImpl {
     return Status::Ok();
   }
 
+  // The real row count of a data-dependent output, into its pinned host word (read by output_dims).
+  Status copy_rows_out(int slot) {
+    auto it = host_rows.find(slot);
+    if (it == host_rows.end()) return Status::Ok();
+    const cuda::Program& p = *e.program;
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(it->second, p.slot_data(p.slots[slot].rows_count, arena.get()),
+                                              sizeof(int64_t), cudaMemcpyDeviceToHost, stream));
+    return Status::Ok();
+  }
+
   Status copy_outputs_out() {
     const cuda::Program& p = *e.program;
     for (size_t i = 0; i < p.output_slots.size(); ++i) {
       const int s = p.output_slots[i];
+      KILN_RETURN_IF_ERROR(copy_rows_out(s));
       if (current->descs[s].bytes() == 0) continue;
       KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_out[p.graph->outputs[i]->name].ptr, p.slot_data(s, arena.get()),
                                                 current->descs[s].bytes(), cudaMemcpyDeviceToHost, stream));
@@ -150,8 +171,14 @@ Expected<void*> Session::host_output(const std::string& name) {
 Expected<Dims> Session::output_dims(const std::string& name) const {
   KILN_RETURN_IF_ERROR(impl_->prepare());
   const cuda::Program& p = *impl_->e.program;
-  for (size_t i = 0; i < p.output_slots.size(); ++i)
-    if (p.graph->outputs[i]->name == name) return impl_->current->descs[p.output_slots[i]].shape;
+  for (size_t i = 0; i < p.output_slots.size(); ++i) {
+    if (p.graph->outputs[i]->name != name) continue;
+    Dims dims = impl_->current->descs[p.output_slots[i]].shape;
+    // A data-dependent first dim: the count of the last finished run (the buffer holds the upper bound).
+    if (auto r = impl_->host_rows.find(p.output_slots[i]); r != impl_->host_rows.end() && !dims.empty())
+      dims[0] = *r->second;
+    return dims;
+  }
   return invalid_input("the engine has no output named '" + name + "'");
 }
 
@@ -230,6 +257,7 @@ Status Session::enqueue_device(const std::map<std::string, const void*>& inputs,
     auto it = outputs.find(p.graph->outputs[i]->name);
     if (it == outputs.end()) continue;  // outputs the caller does not want
     const int slot = p.output_slots[i];
+    KILN_RETURN_IF_ERROR(s.copy_rows_out(slot));
     if (s.current->descs[slot].bytes() == 0) continue;
     KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(it->second, p.slot_data(slot, s.arena.get()),
                                               s.current->descs[slot].bytes(), cudaMemcpyDeviceToDevice, s.stream));

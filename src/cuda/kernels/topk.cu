@@ -3,9 +3,8 @@
 // equal values keep the lower position first as ONNX asks; the first k of each line are written out (values in
 // the engine's float dtype, indices int64), always sorted. Float32, float16 and bfloat16 inputs; keys are
 // float32 (exact for all three). Workspace: keys and positions twice, the segment offsets and CUB's scratch.
-#include <cub/device/device_segmented_radix_sort.cuh>
-
 #include "cuda/kernels/common.cuh"
+#include "cuda/kernels/segmented_sort.cuh"
 #include "cuda/layers/move_util.h"
 
 namespace kiln::cuda {
@@ -42,8 +41,6 @@ __global__ void topk_unpack(const float* keys, const int* positions, T* values, 
   }
 }
 
-size_t align256(size_t b) { return (b + 255) / 256 * 256; }
-
 // Byte offsets of the workspace parts: keys and positions in and out, the segment offsets, CUB's scratch.
 struct TopKWorkspace {
   size_t keys_out = 0, pos_in = 0, pos_out = 0, offsets = 0, scratch = 0, total = 0;
@@ -58,17 +55,6 @@ struct TopKWorkspace {
     total = scratch + align256(cub_bytes);
   }
 };
-
-// CUB's stable segmented radix sort of (key, position) pairs, descending for the largest first; with a null
-// `scratch` it only sets `bytes` to the scratch it needs.
-cudaError_t segmented_sort(bool descending, void* scratch, size_t& bytes, const float* keys_in, float* keys_out,
-                           const int* pos_in, int* pos_out, int n, int lines, const int* offsets, cudaStream_t s) {
-  if (descending)
-    return cub::DeviceSegmentedRadixSort::SortPairsDescending(scratch, bytes, keys_in, keys_out, pos_in, pos_out, n,
-                                                              lines, offsets, offsets + 1, 0, 32, s);
-  return cub::DeviceSegmentedRadixSort::SortPairs(scratch, bytes, keys_in, keys_out, pos_in, pos_out, n, lines,
-                                                  offsets, offsets + 1, 0, 32, s);
-}
 
 class TopKLayer : public Layer {
  public:
