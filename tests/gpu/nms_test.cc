@@ -75,8 +75,9 @@ TEST(GpuNms, SameRowsAsTheCpuReference) {
   uint64_t seed = 1;
   for (const Case& k : cases) {
     SCOPED_TRACE(k.what);
-    NodeCase c = nms_case(make_boxes(k.batch, k.n, k.center, seed), make_scores(k.batch, k.classes, k.n, seed + 1, k.levels),
-                          k.max_out, k.iou, k.score_threshold, k.center);
+    NodeCase c = nms_case(make_boxes(k.batch, k.n, k.center, seed),
+                          make_scores(k.batch, k.classes, k.n, seed + 1, k.levels), k.max_out, k.iou,
+                          k.score_threshold, k.center);
     seed += 2;
     EXPECT_EQ(run_case(c, "fp32", 0, 0), "");
   }

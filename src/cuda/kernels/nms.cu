@@ -114,23 +114,13 @@ __global__ void nms_write(const int* kept, const int* kept_count, int64_t* first
   }
 }
 
-// Byte offsets of the workspace parts.
-struct NmsWorkspace {
-  size_t keys_out = 0, pos_in = 0, pos_out = 0, offsets = 0, kept = 0, kept_count = 0, first_row = 0, scratch = 0,
-         total = 0;
-  NmsWorkspace() = default;
-  NmsWorkspace(const NmsGeometry& g, size_t cub_bytes) {
-    const size_t part = align256(static_cast<size_t>(g.items()) * 4);
-    keys_out = part;
-    pos_in = 2 * part;
-    pos_out = 3 * part;
-    offsets = 4 * part;
-    kept = offsets + align256((static_cast<size_t>(g.lines()) + 1) * 4);
-    kept_count = kept + align256(static_cast<size_t>(g.lines() * g.max_keep) * 4);
-    first_row = kept_count + align256(static_cast<size_t>(g.lines()) * 4);
-    scratch = first_row + align256(static_cast<size_t>(g.lines()) * 8);
-    total = scratch + align256(cub_bytes);
-  }
+// The caller's part of the sort workspace: kept boxes per line, their counts, each line's first output row.
+struct NmsParts {
+  size_t kept_count = 0, first_row = 0, total = 0;
+  explicit NmsParts(const NmsGeometry& g)
+      : kept_count(align256(static_cast<size_t>(g.lines() * g.max_keep) * 4)),
+        first_row(kept_count + align256(static_cast<size_t>(g.lines()) * 4)),
+        total(first_row + static_cast<size_t>(g.lines()) * 8) {}
 };
 
 class NmsLayer : public Layer {
@@ -148,21 +138,9 @@ class NmsLayer : public Layer {
     g.boxes = b[1];
     g.classes = s[1];
     g.max_keep = std::min(g_.max_keep, g.boxes);
-    if (g.items() >= (int64_t{1} << 31)) return node_.error(StatusCode::kUnsupported, "more than 2^31 scores to sort");
     KILN_RETURN_IF_ERROR(expect_shape(node_, ctx.outputs[0], Shape{g.lines() * g.max_keep, 3}, "selected_indices"));
     g_ = g;
-    size_t cub_bytes = 0;
-    if (g.items() > 0) {
-      cudaError_t e = segmented_sort(true, nullptr, cub_bytes, nullptr, nullptr, nullptr, nullptr,
-                                     static_cast<int>(g.items()), static_cast<int>(g.lines()), nullptr, ctx.stream);
-      if (e != cudaSuccess)
-        return node_.error(StatusCode::kRuntime, std::string("CUB sort sizing failed: ") + cudaGetErrorString(e));
-    }
-    ws_ = NmsWorkspace(g, cub_bytes);
-    if (ws_.total > ctx.max_workspace_bytes)
-      return node_.error(StatusCode::kRuntime, "needs " + std::to_string(ws_.total >> 20) +
-                                                   " MiB of workspace, more than --memPoolSize allows");
-    return Status::Ok();
+    return ws_.plan(node_, true, g.items(), g.lines(), NmsParts(g).total, ctx.max_workspace_bytes, ctx.stream);
   }
 
   size_t workspace_bytes() const override { return ws_.total; }
@@ -176,26 +154,19 @@ class NmsLayer : public Layer {
       KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(total, 0, sizeof(int64_t), rc.stream));
       return Status::Ok();
     }
-    if (rc.workspace_bytes < ws_.total || !rc.workspace)
+    void* w = rc.workspace;
+    if (rc.workspace_bytes < ws_.total || !w)
       return node_.error(StatusCode::kRuntime, "workspace smaller than configured");
-    char* w = static_cast<char*>(rc.workspace);
-    float* keys_in = reinterpret_cast<float*>(w);
-    float* keys_out = reinterpret_cast<float*>(w + ws_.keys_out);
-    int* pos_in = reinterpret_cast<int*>(w + ws_.pos_in);
-    int* pos_out = reinterpret_cast<int*>(w + ws_.pos_out);
-    int* offsets = reinterpret_cast<int*>(w + ws_.offsets);
-    int* kept = reinterpret_cast<int*>(w + ws_.kept);
-    int* kept_count = reinterpret_cast<int*>(w + ws_.kept_count);
-    int64_t* first_row = reinterpret_cast<int64_t*>(w + ws_.first_row);
-    nms_pack<<<blocks_for(g.items()), 256, 0, rc.stream>>>(in[1].as<const float>(), keys_in, pos_in, offsets, g);
+    const NmsParts parts(g);
+    int* kept = reinterpret_cast<int*>(ws_.extra_at(w));
+    int* kept_count = reinterpret_cast<int*>(ws_.extra_at(w) + parts.kept_count);
+    int64_t* first_row = reinterpret_cast<int64_t*>(ws_.extra_at(w) + parts.first_row);
+    nms_pack<<<blocks_for(g.items()), 256, 0, rc.stream>>>(in[1].as<const float>(), ws_.keys_in_at(w),
+                                                           ws_.pos_in_at(w), ws_.offsets_at(w), g);
     KILN_RETURN_IF_ERROR(check_launch("nms pack"));
-    size_t bytes = ws_.total - ws_.scratch;
-    cudaError_t e = segmented_sort(true, w + ws_.scratch, bytes, keys_in, keys_out, pos_in, pos_out,
-                                   static_cast<int>(g.items()), static_cast<int>(g.lines()), offsets, rc.stream);
-    if (e != cudaSuccess)
-      return node_.error(StatusCode::kRuntime, std::string("CUB segmented sort: ") + cudaGetErrorString(e));
-    nms_select<<<static_cast<unsigned>(g.lines()), 128, 0, rc.stream>>>(in[0].as<const float>(), keys_out, pos_out,
-                                                                        kept, kept_count, g);
+    KILN_RETURN_IF_ERROR(ws_.sort(node_, w, rc.workspace_bytes, rc.stream));
+    nms_select<<<static_cast<unsigned>(g.lines()), 128, 0, rc.stream>>>(in[0].as<const float>(), ws_.keys_out_at(w),
+                                                                        ws_.pos_out_at(w), kept, kept_count, g);
     KILN_RETURN_IF_ERROR(check_launch("nms select"));
     nms_write<<<1, 1024, 0, rc.stream>>>(kept, kept_count, first_row, out[0].as<int64_t>(), total, g);
     return check_launch("nms write");
@@ -206,7 +177,7 @@ class NmsLayer : public Layer {
  private:
   Node node_;
   NmsGeometry g_;
-  NmsWorkspace ws_;
+  SortWorkspace ws_;
 };
 
 // A constant scalar input (an initializer, a folded value or --inputValues), or `def` when the input is absent.

@@ -41,21 +41,6 @@ __global__ void topk_unpack(const float* keys, const int* positions, T* values, 
   }
 }
 
-// Byte offsets of the workspace parts: keys and positions in and out, the segment offsets, CUB's scratch.
-struct TopKWorkspace {
-  size_t keys_out = 0, pos_in = 0, pos_out = 0, offsets = 0, scratch = 0, total = 0;
-  TopKWorkspace() = default;
-  TopKWorkspace(const TopKGeometry& g, size_t cub_bytes) {
-    const size_t part = align256(static_cast<size_t>(g.items()) * 4);
-    keys_out = part;
-    pos_in = 2 * part;
-    pos_out = 3 * part;
-    offsets = 4 * part;
-    scratch = offsets + align256((static_cast<size_t>(g.lines()) + 1) * 4);
-    total = scratch + align256(cub_bytes);
-  }
-};
-
 class TopKLayer : public Layer {
  public:
   TopKLayer(const Node& node, int64_t axis, int64_t k, bool largest)
@@ -75,25 +60,12 @@ class TopKLayer : public Layer {
     if (k_ > g.len)
       return node_.error(StatusCode::kInvalidInput,
                          "k = " + std::to_string(k_) + " is larger than the axis (" + std::to_string(g.len) + ")");
-    if (g.items() >= (int64_t{1} << 31))
-      return node_.error(StatusCode::kUnsupported, "more than 2^31 elements to sort");
     Shape want = s;
     want[*a] = k_;
     KILN_RETURN_IF_ERROR(expect_shape(node_, ctx.outputs[0], want, "values"));
     KILN_RETURN_IF_ERROR(expect_shape(node_, ctx.outputs[1], want, "indices"));
     g_ = g;
-    size_t cub_bytes = 0;
-    if (g.items() > 0) {
-      cudaError_t e = segmented_sort(largest_, nullptr, cub_bytes, nullptr, nullptr, nullptr, nullptr,
-                                     static_cast<int>(g.items()), static_cast<int>(g.lines()), nullptr, ctx.stream);
-      if (e != cudaSuccess)
-        return node_.error(StatusCode::kRuntime, std::string("CUB sort sizing failed: ") + cudaGetErrorString(e));
-    }
-    ws_ = TopKWorkspace(g, cub_bytes);
-    if (ws_.total > ctx.max_workspace_bytes)
-      return node_.error(StatusCode::kRuntime, "needs " + std::to_string(ws_.total >> 20) +
-                                                   " MiB of workspace, more than --memPoolSize allows");
-    return Status::Ok();
+    return ws_.plan(node_, largest_, g.items(), g.lines(), 0, ctx.max_workspace_bytes, ctx.stream);
   }
 
   size_t workspace_bytes() const override { return ws_.total; }
@@ -101,26 +73,16 @@ class TopKLayer : public Layer {
   Status enqueue(const RunContext& rc, const std::vector<DeviceTensor>& in,
                  const std::vector<DeviceTensor>& out) override {
     if (g_.items() == 0 || g_.k == 0) return Status::Ok();
-    if (rc.workspace_bytes < ws_.total || !rc.workspace)
-      return node_.error(StatusCode::kRuntime, "workspace smaller than configured");
-    char* w = static_cast<char*>(rc.workspace);
-    float* keys_in = reinterpret_cast<float*>(w);
-    float* keys_out = reinterpret_cast<float*>(w + ws_.keys_out);
-    int* pos_in = reinterpret_cast<int*>(w + ws_.pos_in);
-    int* pos_out = reinterpret_cast<int*>(w + ws_.pos_out);
-    int* offsets = reinterpret_cast<int*>(w + ws_.offsets);
+    void* w = rc.workspace;
     const TopKGeometry g = g_;
     return dispatch_float(in[0].desc.dtype, node_.describe(), [&](auto tag) -> Status {
       using T = decltype(tag);
-      topk_pack<T><<<blocks_for(g.items()), 256, 0, rc.stream>>>(in[0].as<const T>(), keys_in, pos_in, offsets, g);
+      topk_pack<T><<<blocks_for(g.items()), 256, 0, rc.stream>>>(in[0].as<const T>(), ws_.keys_in_at(w),
+                                                                 ws_.pos_in_at(w), ws_.offsets_at(w), g);
       KILN_RETURN_IF_ERROR(check_launch("topk pack"));
-      size_t bytes = ws_.total - ws_.scratch;
-      cudaError_t e = segmented_sort(largest_, w + ws_.scratch, bytes, keys_in, keys_out, pos_in, pos_out,
-                                     static_cast<int>(g.items()), static_cast<int>(g.lines()), offsets, rc.stream);
-      if (e != cudaSuccess)
-        return node_.error(StatusCode::kRuntime, std::string("CUB segmented sort: ") + cudaGetErrorString(e));
-      topk_unpack<T><<<blocks_for(g.lines() * g.k), 256, 0, rc.stream>>>(keys_out, pos_out, out[0].as<T>(),
-                                                                        out[1].as<int64_t>(), g);
+      KILN_RETURN_IF_ERROR(ws_.sort(node_, w, rc.workspace_bytes, rc.stream));
+      topk_unpack<T><<<blocks_for(g.lines() * g.k), 256, 0, rc.stream>>>(ws_.keys_out_at(w), ws_.pos_out_at(w),
+                                                                        out[0].as<T>(), out[1].as<int64_t>(), g);
       return check_launch("topk unpack");
     });
   }
@@ -132,7 +94,7 @@ class TopKLayer : public Layer {
   int64_t axis_, k_;
   bool largest_;
   TopKGeometry g_;
-  TopKWorkspace ws_;
+  SortWorkspace ws_;
 };
 
 Expected<std::unique_ptr<Layer>> make_topk(LowerContext& ctx) {
