@@ -22,7 +22,9 @@ TEST(GpuGridSample, ModesPaddingsAndCorners) {
         EXPECT_EQ(run_case(c, "fp32", kFp32Atol, kFp32Rtol), "") << "fp32";
         // fp16 rounds the grid too: a nearest tap may move to the neighbour pixel, so fp16 is checked on the
         // interpolating modes only.
-        if (std::string(mode) != "nearest") EXPECT_EQ(run_case(c, "fp16", 2e-2, 2e-2), "") << "fp16";
+        if (std::string(mode) != "nearest") {
+          EXPECT_EQ(run_case(c, "fp16", 2e-2, 2e-2), "") << "fp16";
+        }
       }
 }
 
