@@ -155,8 +155,7 @@ class NmsLayer : public Layer {
       return Status::Ok();
     }
     void* w = rc.workspace;
-    if (rc.workspace_bytes < ws_.total || !w)
-      return node_.error(StatusCode::kRuntime, "workspace smaller than configured");
+    KILN_RETURN_IF_ERROR(ws_.check(node_, w, rc.workspace_bytes));
     const NmsParts parts(g);
     int* kept = reinterpret_cast<int*>(ws_.extra_at(w));
     int* kept_count = reinterpret_cast<int*>(ws_.extra_at(w) + parts.kept_count);
@@ -164,7 +163,7 @@ class NmsLayer : public Layer {
     nms_pack<<<blocks_for(g.items()), 256, 0, rc.stream>>>(in[1].as<const float>(), ws_.keys_in_at(w),
                                                            ws_.pos_in_at(w), ws_.offsets_at(w), g);
     KILN_RETURN_IF_ERROR(check_launch("nms pack"));
-    KILN_RETURN_IF_ERROR(ws_.sort(node_, w, rc.workspace_bytes, rc.stream));
+    KILN_RETURN_IF_ERROR(ws_.sort(node_, w, rc.stream));
     nms_select<<<static_cast<unsigned>(g.lines()), 128, 0, rc.stream>>>(in[0].as<const float>(), ws_.keys_out_at(w),
                                                                         ws_.pos_out_at(w), kept, kept_count, g);
     KILN_RETURN_IF_ERROR(check_launch("nms select"));

@@ -69,9 +69,14 @@ struct SortWorkspace {
     return Status::Ok();
   }
 
-  // Sorts keys_in/pos_in (filled by the caller, with the offsets) into keys_out/pos_out.
-  Status sort(const Node& node, void* w, size_t workspace_bytes, cudaStream_t stream) const {
+  // The run's workspace holds the planned parts: check before the caller's pack kernel writes into it.
+  Status check(const Node& node, const void* w, size_t workspace_bytes) const {
     if (workspace_bytes < total || !w) return node.error(StatusCode::kRuntime, "workspace smaller than configured");
+    return Status::Ok();
+  }
+
+  // Sorts keys_in/pos_in (filled by the caller, with the offsets) into keys_out/pos_out; `w` passed check().
+  Status sort(const Node& node, void* w, cudaStream_t stream) const {
     size_t bytes = total - scratch;
     cudaError_t e = segmented_sort(descending, static_cast<char*>(w) + scratch, bytes, keys_in_at(w), keys_out_at(w),
                                    pos_in_at(w), pos_out_at(w), static_cast<int>(items), static_cast<int>(lines),

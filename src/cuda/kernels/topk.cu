@@ -74,13 +74,14 @@ class TopKLayer : public Layer {
                  const std::vector<DeviceTensor>& out) override {
     if (g_.items() == 0 || g_.k == 0) return Status::Ok();
     void* w = rc.workspace;
+    KILN_RETURN_IF_ERROR(ws_.check(node_, w, rc.workspace_bytes));
     const TopKGeometry g = g_;
     return dispatch_float(in[0].desc.dtype, node_.describe(), [&](auto tag) -> Status {
       using T = decltype(tag);
       topk_pack<T><<<blocks_for(g.items()), 256, 0, rc.stream>>>(in[0].as<const T>(), ws_.keys_in_at(w),
                                                                  ws_.pos_in_at(w), ws_.offsets_at(w), g);
       KILN_RETURN_IF_ERROR(check_launch("topk pack"));
-      KILN_RETURN_IF_ERROR(ws_.sort(node_, w, rc.workspace_bytes, rc.stream));
+      KILN_RETURN_IF_ERROR(ws_.sort(node_, w, rc.stream));
       topk_unpack<T><<<blocks_for(g.lines() * g.k), 256, 0, rc.stream>>>(ws_.keys_out_at(w), ws_.pos_out_at(w),
                                                                         out[0].as<T>(), out[1].as<int64_t>(), g);
       return check_launch("topk unpack");

@@ -100,6 +100,16 @@ TEST(NmsLowering, WhatTheEngineCannotDoYetIsUnsupported) {
     EXPECT_NE(prog.status().message().find("input 'selected' has a data-dependent size"), std::string::npos)
         << prog.status().message();
   }
+  {  // the selected rows bound to two graph outputs (the second would need a copy of unknown length)
+    NmsGraph n = nms_graph();
+    make_output(*n.graph, n.selected);
+    make_output(*n.graph, n.selected);
+    auto prog = lower(std::move(n.graph));
+    ASSERT_FALSE(prog.ok());
+    EXPECT_EQ(prog.status().code(), StatusCode::kInvalidInput);
+    EXPECT_NE(prog.status().message().find("graph output 'selected' has a data-dependent size"), std::string::npos)
+        << prog.status().message();
+  }
   {  // max_output_boxes_per_class fed at run time
     NmsGraph n = nms_graph(/*max_out_fed=*/true);
     make_output(*n.graph, n.selected);
