@@ -507,6 +507,12 @@ def main(argv=None):
         try:
             with open(a.json) as f:
                 previous = json.load(f)
+            # Rows measured under other options would sit in one table as if comparable: refused.
+            differ = [f"{k} {previous['options'].get(k)!r} -> {v!r}" for k, v in doc["options"].items()
+                      if k in previous.get("options", {}) and previous["options"][k] != v]
+            if differ:
+                die(EXIT_INPUT, f"--resume: {a.json} was measured with other options ({'; '.join(differ)}); "
+                                "rerun with those options or write a new --json")
             done = {m["model"]: m for m in previous["models"] if m.get("status") != "skipped"}
             if "note" in previous and "note" not in doc:
                 doc["note"] = previous["note"]

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "cuda/program.h"
 #include "ops/registry.h"
@@ -167,7 +168,12 @@ Status Program::configure(cudaStream_t stream, bool tune, size_t max_workspace, 
     if (tune && progress && (e.op.find("Conv") != std::string::npos || e.op.find("Gemm") != std::string::npos ||
                              e.op == "MatMul"))
       progress(fmt::format("tuning layer {}/{}: {} ({})", li + 1, layers.size(), e.key, e.op));
+    const auto t0 = std::chrono::steady_clock::now();
     KILN_RETURN_IF_ERROR(e.layer->configure(ctx).with_context("layer '" + e.key + "' (" + e.op + "): "));
+    if (ctx.tune && tactic_log) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (ms >= 1) tactic_log(fmt::format("  {} ({}): configured in {:.0f} ms", e.key, e.op, ms));
+    }
     const size_t ws = e.layer->workspace_bytes();
     if (ws > max_workspace)
       return runtime_error(fmt::format("layer '{}' needs {:.1f} MiB of workspace, over the {:.1f} MiB limit "

@@ -460,5 +460,45 @@ TEST(ElementwiseGpu, NhwcInputsFromConv) {
   }
 }
 
+// A squeeze-and-excitation tail on an NHWC activation: x * Sigmoid(GlobalAveragePool(x)), the scale [N,C,1,1]
+// broadcast along H and W, so the packed kernel reads x in 16-byte packs and one scale value per pack; and a
+// same-shape Add of two NHWC tensors (one flat run). C = 24: fp16 packs of 8, fp32 of 4; C = 12 leaves fp16 on
+// the per-element kernel.
+TEST(ElementwiseGpu, PackedKernelOnNhwcScaleAndSum) {
+  for (const int64_t C : {24, 12}) {
+    const int64_t N = 2, H = 9, W = 11;
+    for (const std::string precision : {"fp16", "fp32"}) {
+      auto g = std::make_unique<Graph>();
+      g->opset_imports[""] = 17;
+      Value* x = g->add_value("x", DType::kFloat32, SymShape::from({N, C, H, W})).value();
+      x->is_graph_input = true;
+      g->inputs.push_back(x);
+      auto w = Tensor::create(DType::kFloat32, {C, C, 1, 1}).value();
+      for (int64_t o = 0; o < C; ++o)
+        for (int64_t i = 0; i < C; ++i) w.data<float>()[o * C + i] = o == i ? 1.f : 0.f;
+      Value* wv = g->add_initializer("w", w).value();
+      auto val = [&](const char* name) { return g->add_value(name).value(); };
+      Value *c = val("conv"), *c2 = val("conv2"), *p = val("pooled"), *s = val("scale"), *m = val("mul"),
+            *sum = val("sum");
+      for (Value* o : {m, sum}) {
+        o->is_graph_output = true;
+        g->outputs.push_back(o);
+      }
+      g->add_node("Conv", "conv", {x, wv}, {c})->attrs["kernel_shape"] = Attribute::make_ints({1, 1});
+      g->add_node("Conv", "conv2", {x, wv}, {c2})->attrs["kernel_shape"] = Attribute::make_ints({1, 1});
+      g->add_node("GlobalAveragePool", "gap", {c}, {p});
+      g->add_node("Sigmoid", "sigmoid", {p}, {s});
+      g->add_node("Mul", "mul", {c, s}, {m});
+      g->add_node("Add", "add", {c, c2}, {sum});
+      TensorMap feeds{{"x", random_floats({N, C, H, W}, 2100 + C, -2, 2)}};
+      const bool fp32 = precision == "fp32";
+      EXPECT_EQ(check_against_cpu(std::move(g), feeds, precision, fp32 ? kFp32Atol : kFp16Atol,
+                                  fp32 ? kFp32Rtol : kFp16Rtol),
+                "")
+          << precision << " C=" << C;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln::gputest

@@ -97,6 +97,17 @@ TEST(GpuPool, GlobalPools) {
   }
 }
 
+TEST(GpuPool, GlobalPoolsSplitOverPixels) {
+  // Few channels and many pixels (an efficientnet SE block): the NHWC pool cuts the pixels over several blocks
+  // and combines float partials; narrow channel chunks keep all 256 threads of a block reading.
+  for (const char* op : {"GlobalAveragePool", "GlobalMaxPool"}) {
+    check_pool(op, {1, 32, 112, 112}, {}, 22);  // fp16: 4 packs of 8 channels, 64 pixel rows in flight
+    check_pool(op, {2, 24, 57, 55}, {}, 23);    // pixel ranges that do not divide the area evenly
+    check_pool(op, {1, 3, 150, 70}, {}, 24);    // C % 4 != 0: scalar loads, one channel per thread column
+    check_pool(op, {3, 40, 1, 1}, {}, 25);      // one pixel: no split
+  }
+}
+
 TEST(GpuPool, GlobalAveragePoolThenFlatten) {
   // The pooled [N,C,1,1] is row-major, so Flatten after it is a view even from NHWC input.
   for (const std::string& p : precisions()) {

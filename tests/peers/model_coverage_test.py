@@ -125,6 +125,12 @@ check(cpu.get("status") == "ok" and cpu.get("agreement") == 1.0 and cpu.get("max
       f"ssdlite320 end to end (If + NMS): the CPU reference keeps PyTorch's detections ({cpu})")
 check(det.get("torch_distinct_scores", 0) == det.get("torch_detections", -1) > 0,
       "ssdlite320: PyTorch's detections have distinct scores (no ties for NMS to order by chance)")
+r = subprocess.run([sys.executable, os.path.join(peers, "model_coverage.py"), "--kiln", kiln, "--models",
+                    "mobilenet_v3_small", "--inputs", "4", "--batch", "2", "--json", out, "--resume"],
+                   capture_output=True, text=True)
+check(r.returncode == 2 and "inputs 2 -> 4" in r.stderr,
+      f"--resume under other options (--inputs 4 after 2) is refused, naming the option (exit {r.returncode}: "
+      f"{r.stderr.strip()[-200:]})")
 # No candidate above the score threshold: batched_nms's empty-input If takes its then-branch in both.
 import torch  # noqa: E402
 import torchvision  # noqa: E402

@@ -73,7 +73,8 @@ void add_build_flags(CLI::App& app, BuildFlags& f, bool with_shapes) {
                "whose values overflow or flush to zero in FP16");
   app.add_option("--builderOptimizationLevel", f.optimization_level,
                  "0..5, default 3: conv tactics timed per cuDNN graph. 0 none (as --noTune); 1/2/3 the heuristics' "
-                 "top 2/4/8; 4/5 add up to 4/16 engines the heuristics did not offer (longer builds)")
+                 "top 2/4/8 (at most 1/2/2 runtime-compiled); 4/5 add up to 4/16 engines the heuristics did not offer "
+                 "and more runtime-compiled ones (longer builds)")
       ->check(CLI::Range(0, 5));
 }
 

@@ -176,6 +176,56 @@ __global__ void float_kernel(const Operands ops, const FloatProgram prog, TOut* 
   }
 }
 
+// The same program over 16 bytes of output per thread, where the innermost (merged) dim is contiguous in
+// the output and a multiple of the lanes: every operand either runs along it (stride 1, 16-byte aligned
+// packs, outer strides multiples of the lanes) or is broadcast along it (stride 0: one value for the pack),
+// so a pack shares its operands' outer offsets and costs one index computation instead of V
+// (squeeze-and-excitation scales, per-channel and same-shape operands on NHWC activations).
+template <typename T>
+struct alignas(16) Lanes16 {
+  static constexpr int kN = 16 / sizeof(T);
+  T v[kN];
+};
+
+template <typename T, bool kFlat>
+__global__ void float_vec_kernel(const Operands ops, const FloatProgram prog, unsigned along, T* __restrict__ y) {
+  constexpr int V = Lanes16<T>::kN;
+  const int64_t packs = ops.n / V;
+  const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < packs; p += step) {
+    int64_t off[kMaxOperands];
+    operand_offsets<kFlat>(ops, p * V, off);
+    float v[V];
+#pragma unroll
+    for (int k = 0; k < kMaxOperands; ++k) {
+      if (k >= ops.count) break;
+      const T* src = static_cast<const T*>(ops.data[k]) + off[k];
+      float x[V];
+      if (along >> k & 1u) {
+        const Lanes16<T> px = *reinterpret_cast<const Lanes16<T>*>(src);
+#pragma unroll
+        for (int l = 0; l < V; ++l) x[l] = to_float(px.v[l]);
+      } else {
+        const float b = to_float(*src);
+#pragma unroll
+        for (int l = 0; l < V; ++l) x[l] = b;
+      }
+#pragma unroll
+      for (int l = 0; l < V; ++l) v[l] = k == 0 ? x[l] : combine_math(prog.combine, v[l], x[l]);
+    }
+    Lanes16<T> res;
+#pragma unroll
+    for (int l = 0; l < V; ++l) {
+      float r = v[l];
+      if (prog.mean) r /= static_cast<float>(ops.count);
+      for (int c = 0; c < prog.chain.n; ++c)
+        r = unary_math(prog.chain.op[c], r, prog.chain.alpha[c], prog.chain.beta[c]);
+      res.v[l] = from_float<T>(r);
+    }
+    *reinterpret_cast<Lanes16<T>*>(y + p * V) = res;
+  }
+}
+
 // Two's-complement wrapping (signed overflow is undefined in C++), as the CPU reference.
 template <typename T>
 using Unsigned = std::make_unsigned_t<T>;
@@ -287,6 +337,17 @@ template <typename TIn, typename TOut>
 Status run_float(const Operands& ops, const FloatProgram& prog, void* y, cudaStream_t s) {
   if (ops.n == 0) return Status::Ok();
   auto* out = static_cast<TOut*>(y);
+  if constexpr (std::is_same_v<TIn, TOut>) {
+    constexpr int V = Lanes16<TIn>::kN;
+    unsigned along = 0;
+    if (packed_operands(ops, V, y, &along)) {
+      if (ops.flat())
+        float_vec_kernel<TIn, true><<<blocks_for(ops.n / V), 256, 0, s>>>(ops, prog, along, out);
+      else
+        float_vec_kernel<TIn, false><<<blocks_for(ops.n / V), 256, 0, s>>>(ops, prog, along, out);
+      return check_launch("elementwise float_vec_kernel");
+    }
+  }
   if (ops.flat())
     float_kernel<TIn, TOut, true><<<blocks_for(ops.n), 256, 0, s>>>(ops, prog, out);
   else
@@ -320,6 +381,21 @@ Status run_int_to(const Operands& ops, const IntProgram& prog, DType out, void* 
 }  // namespace
 
 bool Operands::flat() const { return rank <= 1; }
+
+bool packed_operands(const Operands& ops, int lanes, const void* y, unsigned* along) {
+  *along = 0;
+  if (ops.rank < 1 || ops.n % lanes != 0 || ops.dims[ops.rank - 1] % lanes != 0) return false;
+  if (reinterpret_cast<uintptr_t>(y) % 16 != 0) return false;
+  for (int k = 0; k < ops.count; ++k) {
+    const int64_t inner = ops.strides[k][ops.rank - 1];
+    if (inner == 0) continue;
+    if (inner != 1 || reinterpret_cast<uintptr_t>(ops.data[k]) % 16 != 0) return false;
+    for (int d = 0; d + 1 < ops.rank; ++d)
+      if (ops.strides[k][d] % lanes != 0) return false;
+    *along |= 1u << k;
+  }
+  return true;
+}
 
 bool is_int_storage(DType t) {
   return t == DType::kInt32 || t == DType::kInt64 || t == DType::kUint8 || t == DType::kBool;

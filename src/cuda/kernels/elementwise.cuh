@@ -153,6 +153,11 @@ __device__ __forceinline__ void operand_offsets(const Operands& ops, int64_t i, 
   }
 }
 
+// Whether the packed float kernel (16 bytes of output per thread) runs these operands: the innermost dim
+// is a multiple of `lanes`, `y` and every operand that runs along it (stride 1; bit k of *along) are 16-byte
+// aligned with outer strides that are multiples of `lanes`; the other operands are broadcast along it.
+bool packed_operands(const Operands& ops, int lanes, const void* y, unsigned* along);
+
 // Fills ops from the operand descs (each must broadcast to out.shape) and out's layout; `what` names the
 // node in errors.
 Status plan_operands(const std::vector<TensorDesc>& ins, const TensorDesc& out, const std::string& what, Operands* ops);

@@ -158,63 +158,78 @@ __global__ void global_pool_rows(const T* __restrict__ in, T* __restrict__ out, 
   }
 }
 
-constexpr int kGlobalRowsY = 8;
+// The NHWC global pool. A block of 256 threads covers `gx` channel groups of V channels (16-byte loads when
+// V > 1) of one image and a range of pixels: thread (tx, ty) = (t % gx, t / gx) reads pixels ty, ty + ry, ...
+// (ry = 256 / gx rows in flight), so narrow layers (C = 32: gx = 4, ry = 64) still keep every thread busy.
+// With splits > 1 the pixels are cut into `splits` ranges (grid z) and each block writes float partials,
+// which global_pool_finish combines: enough blocks to fill the GPU at batch 1 too.
+constexpr int kGlobalThreads = 256;
+constexpr int kGlobalMaxLanes = 8;
 
-template <typename T, bool kMax>
-__global__ void global_pool_nhwc(const T* __restrict__ in, T* __restrict__ out, int64_t n, int64_t c, int64_t area) {
-  __shared__ float part[kGlobalRowsY][33];
+template <typename T, bool kMax, int V>
+__global__ void global_pool_nhwc_split(const T* __restrict__ in, T* __restrict__ out, float* __restrict__ partial,
+                                       int64_t n, int64_t c, int64_t area, int gx, int64_t per_split) {
+  __shared__ float part[kGlobalThreads * kGlobalMaxLanes];
+  const int64_t groups = c / V;
+  const int tx = threadIdx.x % gx, ty = threadIdx.x / gx, ry = kGlobalThreads / gx;
+  const int64_t g = static_cast<int64_t>(blockIdx.x) * gx + tx;
+  const int64_t j0 = static_cast<int64_t>(blockIdx.z) * per_split;
+  const int64_t j1 = j0 + per_split < area ? j0 + per_split : area;
   for (int64_t b = blockIdx.y; b < n; b += gridDim.y) {
-    for (int64_t c0 = static_cast<int64_t>(blockIdx.x) * 32; c0 < c; c0 += static_cast<int64_t>(gridDim.x) * 32) {
-      const int64_t ch = c0 + threadIdx.x;
-      float acc = kMax ? -FLT_MAX : 0.f;
-      if (ch < c)
-        for (int64_t j = threadIdx.y; j < area; j += kGlobalRowsY)
-          acc = combine(acc, to_float(in[(b * area + j) * c + ch]), kMax);
-      part[threadIdx.y][threadIdx.x] = acc;
-      __syncthreads();
-      if (threadIdx.y == 0 && ch < c) {
-        for (int y = 1; y < kGlobalRowsY; ++y) acc = combine(acc, part[y][threadIdx.x], kMax);
-        out[b * c + ch] = from_float<T>(kMax ? acc : acc / static_cast<float>(area));
+    float acc[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc[v] = kMax ? -FLT_MAX : 0.f;
+    if (ty < ry && g < groups) {
+      for (int64_t j = j0 + ty; j < j1; j += ry) {
+        const T* src = in + (b * area + j) * c + g * V;
+        if constexpr (V > 1) {
+          const Pack<T> px = *reinterpret_cast<const Pack<T>*>(src);
+#pragma unroll
+          for (int v = 0; v < V; ++v) acc[v] = combine(acc[v], to_float(px.v[v]), kMax);
+        } else {
+          acc[0] = combine(acc[0], to_float(*src), kMax);
+        }
       }
-      __syncthreads();  // part[] is reused by the next (b, c0)
     }
+#pragma unroll
+    for (int v = 0; v < V; ++v) part[threadIdx.x * V + v] = acc[v];
+    __syncthreads();
+    if (ty == 0 && g < groups) {
+      for (int y = 1; y < ry; ++y)
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[v] = combine(acc[v], part[(y * gx + tx) * V + v], kMax);
+      if (gridDim.z == 1) {
+#pragma unroll
+        for (int v = 0; v < V; ++v)
+          out[b * c + g * V + v] = from_float<T>(kMax ? acc[v] : acc[v] / static_cast<float>(area));
+      } else {
+#pragma unroll
+        for (int v = 0; v < V; ++v) partial[(static_cast<int64_t>(blockIdx.z) * n + b) * c + g * V + v] = acc[v];
+      }
+    }
+    __syncthreads();  // part[] is reused by the next image
   }
 }
 
-// The NHWC global pool with V channels per thread (16-byte loads); C % V == 0 and aligned buffers.
 template <typename T, bool kMax>
-__global__ void global_pool_nhwc_vec(const T* __restrict__ in, T* __restrict__ out, int64_t n, int64_t c,
-                                     int64_t area) {
-  constexpr int V = Pack<T>::kLanes;
-  __shared__ float part[kGlobalRowsY][32][V + 1];
-  const int64_t groups = c / V;
-  for (int64_t b = blockIdx.y; b < n; b += gridDim.y) {
-    for (int64_t g0 = static_cast<int64_t>(blockIdx.x) * 32; g0 < groups; g0 += static_cast<int64_t>(gridDim.x) * 32) {
-      const int64_t g = g0 + threadIdx.x;
-      float acc[V];
-#pragma unroll
-      for (int v = 0; v < V; ++v) acc[v] = kMax ? -FLT_MAX : 0.f;
-      if (g < groups)
-        for (int64_t j = threadIdx.y; j < area; j += kGlobalRowsY) {
-          const Pack<T> px = *reinterpret_cast<const Pack<T>*>(in + (b * area + j) * c + g * V);
-#pragma unroll
-          for (int v = 0; v < V; ++v) acc[v] = combine(acc[v], to_float(px.v[v]), kMax);
-        }
-#pragma unroll
-      for (int v = 0; v < V; ++v) part[threadIdx.y][threadIdx.x][v] = acc[v];
-      __syncthreads();
-      if (threadIdx.y == 0 && g < groups) {
-        Pack<T> res;
-#pragma unroll
-        for (int v = 0; v < V; ++v) {
-          for (int y = 1; y < kGlobalRowsY; ++y) acc[v] = combine(acc[v], part[y][threadIdx.x][v], kMax);
-          res.v[v] = from_float<T>(kMax ? acc[v] : acc[v] / static_cast<float>(area));
-        }
-        *reinterpret_cast<Pack<T>*>(out + b * c + g * V) = res;
-      }
-      __syncthreads();  // part[] is reused by the next (b, g0)
-    }
+__global__ void global_pool_finish(const float* __restrict__ partial, T* __restrict__ out, int64_t nc, int splits,
+                                   int64_t area) {
+  for (int64_t i = global_thread(); i < nc; i += grid_threads()) {
+    float acc = partial[i];
+    for (int z = 1; z < splits; ++z) acc = combine(acc, partial[z * nc + i], kMax);
+    out[i] = from_float<T>(kMax ? acc : acc / static_cast<float>(area));
   }
+}
+
+int sm_count() {
+  static const int count = [] {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+      return 132;
+    return n > 0 ? n : 132;
+  }();
+  return count;
 }
 
 }  // namespace
@@ -243,32 +258,63 @@ Status launch_pool(const PoolParams& p, DType dtype, const void* in, void* out, 
   });
 }
 
+GlobalPoolSplit plan_global_pool(bool channels_last, int64_t n, int64_t c, int64_t area, DType dtype) {
+  GlobalPoolSplit p;
+  if (!channels_last || n * c == 0 || area == 0) return p;
+  const int lanes = dtype == DType::kFloat32 ? 4 : 8;
+  p.lanes = c % lanes == 0 ? lanes : 1;
+  const int64_t groups = c / p.lanes;
+  p.gx = static_cast<int>(std::min<int64_t>(groups, 32));
+  const int ry = kGlobalThreads / p.gx;
+  const int64_t blocks = (groups + p.gx - 1) / p.gx * std::min<int64_t>(n, 65535);
+  // Two waves of blocks over the GPU, each thread reading at least 8 pixels of its range.
+  const int64_t want = (2 * sm_count() + blocks - 1) / blocks;
+  const int64_t most = std::max<int64_t>(1, area / (8 * ry));
+  p.splits = static_cast<int>(std::min<int64_t>({want, most, 64}));
+  p.per_split = (area + p.splits - 1) / p.splits;
+  p.splits = static_cast<int>((area + p.per_split - 1) / p.per_split);
+  p.workspace_bytes = p.splits > 1 ? static_cast<size_t>(p.splits) * n * c * sizeof(float) : 0;
+  return p;
+}
+
 Status launch_global_pool(bool max, bool channels_last, int64_t n, int64_t c, int64_t area, DType dtype, const void* in,
-                          void* out, cudaStream_t stream) {
+                          void* out, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
   if (n * c == 0) return Status::Ok();
   if (area == 0) return invalid_input("global pooling over an empty spatial extent");
   return dispatch_float(dtype, max ? "GlobalMaxPool" : "GlobalAveragePool", [&](auto tag) {
     using T = decltype(tag);
     const T* x = static_cast<const T*>(in);
     T* y = static_cast<T*>(out);
-    constexpr int V = Pack<T>::kLanes;
-    const bool aligned = reinterpret_cast<uintptr_t>(in) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
-    if (channels_last && c % V == 0 && aligned) {
-      const dim3 block(32, kGlobalRowsY);
-      const dim3 grid(static_cast<unsigned>(std::min<int64_t>((c / V + 31) / 32, 1 << 16)),
-                      static_cast<unsigned>(std::min<int64_t>(n, 65535)));
+    if (channels_last) {
+      GlobalPoolSplit p = plan_global_pool(true, n, c, area, dtype);
+      const bool aligned = reinterpret_cast<uintptr_t>(in) % 16 == 0;
+      if (p.lanes > 1 && !aligned) {  // a view at an odd offset: scalar loads (no partials needed for the check)
+        p.lanes = 1;
+        p.gx = static_cast<int>(std::min<int64_t>(c, 32));
+      }
+      if (p.workspace_bytes > workspace_bytes)
+        return runtime_error("global pool: workspace of " + std::to_string(workspace_bytes) + " bytes, need " +
+                             std::to_string(p.workspace_bytes));
+      float* partial = static_cast<float*>(workspace);
+      const int64_t groups = c / p.lanes;
+      const dim3 grid(static_cast<unsigned>((groups + p.gx - 1) / p.gx),
+                      static_cast<unsigned>(std::min<int64_t>(n, 65535)), static_cast<unsigned>(p.splits));
+      auto go = [&](auto max_tag) {
+        constexpr bool kMax = decltype(max_tag)::value;
+        constexpr int V = Pack<T>::kLanes;
+        if (p.lanes > 1)
+          global_pool_nhwc_split<T, kMax, V>
+              <<<grid, kGlobalThreads, 0, stream>>>(x, y, partial, n, c, area, p.gx, p.per_split);
+        else
+          global_pool_nhwc_split<T, kMax, 1>
+              <<<grid, kGlobalThreads, 0, stream>>>(x, y, partial, n, c, area, p.gx, p.per_split);
+        if (p.splits > 1)
+          global_pool_finish<T, kMax><<<blocks_for(n * c), 256, 0, stream>>>(partial, y, n * c, p.splits, area);
+      };
       if (max)
-        global_pool_nhwc_vec<T, true><<<grid, block, 0, stream>>>(x, y, n, c, area);
+        go(std::true_type{});
       else
-        global_pool_nhwc_vec<T, false><<<grid, block, 0, stream>>>(x, y, n, c, area);
-    } else if (channels_last) {
-      const dim3 block(32, kGlobalRowsY);
-      const dim3 grid(static_cast<unsigned>(std::min<int64_t>((c + 31) / 32, 1 << 16)),
-                      static_cast<unsigned>(std::min<int64_t>(n, 65535)));
-      if (max)
-        global_pool_nhwc<T, true><<<grid, block, 0, stream>>>(x, y, n, c, area);
-      else
-        global_pool_nhwc<T, false><<<grid, block, 0, stream>>>(x, y, n, c, area);
+        go(std::false_type{});
     } else {
       const int64_t threads = n * c * 32;
       if (max)

@@ -25,8 +25,16 @@ struct PoolParams {
 Status launch_pool(const PoolParams& p, DType dtype, const void* in, void* out, cudaStream_t stream);
 
 // Max or mean over `area` spatial elements of each (n, c): row-major input [N, C, area] or channels-last
-// [N, area, C]. The output is [N, C] (dense).
+// [N, area, C]. The output is [N, C] (dense). Channels-last pools split the pixels over several blocks when
+// one block per (image, channel chunk) would leave the GPU idle; the float partials need
+// plan_global_pool(...).workspace_bytes of `workspace`.
+struct GlobalPoolSplit {
+  int lanes = 1, gx = 1, splits = 1;
+  int64_t per_split = 0;
+  size_t workspace_bytes = 0;
+};
+GlobalPoolSplit plan_global_pool(bool channels_last, int64_t n, int64_t c, int64_t area, DType dtype);
 Status launch_global_pool(bool max, bool channels_last, int64_t n, int64_t c, int64_t area, DType dtype, const void* in,
-                          void* out, cudaStream_t stream);
+                          void* out, void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 }  // namespace kiln::cuda

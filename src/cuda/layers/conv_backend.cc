@@ -4,6 +4,7 @@
 #include "cuda/layers/conv_backend.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <limits>
 
@@ -400,7 +401,9 @@ Expected<std::shared_ptr<BackendConvPlan>> BackendGraph::plan(cudnnHandle_t h,
   KILN_ASSIGN_OR_RETURN(Desc plan, Desc::make(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR));
   KILN_RETURN_IF_ERROR(set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h));
   KILN_RETURN_IF_ERROR(set_desc(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, cfg));
+  const auto t0 = std::chrono::steady_clock::now();
   KILN_RETURN_IF_ERROR(finalize(plan));
+  const double finalize_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   int64_t ws = 0, n = 0;
   KILN_CUDNN_RETURN_IF_ERROR(
       cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &ws));
@@ -414,6 +417,8 @@ Expected<std::shared_ptr<BackendConvPlan>> BackendGraph::plan(cudnnHandle_t h,
   out->choice_ = std::move(choice);
   out->has_bias_ = p.fuse && p.has_bias;
   out->has_residual_ = p.fuse && p.has_residual;
+  out->runtime_compiled_ = compiles_at_runtime(cfg);
+  out->finalize_ms_ = finalize_ms;
   return out;
 }
 
@@ -424,13 +429,16 @@ BackendConvPlan::~BackendConvPlan() {
 Expected<std::vector<std::shared_ptr<BackendConvPlan>>> BackendConvPlan::candidates(cudnnHandle_t h,
                                                                                     const BackendConvProblem& p,
                                                                                     size_t max_workspace,
-                                                                                    int max_plans, int max_extra) {
+                                                                                    int max_plans, int max_extra,
+                                                                                    int max_compiled) {
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<BackendGraph> g, BackendGraph::build(h, p));
   std::vector<std::shared_ptr<BackendConvPlan>> out;
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
     Expected<std::vector<Desc>> cfgs = g->heuristics(mode, 4 * static_cast<int64_t>(max_plans));
     if (!cfgs.ok()) continue;
+    int compiled = 0;
     for (size_t i = 0; i < cfgs->size() && static_cast<int>(out.size()) < max_plans; ++i) {
+      if (compiles_at_runtime((*cfgs)[i]) && compiled++ >= max_compiled) continue;  // seconds each: the best few
       Expected<std::shared_ptr<BackendConvPlan>> plan = g->plan(h, g, (*cfgs)[i], p, max_workspace);
       if (!plan.ok()) continue;  // this config cannot run the problem: skipped
       (*plan)->choice_.heur = static_cast<int>(i) + (mode == CUDNN_HEUR_MODE_A ? 0 : 1000);

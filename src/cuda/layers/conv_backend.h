@@ -55,12 +55,14 @@ class BackendConvPlan {
   // Up to `max_plans` plans from heuristics mode A (FALLBACK when A has none) that finalize and need at
   // most `max_workspace` bytes, then the bounded exhaustive part: up to `max_extra` more, one per engine of
   // the graph that the heuristics did not offer, with the engine's default knobs (heur = 2000 + engine),
-  // leaving out engines that compile kernels at run time (seconds each). Configs that fail are skipped; an
-  // empty list is not an error.
+  // leaving out engines that compile kernels at run time (seconds each). Of the heuristics' configs that
+  // compile at run time only the first `max_compiled` are tried (the rest are skipped before finalizing).
+  // Configs that fail are skipped; an empty list is not an error.
   static Expected<std::vector<std::shared_ptr<BackendConvPlan>>> candidates(cudnnHandle_t h,
                                                                             const BackendConvProblem& p,
                                                                             size_t max_workspace, int max_plans,
-                                                                            int max_extra = 0);
+                                                                            int max_extra = 0,
+                                                                            int max_compiled = 1 << 20);
   // The plan of `want` (engine + knobs) for this problem; when that engine no longer finalizes, the
   // heuristics' first config with the same engine, else their first usable one (`*exact` says which).
   static Expected<std::shared_ptr<BackendConvPlan>> rebuild(cudnnHandle_t h, const BackendConvProblem& p,
@@ -69,6 +71,10 @@ class BackendConvPlan {
 
   size_t workspace() const { return workspace_; }
   const BackendEngineChoice& choice() const { return choice_; }
+  // The engine compiles its kernel when the plan is finalized (cuDNN's runtime fusion engines), and how long
+  // finalizing took: what a build spends before any candidate is timed (tactic log, --verbose).
+  bool runtime_compiled() const { return runtime_compiled_; }
+  double finalize_ms() const { return finalize_ms_; }
   // Runs on the stream already set on `h`. `bias`/`z` are ignored unless the graph has them.
   Status execute(cudnnHandle_t h, const void* x, const void* w, const void* bias, const void* z, void* y,
                  void* workspace) const;
@@ -81,6 +87,8 @@ class BackendConvPlan {
   size_t workspace_ = 0;
   BackendEngineChoice choice_;
   bool has_bias_ = false, has_residual_ = false;
+  bool runtime_compiled_ = false;
+  double finalize_ms_ = 0;
 };
 
 }  // namespace kiln::cuda

@@ -16,9 +16,14 @@ namespace {
 constexpr size_t kAlign = 256;
 constexpr const char* kUnconfigured = "cudnn:unconfigured";
 // Per graph (fused and conv-only), by BuildOptions::optimization_level 0..5: the heuristics' best configs
-// timed, and engines the heuristics did not offer (default knobs) timed too.
+// timed, and engines the heuristics did not offer (default knobs) timed too. Of the heuristics' configs
+// whose engine compiles its kernel at run time (cuDNN's runtime fusion engines: 0.3 to 5 s to finalize
+// each), only the first kCompiledPlans: on an H100 (2026-12-07), efficientnet_b0 FP16 at batch 32 spent 88
+// of its 94 s build finalizing them at level 3 with no cap, and the engine that came out was 0.5% faster
+// than level 1's (14.7 s).
 constexpr int kBackendPlans[6] = {1, 2, 4, 8, 8, 8};
 constexpr int kExhaustivePlans[6] = {0, 0, 0, 0, 4, 16};
+constexpr int kCompiledPlans[6] = {1, 1, 2, 2, 8, 1 << 20};
 ConvCandidates g_candidates = ConvCandidates::kAll;
 std::string g_own_tactic;  // with kOwnOnly: the only tactic tried (empty: all)
 size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
@@ -347,8 +352,19 @@ std::vector<ConvChoice> ConvLayer::backend_candidates(const ConfigureContext& ct
     if (fuse && spec_.has_bias && !bias_act_.get()) continue;
     const int level = std::min(5, std::max(0, ctx.optimization_level));
     auto plans = BackendConvPlan::candidates(ctx.handles.cudnn, backend_problem(fuse), ctx.max_workspace_bytes,
-                                             kBackendPlans[level], kExhaustivePlans[level]);
+                                             kBackendPlans[level], kExhaustivePlans[level], kCompiledPlans[level]);
     if (!plans.ok()) continue;
+    if (ctx.tactic_log) {  // where a build's time goes before timing: finalizing (runtime compilation)
+      double ms = 0;
+      int rtc = 0;
+      for (const auto& p : *plans) {
+        ms += p->finalize_ms();
+        rtc += p->runtime_compiled() ? 1 : 0;
+      }
+      ctx.tactic_log("  " + spec_.where + (fuse ? " fused: " : " conv: ") + std::to_string(plans->size()) +
+                     " graph-API plans (" + std::to_string(rtc) + " compiled at run time) finalized in " +
+                     std::to_string(static_cast<int64_t>(ms)) + " ms");
+    }
     for (std::shared_ptr<BackendConvPlan>& p : *plans) {
       ConvChoice c;
       c.backend = true;

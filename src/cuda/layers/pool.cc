@@ -110,12 +110,15 @@ class GlobalPoolLayer : public Layer {
     for (size_t d = 2; d < x.shape.size(); ++d) area_ *= x.shape[d];
     channels_last_ = x.layout == Layout::kNHWC;
     dtype_ = x.dtype;
+    workspace_ = plan_global_pool(channels_last_, n_, c_, area_, dtype_).workspace_bytes;
     return Status::Ok();
   }
+  size_t workspace_bytes() const override { return workspace_; }
 
   Status enqueue(const RunContext& rc, const std::vector<DeviceTensor>& in,
                  const std::vector<DeviceTensor>& out) override {
-    return launch_global_pool(max_, channels_last_, n_, c_, area_, dtype_, in[0].data, out[0].data, rc.stream)
+    return launch_global_pool(max_, channels_last_, n_, c_, area_, dtype_, in[0].data, out[0].data, rc.workspace,
+                              rc.workspace_bytes, rc.stream)
         .with_context(node_.describe() + ": ");
   }
   std::string tactic() const override { return channels_last_ ? "kernel:nhwc" : "kernel:rows"; }
@@ -124,6 +127,7 @@ class GlobalPoolLayer : public Layer {
   Node node_;
   bool max_;
   int64_t n_ = 0, c_ = 0, area_ = 0;
+  size_t workspace_ = 0;
   bool channels_last_ = false;
   DType dtype_ = DType::kUndefined;
 };

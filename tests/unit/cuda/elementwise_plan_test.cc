@@ -124,6 +124,42 @@ TEST(ElementwisePlan, RefusesWhatTheKernelsCannotRead) {
   EXPECT_EQ(plan_operands(nine, desc({4}), "t", &ops).code(), StatusCode::kUnsupported);
 }
 
+// The packed kernel's precondition, on planned operands with made-up (never dereferenced) addresses.
+TEST(ElementwisePlan, PackedKernelTakesNhwcScalesAndBroadcastsAlongTheInnerDim) {
+  alignas(16) static char arena[4096];
+  char* const a16 = arena;  // 16-byte aligned
+  Operands ops;
+  unsigned along = 0;
+  // Squeeze-and-excitation: NHWC x [2,24,9,11] times a row-major [2,24,1,1] scale; both run along C.
+  const TensorDesc x = desc({2, 24, 9, 11}, Layout::kNHWC);
+  ASSERT_TRUE(plan_operands({x, desc({2, 24, 1, 1})}, x, "t", &ops).ok());
+  ops.data[0] = a16;
+  ops.data[1] = a16 + 64;
+  EXPECT_TRUE(packed_operands(ops, 8, a16 + 256, &along));
+  EXPECT_EQ(along, 3u);
+  EXPECT_FALSE(packed_operands(ops, 8, a16 + 2, &along)) << "an output that is not 16-byte aligned";
+  ops.data[1] = a16 + 66;
+  EXPECT_FALSE(packed_operands(ops, 8, a16 + 256, &along)) << "an operand running along C, not aligned";
+  // C = 12 is no multiple of 8 (fp16 packs), but of 4 (fp32 packs).
+  const TensorDesc x12 = desc({2, 12, 9, 11}, Layout::kNHWC);
+  ASSERT_TRUE(plan_operands({x12, desc({2, 12, 1, 1})}, x12, "t", &ops).ok());
+  ops.data[0] = a16;
+  ops.data[1] = a16 + 64;
+  EXPECT_FALSE(packed_operands(ops, 8, a16 + 256, &along));
+  EXPECT_TRUE(packed_operands(ops, 4, a16 + 256, &along));
+  // Row-major [2,3,5,8] + [3,1,1]: the bias is constant along the merged inner dim (stride 0, one value per
+  // pack), x runs along it.
+  const TensorDesc r = desc({2, 3, 5, 8});
+  ASSERT_TRUE(plan_operands({r, desc({3, 1, 1})}, r, "t", &ops).ok());
+  ops.data[0] = a16;
+  ops.data[1] = a16 + 2;  // read one value at a time: no alignment needed
+  EXPECT_TRUE(packed_operands(ops, 4, a16 + 256, &along));
+  EXPECT_EQ(along, 1u);
+  // A single element (rank 0) is never packed.
+  ASSERT_TRUE(plan_operands({desc({})}, desc({}), "t", &ops).ok());
+  EXPECT_FALSE(packed_operands(ops, 4, a16, &along));
+}
+
 }  // namespace
 }  // namespace kiln::cuda::ew
 #endif
