@@ -134,15 +134,18 @@ class LowerContext {
   // factory then returns a layer whose enqueue does nothing; the memory planner shares the buffer.
   void alias_output_to_input() { output_aliases_input_ = true; }
   bool output_aliases_input() const { return output_aliases_input_; }
-  // Output j has a data-dependent first dim (NonMaxSuppression's selected rows): the engine allocates `bound`
-  // (its largest possible shape) and the layer gets one more output after its own, an int64[1] where it writes
-  // the real row count; sessions report that count in output_dims(). Only graph outputs of static engines.
-  void set_output_bound(size_t j, Shape bound) {
+  // Output j has one data-dependent dim `dim` (NonMaxSuppression's selected rows: dim 0; NonZero's count: dim
+  // 1): the engine allocates `bound` (its largest possible shape) and the layer gets one more output after its
+  // own, an int64[1] where it writes the real size of that dim; the layer writes the tensor packed at that size
+  // (row-major [.., count, ..] from the buffer's start), and sessions report the count in output_dims(). Only
+  // graph outputs of static engines.
+  void set_output_bound(size_t j, Shape bound, int dim = 0) {
     outputs[j].shape = std::move(bound);
-    if (bounded_.size() <= j) bounded_.resize(j + 1, false);
-    bounded_[j] = true;
+    if (bound_dim_.size() <= j) bound_dim_.resize(j + 1, -1);
+    bound_dim_[j] = dim;
   }
-  bool output_bounded(size_t j) const { return j < bounded_.size() && bounded_[j]; }
+  bool output_bounded(size_t j) const { return output_bound_dim(j) >= 0; }
+  int output_bound_dim(size_t j) const { return j < bound_dim_.size() ? bound_dim_[j] : -1; }
   // Error helpers naming the node.
   Status invalid(const std::string& m) const { return node.error(StatusCode::kInvalidInput, m); }
   Status unsupported_here(const std::string& m) const { return node.error(StatusCode::kUnsupported, m); }
@@ -154,7 +157,7 @@ class LowerContext {
 
  private:
   bool output_aliases_input_ = false;
-  std::vector<bool> bounded_;
+  std::vector<int> bound_dim_;  // per output: its data-dependent dim, -1 none
 };
 
 using LayerFactory = std::function<Expected<std::unique_ptr<Layer>>(LowerContext&)>;

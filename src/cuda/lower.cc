@@ -260,6 +260,7 @@ class Lowerer {
       const int data = e.outputs[j];
       const int count = add_slot(n.outputs[j]->name + ":rows", TensorDesc{DType::kInt64, Shape{1}, Layout::kRowMajor});
       prog_.slots[data].rows_count = count;
+      prog_.slots[data].rows_dim = ctx.output_bound_dim(j);
       prog_.slots[count].rows_of = data;
       e.outputs.push_back(count);
     }

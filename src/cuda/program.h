@@ -25,9 +25,9 @@ struct Slot {
   size_t plan_bytes = 0;    // bytes at the profile's largest shapes
   int64_t arena_offset = -1;
   int first_use = -1, last_use = -1;  // layer indices (inputs: -1 .. ; outputs: .. end)
-  // Data-dependent first dim (LowerContext::set_output_bound): desc holds the upper bound and this int64[1]
-  // slot the real count. A count slot has rows_of set to its data slot (it is no IR value).
-  int rows_count = -1, rows_of = -1;
+  // A data-dependent dim `rows_dim` (LowerContext::set_output_bound): desc holds the upper bound and this
+  // int64[1] slot the real size of that dim. A count slot has rows_of set to its data slot (it is no IR value).
+  int rows_count = -1, rows_of = -1, rows_dim = 0;
 };
 
 struct LayerEntry {

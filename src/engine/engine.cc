@@ -115,7 +115,7 @@ void EngineImpl::fill_summary() {
     for (const auto& sv : program->saved_values)
       if (sv.value == program->graph->outputs[i]) sym = &sv.shape;
     for (size_t d = 0; d < s.desc.shape.size(); ++d)
-      io.dims.push_back((dynamic || (d == 0 && s.rows_count >= 0)) && sym && d < sym->dims.size() &&
+      io.dims.push_back((dynamic || (static_cast<int>(d) == s.rows_dim && s.rows_count >= 0)) && sym && d < sym->dims.size() &&
                                 !sym->dims[d].known()
                             ? -1  // a dynamic dim, or rows chosen at run time (the session's output_dims says)
                             : s.desc.shape[d]);

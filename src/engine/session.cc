@@ -174,9 +174,11 @@ Expected<Dims> Session::output_dims(const std::string& name) const {
   for (size_t i = 0; i < p.output_slots.size(); ++i) {
     if (p.graph->outputs[i]->name != name) continue;
     Dims dims = impl_->current->descs[p.output_slots[i]].shape;
-    // A data-dependent first dim: the count of the last finished run (the buffer holds the upper bound).
-    if (auto r = impl_->host_rows.find(p.output_slots[i]); r != impl_->host_rows.end() && !dims.empty())
-      dims[0] = *r->second;
+    // A data-dependent dim: the count of the last finished run (the buffer holds the upper bound).
+    const int rows_dim = p.slots[p.output_slots[i]].rows_dim;
+    if (auto r = impl_->host_rows.find(p.output_slots[i]);
+        r != impl_->host_rows.end() && rows_dim >= 0 && static_cast<size_t>(rows_dim) < dims.size())
+      dims[rows_dim] = *r->second;
     return dims;
   }
   return invalid_input("the engine has no output named '" + name + "'");
