@@ -44,6 +44,11 @@ Expected<std::vector<PassReport>> optimize_graph(Graph& graph, const OptimizeOpt
     const int64_t limit = o.max_fold_elements;
     pm.add(
         "fold_constants", [limit](Graph& g) { return fold_constants(g, limit); }, true);
+    // An If whose condition folding made constant becomes its branch's ops, which may fold in turn.
+    pm.add("inline_constant_if", inline_constant_if, true);
+    pm.add("fold_shapes", fold_shapes, true);
+    pm.add(
+        "fold_constants", [limit](Graph& g) { return fold_constants(g, limit); }, true);
   }
   pm.add("dce", eliminate_dead_code, true);
   if (o.decompose_composites) pm.add("decompose_composites", decompose_composites, true);

@@ -70,6 +70,7 @@ Expected<int> fuse_elementwise(Graph& graph);                      // fuse_eleme
 Expected<int> decompose_einsum(Graph& graph);                      // decompose_einsum.cc
 Expected<int> decompose_conv_transpose(Graph& graph);              // decompose_conv_transpose.cc
 Expected<int> decompose_composites(Graph& graph);                  // decompose_composites.cc
+Expected<int> inline_constant_if(Graph& graph);                    // inline_if.cc
 // Conv/Gemm/MatMul: activations named in `activation_scales` through QuantizeLinear -> DequantizeLinear
 // (int8, zero point 0); constant float weights as int8 + per-output-channel DequantizeLinear (opset 13+;
 // one scale before). Activations without a scale stay float. Not in the standard pipeline.

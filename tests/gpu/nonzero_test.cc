@@ -44,8 +44,7 @@ TEST(GpuNonZero, SameCoordinatesAsTheCpuReference) {
 }
 
 TEST(GpuNonZero, AllZeroAndAllNonZero) {
-  EXPECT_EQ(run_case(nonzero_case(Tensor::from_vector<float>({6, 7}, std::vector<float>(42, 0.f))), "fp32", 0, 0),
-            "")
+  EXPECT_EQ(run_case(nonzero_case(Tensor::from_vector<float>({6, 7}, std::vector<float>(42, 0.f))), "fp32", 0, 0), "")
       << "count 0: a [2, 0] result";
   EXPECT_EQ(run_case(nonzero_case(Tensor::from_vector<float>({3, 9}, std::vector<float>(27, -1.5f))), "fp32", 0, 0),
             "");

@@ -62,8 +62,8 @@ class NonZeroLayer : public Layer {
                                                        " input (the GPU lowering takes ranks 1 to 8)");
     n_ = numel(x.shape);
     if (n_ >= (int64_t{1} << 31)) return node_.error(StatusCode::kUnsupported, "NonZero of 2^31 elements or more");
-    KILN_RETURN_IF_ERROR(expect_shape(node_, ctx.outputs[0], Shape{static_cast<int64_t>(x.shape.size()), n_},
-                                      "the bound of Y"));
+    KILN_RETURN_IF_ERROR(
+        expect_shape(node_, ctx.outputs[0], Shape{static_cast<int64_t>(x.shape.size()), n_}, "the bound of Y"));
     dims_ = NonZeroDims{};
     dims_.rank = static_cast<int>(x.shape.size());
     for (int k = 0; k < dims_.rank; ++k) dims_.dims[k] = x.shape[k];

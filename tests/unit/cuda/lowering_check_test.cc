@@ -8,10 +8,10 @@
 namespace kiln {
 namespace {
 
-std::unique_ptr<Graph> one_op_graph(const std::string& op, const std::string& name) {
+std::unique_ptr<Graph> one_op_graph(const std::string& op, const std::string& name, const Shape& shape = {2, 5}) {
   auto g = std::make_unique<Graph>();
   g->opset_imports[""] = 17;
-  Value* x = g->add_value("x", DType::kFloat32, SymShape::from({2, 5})).value();
+  Value* x = g->add_value("x", DType::kFloat32, SymShape::from(shape)).value();
   x->is_graph_input = true;
   g->inputs.push_back(x);
   Value* y = g->add_value("y").value();
@@ -22,9 +22,14 @@ std::unique_ptr<Graph> one_op_graph(const std::string& op, const std::string& na
 }
 
 TEST(CudaLoweringCheck, NamesTheOpAndTheNode) {
-  Status s = check_cuda_lowerings(one_op_graph("NonZero", "nz"));
+  auto g = one_op_graph("MaxUnpool", "unpool", {1, 2, 5});  // CPU reference only, so far
+  Node* n = g->nodes().front().get();
+  n->attrs["kernel_shape"] = Attribute::make_ints({1});
+  n->inputs.push_back(
+      g->add_initializer("idx", Tensor::from_vector<int64_t>({1, 2, 5}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9})).value());
+  Status s = check_cuda_lowerings(std::move(g));
   EXPECT_EQ(s.code(), StatusCode::kUnsupported);
-  EXPECT_NE(s.message().find("node 'nz' (NonZero): op NonZero has no GPU lowering"), std::string::npos)
+  EXPECT_NE(s.message().find("node 'unpool' (MaxUnpool): op MaxUnpool has no GPU lowering"), std::string::npos)
       << s.message();
 }
 

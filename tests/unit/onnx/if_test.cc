@@ -3,8 +3,11 @@
 // against hand-computed values, the writer round trip, and malformed bodies refused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "cpu/executor.h"
 #include "onnx_test_util.h"
+#include "passes/pass_manager.h"
 
 namespace kiln {
 namespace {
@@ -119,6 +122,30 @@ TEST(IfTest, WriterRoundTripKeepsBodiesAndOuterReferences) {
   auto no = run_cpu(**again, feeds(false));
   ASSERT_TRUE(no.ok()) << no.status().to_string();
   EXPECT_EQ(values(no->at("y")), (std::vector<float>{0, 0, 0, 0, 2, 6, 0, -0.25f}));
+}
+
+// The condition as a constant: the optimizer replaces the If (and, on the else side, the nested If it then
+// holds) by the branch's ops, and the result is the branch's.
+TEST(IfTest, ConstantConditionIsInlinedByTheOptimizer) {
+  for (bool c : {true, false}) {
+    SCOPED_TRACE(c);
+    auto g = import(if_model(), ImportOptions{});
+    ASSERT_TRUE(g.ok()) << g.status().to_string();
+    Value* cond = (*g)->find_value("c");
+    ASSERT_NE(cond, nullptr);
+    cond->is_graph_input = false;
+    cond->constant = feeds(c).at("c");
+    (*g)->inputs.erase(std::remove((*g)->inputs.begin(), (*g)->inputs.end(), cond), (*g)->inputs.end());
+    (*g)->initializers.push_back(cond);
+    (*g)->inputs[0]->shape = SymShape::from({2, 4});
+    auto reports = optimize_graph(**g);
+    ASSERT_TRUE(reports.ok()) << reports.status().to_string();
+    for (const auto& n : (*g)->nodes()) EXPECT_NE(n->op_type, "If") << n->describe();
+    auto out = run_cpu(**g, {{"x", feeds(c).at("x")}});
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+    EXPECT_EQ(values(out->at("y")),
+              c ? (std::vector<float>{0, 0, 0, 2, 4, 6, 0, 1}) : (std::vector<float>{0, 0, 0, 0, 2, 6, 0, -0.25f}));
+  }
 }
 
 TEST(IfTest, MalformedBodiesAreInvalidInput) {
