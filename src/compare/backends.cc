@@ -10,12 +10,12 @@
 #include <cstring>
 #include <filesystem>
 
+#include "compare/staged_backend.h"
 #include "core/npy.h"
 #include "core/process.h"
 #include "engine/builder.h"
 #include "onnx/importer.h"
 #include "passes/pass_manager.h"
-
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -228,8 +228,7 @@ class CudaBackend : public BackendRunner {
           p.max[name] = d;
           continue;
         }
-        if (it->second.size() != d.size())
-          return invalid_input("input '" + name + "' changes rank between feed sets");
+        if (it->second.size() != d.size()) return invalid_input("input '" + name + "' changes rank between feed sets");
         for (size_t k = 0; k < d.size(); ++k) {
           it->second[k] = std::min(it->second[k], d[k]);
           p.max[name][k] = std::max(p.max[name][k], d[k]);
@@ -273,6 +272,14 @@ Expected<std::unique_ptr<BackendRunner>> make_cuda(const BackendSpec& spec, cons
     std::string why;
     if (!cuda_available(&why)) return unavailable(spec, runtime_error("cannot build a CUDA engine: " + why));
     return std::unique_ptr<BackendRunner>(new CudaBackend(nullptr, spec.precision, options, model, load_graph));
+  }
+  // Sizes that only a run tells (detectors): one static engine per stage and shape set, built as runs meet them.
+  KILN_ASSIGN_OR_RETURN(std::string dependent, first_data_dependent_node(*graph));
+  if (!dependent.empty()) {
+    std::string why;
+    if (!cuda_available(&why)) return unavailable(spec, runtime_error("cannot build a CUDA engine: " + why));
+    return make_staged_cuda_backend(std::move(graph), options, spec.precision,
+                                    "sizes known only at run time from " + dependent + " on");
   }
   // Without CUDA (at build time or on this machine) the engine layer says why; a node it cannot lower is
   // kUnsupported and keeps its code.
