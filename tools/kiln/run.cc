@@ -7,10 +7,12 @@
 #include <iostream>
 #include <set>
 
+#include "compare/staged_backend.h"
 #include "core/npy.h"
 #include "cpu/executor.h"
 #include "engine/builder.h"
 #include "engine/plan.h"
+#include "ir/split.h"
 #include "kiln/engine.h"
 #include "onnx/importer.h"
 #include "tools/kiln/build_args.h"
@@ -141,6 +143,22 @@ double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+// A model whose sizes follow its data (a detector's NonZero, NMS, ...): static engines stage by stage.
+Status run_cuda_staged(const RunArgs& args, const Graph& graph, const BuildOptions& options, const ModelIO& io,
+                       const TensorMap& feeds, std::map<std::string, std::string>& origin,
+                       const std::string& dependent) {
+  if (!cuda_available()) return runtime_error("no usable CUDA device for --backend cuda");
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Graph> copy, copy_graph(graph));
+  auto runner = make_staged_cuda_backend(std::move(copy), options, options.precision,
+                                         "sizes known only at run time from " + dependent + " on");
+  print_feeds(io, feeds, origin);
+  const auto start = std::chrono::steady_clock::now();
+  KILN_ASSIGN_OR_RETURN(std::vector<TensorMap> outputs, runner->run({feeds}));
+  std::printf("ran on %s in %.1f ms (includes building each stage's engine)\n", runner->description().c_str(),
+              ms_since(start));
+  return write_outputs(args, io, feeds, outputs.front());
+}
+
 // A plan, or an ONNX model built into an engine at --shapes (static) or the given profile (dynamic), run once.
 Status run_cuda(const RunArgs& args, bool plan, const std::map<std::string, Shape>& overrides) {
   std::shared_ptr<Engine> engine;
@@ -164,6 +182,13 @@ Status run_cuda(const RunArgs& args, bool plan, const std::map<std::string, Shap
     KILN_RETURN_IF_ERROR(apply_input_shapes(*graph, overrides));
     io = graph_io(*graph);
     KILN_RETURN_IF_ERROR(read_feeds(FeedSources{args.inputs_npz, args.inputs, args.seed}, io.inputs, feeds, origin));
+    bool fixed = options.profiles.empty();
+    for (const Value* v : graph->inputs) fixed = fixed && v->shape.is_static();
+    std::string dependent;
+    if (fixed) {
+      KILN_ASSIGN_OR_RETURN(dependent, first_data_dependent_node(*graph));
+    }
+    if (!dependent.empty()) return run_cuda_staged(args, *graph, options, io, feeds, origin, dependent);
     const auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN_OR_RETURN(engine, Engine::build(args.model, options));
     std::printf("built a %s CUDA engine in %.2f s\n", engine->summary().precision.c_str(), ms_since(start) / 1000);
