@@ -418,6 +418,21 @@ TEST(ElementwiseGpu, CastLike) {
 
 // ---- NHWC inputs -------------------------------------------------------------------------------------
 
+// A graph with input x [N, C, H, W] and [C, C, 1, 1] identity weights "w": a 1x1 Conv of x by w copies x into
+// an NHWC activation at tensor-core precisions.
+std::unique_ptr<Graph> graph_with_identity_conv_weights(int64_t N, int64_t C, int64_t H, int64_t W) {
+  auto g = std::make_unique<Graph>();
+  g->opset_imports[""] = 17;
+  Value* x = g->add_value("x", DType::kFloat32, SymShape::from({N, C, H, W})).value();
+  x->is_graph_input = true;
+  g->inputs.push_back(x);
+  auto w = Tensor::create(DType::kFloat32, {C, C, 1, 1}).value();
+  for (int64_t o = 0; o < C; ++o)
+    for (int64_t i = 0; i < C; ++i) w.data<float>()[o * C + i] = o == i ? 1.f : 0.f;
+  g->add_initializer("w", w).value();
+  return g;
+}
+
 // Conv(1x1, identity weights) makes an NHWC activation in tensor-core precisions. Its output is also a
 // graph output so no pass fuses the Add into it; Add then reads NHWC + a row-major [C,1,1] constant,
 // Sigmoid an NHWC input, Mul NHWC x row-major of the same shape, Greater NHWC against a broadcast.
@@ -425,15 +440,8 @@ TEST(ElementwiseGpu, CastLike) {
 TEST(ElementwiseGpu, NhwcInputsFromConv) {
   const int64_t N = 2, C = 8, H = 5, W = 7;
   for (const std::string precision : {"fp16", "fp32"}) {
-    auto g = std::make_unique<Graph>();
-    g->opset_imports[""] = 17;
-    Value* x = g->add_value("x", DType::kFloat32, SymShape::from({N, C, H, W})).value();
-    x->is_graph_input = true;
-    g->inputs.push_back(x);
-    auto w = Tensor::create(DType::kFloat32, {C, C, 1, 1}).value();
-    for (int64_t o = 0; o < C; ++o)
-      for (int64_t i = 0; i < C; ++i) w.data<float>()[o * C + i] = o == i ? 1.f : 0.f;
-    Value* wv = g->add_initializer("w", w).value();
+    auto g = graph_with_identity_conv_weights(N, C, H, W);
+    Value *x = g->inputs[0], *wv = g->find_value("w");
     Value* bias = g->add_initializer("bias", grid({C, 1, 1}, 2000, -8, 8, 8.f)).value();
     auto out = [&](const char* name) {
       Value* v = g->add_value(name).value();
@@ -468,15 +476,8 @@ TEST(ElementwiseGpu, PackedKernelOnNhwcScaleAndSum) {
   for (const int64_t C : {24, 12}) {
     const int64_t N = 2, H = 9, W = 11;
     for (const std::string precision : {"fp16", "fp32"}) {
-      auto g = std::make_unique<Graph>();
-      g->opset_imports[""] = 17;
-      Value* x = g->add_value("x", DType::kFloat32, SymShape::from({N, C, H, W})).value();
-      x->is_graph_input = true;
-      g->inputs.push_back(x);
-      auto w = Tensor::create(DType::kFloat32, {C, C, 1, 1}).value();
-      for (int64_t o = 0; o < C; ++o)
-        for (int64_t i = 0; i < C; ++i) w.data<float>()[o * C + i] = o == i ? 1.f : 0.f;
-      Value* wv = g->add_initializer("w", w).value();
+      auto g = graph_with_identity_conv_weights(N, C, H, W);
+      Value *x = g->inputs[0], *wv = g->find_value("w");
       auto val = [&](const char* name) { return g->add_value(name).value(); };
       Value *c = val("conv"), *c2 = val("conv2"), *p = val("pooled"), *s = val("scale"), *m = val("mul"),
             *sum = val("sum");
@@ -492,9 +493,9 @@ TEST(ElementwiseGpu, PackedKernelOnNhwcScaleAndSum) {
       g->add_node("Add", "add", {c, c2}, {sum});
       TensorMap feeds{{"x", random_floats({N, C, H, W}, 2100 + C, -2, 2)}};
       const bool fp32 = precision == "fp32";
-      EXPECT_EQ(check_against_cpu(std::move(g), feeds, precision, fp32 ? kFp32Atol : kFp16Atol,
-                                  fp32 ? kFp32Rtol : kFp16Rtol),
-                "")
+      EXPECT_EQ(
+          check_against_cpu(std::move(g), feeds, precision, fp32 ? kFp32Atol : kFp16Atol, fp32 ? kFp32Rtol : kFp16Rtol),
+          "")
           << precision << " C=" << C;
     }
   }

@@ -2,6 +2,7 @@
 // tensors, each a graph input (fed) or an initializer (constant), run through check_against_cpu.
 #pragma once
 
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -61,6 +62,42 @@ inline std::string run_case(const NodeCase& c, const std::string& precision, dou
   auto g = make_graph(c, feeds);
   if (!g.ok()) return "graph: " + g.status().to_string();
   return check_against_cpu(std::move(*g), feeds, precision, atol, rtol);
+}
+
+// A static engine and session of the one-node case, and a shape-inferred copy of its graph for run_cpu.
+struct NodeSession {
+  std::unique_ptr<Graph> reference;
+  std::shared_ptr<Engine> engine;
+  std::unique_ptr<StaticSession> session;
+};
+inline Expected<NodeSession> node_session(const NodeCase& c) {
+  TensorMap feeds;
+  NodeSession s;
+  KILN_ASSIGN_OR_RETURN(auto g, make_graph(c, feeds));
+  KILN_RETURN_IF_ERROR(infer_shapes(*g));
+  KILN_ASSIGN_OR_RETURN(s.reference, make_graph(c, feeds));
+  KILN_RETURN_IF_ERROR(infer_shapes(*s.reference));
+  KILN_ASSIGN_OR_RETURN(s.engine, build_engine(std::move(g), BuildOptions{}));
+  KILN_ASSIGN_OR_RETURN(s.session, StaticSession::create(s.engine, nullptr));
+  return s;
+}
+
+// Feeds `feeds` to `session`, runs it, and returns "" when output y0 has `want`'s dims (output_dims: a
+// data-dependent count included) and bytes, else what differs.
+inline std::string run_session_against(Session& session, const TensorMap& feeds, const Tensor& want) {
+  for (const auto& [name, t] : feeds) {
+    auto p = session.host_input(name);
+    if (!p.ok()) return p.status().to_string();
+    std::memcpy(*p, t.raw(), t.nbytes());
+  }
+  Status ran = session.run();
+  if (!ran.ok()) return ran.to_string();
+  auto dims = session.output_dims("y0");
+  if (!dims.ok()) return dims.status().to_string();
+  if (*dims != want.shape()) return "dims " + shape_to_string(*dims) + ", want " + shape_to_string(want.shape());
+  auto out = session.host_output("y0");
+  if (!out.ok()) return out.status().to_string();
+  return std::memcmp(*out, want.raw(), want.nbytes()) == 0 ? "" : "the bytes of y0 differ from the CPU reference";
 }
 
 inline Attribute attr_i(int64_t v) { return Attribute::make_int(v); }

@@ -37,8 +37,7 @@ Tensor make_boxes(int64_t batch, int64_t n, bool center, uint64_t seed) {
 Tensor make_scores(int64_t batch, int64_t classes, int64_t n, uint64_t seed, int levels = 0) {
   Tensor t = random_floats({batch, classes, n}, seed, 0.f, 1.f);
   if (levels > 0)
-    for (int64_t i = 0; i < t.numel(); ++i)
-      t.data<float>()[i] = std::floor(t.data<float>()[i] * levels) / levels;
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = std::floor(t.data<float>()[i] * levels) / levels;
   return t;
 }
 
@@ -77,9 +76,9 @@ TEST(GpuNms, SameRowsAsTheCpuReference) {
   uint64_t seed = 1;
   for (const Case& k : cases) {
     SCOPED_TRACE(k.what);
-    NodeCase c = nms_case(make_boxes(k.batch, k.n, k.center, seed),
-                          make_scores(k.batch, k.classes, k.n, seed + 1, k.levels), k.max_out, k.iou,
-                          k.score_threshold, k.center);
+    NodeCase c =
+        nms_case(make_boxes(k.batch, k.n, k.center, seed), make_scores(k.batch, k.classes, k.n, seed + 1, k.levels),
+                 k.max_out, k.iou, k.score_threshold, k.center);
     seed += 2;
     EXPECT_EQ(run_case(c, "fp32", 0, 0), "");
   }
@@ -90,37 +89,17 @@ TEST(GpuNms, SameRowsAsTheCpuReference) {
 TEST(GpuNms, RowCountFollowsEachRun) {
   const float thr = 0.5f;
   NodeCase c = nms_case(make_boxes(1, 100, false, 7), make_scores(1, 2, 100, 8), 40, 0.5f, &thr);
-  TensorMap feeds;
-  auto g = make_graph(c, feeds);
-  ASSERT_TRUE(g.ok());
-  ASSERT_TRUE(infer_shapes(**g).ok());
-  auto copy = make_graph(c, feeds);
-  ASSERT_TRUE(copy.ok() && infer_shapes(**copy).ok());
-  auto engine = build_engine(std::move(*g), BuildOptions{});
-  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
-  auto session = StaticSession::create(*engine, nullptr);
-  ASSERT_TRUE(session.ok()) << session.status().to_string();
+  auto s = node_session(c);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
   for (float scale : {1.f, 0.6f}) {  // lower scores: fewer boxes over the threshold
     SCOPED_TRACE(scale);
-    TensorMap run_feeds = feeds;
+    TensorMap run_feeds{{"x0", c.inputs[0]}};
     Tensor scores = make_scores(1, 2, 100, 8);
     for (int64_t i = 0; i < scores.numel(); ++i) scores.data<float>()[i] *= scale;
     run_feeds["x1"] = scores;
-    auto want = run_cpu(**copy, run_feeds);
+    auto want = run_cpu(*s->reference, run_feeds);
     ASSERT_TRUE(want.ok());
-    for (const char* in : {"x0", "x1"}) {
-      auto p = (*session)->host_input(in);
-      ASSERT_TRUE(p.ok());
-      std::memcpy(*p, run_feeds.at(in).raw(), run_feeds.at(in).nbytes());
-    }
-    ASSERT_TRUE((*session)->run().ok());
-    auto dims = (*session)->output_dims("y0");
-    ASSERT_TRUE(dims.ok());
-    const Tensor& w = want->at("y0");
-    ASSERT_EQ(*dims, w.shape());
-    auto out = (*session)->host_output("y0");
-    ASSERT_TRUE(out.ok());
-    EXPECT_EQ(std::memcmp(*out, w.raw(), w.nbytes()), 0);
+    EXPECT_EQ(run_session_against(*s->session, run_feeds, want->at("y0")), "");
   }
 }
 

@@ -53,32 +53,14 @@ TEST(GpuNonZero, AllZeroAndAllNonZero) {
 // One session, two runs: the count follows the data, and the packed coordinates are the CPU reference's.
 TEST(GpuNonZero, CountFollowsEachRun) {
   NodeCase c = nonzero_case(sparse_floats({4, 9}, 3));
-  TensorMap feeds;
-  auto g = make_graph(c, feeds);
-  ASSERT_TRUE(g.ok());
-  ASSERT_TRUE(infer_shapes(**g).ok());
-  auto copy = make_graph(c, feeds);
-  ASSERT_TRUE(copy.ok() && infer_shapes(**copy).ok());
-  auto engine = build_engine(std::move(*g), BuildOptions{});
-  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
-  auto session = StaticSession::create(*engine, nullptr);
-  ASSERT_TRUE(session.ok()) << session.status().to_string();
+  auto s = node_session(c);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
   for (uint64_t seed : {3, 4, 5}) {
     SCOPED_TRACE(seed);
     TensorMap run_feeds{{"x0", sparse_floats({4, 9}, seed)}};
-    auto want = run_cpu(**copy, run_feeds);
+    auto want = run_cpu(*s->reference, run_feeds);
     ASSERT_TRUE(want.ok());
-    auto p = (*session)->host_input("x0");
-    ASSERT_TRUE(p.ok());
-    std::memcpy(*p, run_feeds.at("x0").raw(), run_feeds.at("x0").nbytes());
-    ASSERT_TRUE((*session)->run().ok());
-    auto dims = (*session)->output_dims("y0");
-    ASSERT_TRUE(dims.ok());
-    const Tensor& w = want->at("y0");
-    ASSERT_EQ(*dims, w.shape());
-    auto out = (*session)->host_output("y0");
-    ASSERT_TRUE(out.ok());
-    EXPECT_EQ(std::memcmp(*out, w.raw(), w.nbytes()), 0);
+    EXPECT_EQ(run_session_against(*s->session, run_feeds, want->at("y0")), "");
   }
 }
 
