@@ -66,6 +66,7 @@ class StagedCudaBackend : public BackendRunner {
       o.optimization_level = 0;
       o.range_check = false;
       o.timing_cache_file.clear();
+      o.input_values.clear();  // model inputs fixed at build are stage 1's; later stages read its results
     }
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Graph> copy, copy_graph(g));
     auto built = build_engine(std::move(copy), o);
