@@ -146,10 +146,11 @@ void expect_same_outputs(const TensorMap& a, const TensorMap& b, double tol) {
     ASSERT_EQ(x.shape(), y.shape()) << name;
     ASSERT_EQ(x.dtype(), y.dtype()) << name;
     for (int64_t i = 0; i < x.numel(); ++i) {
-      if (x.dtype() == DType::kFloat32)
+      if (x.dtype() == DType::kFloat32) {
         EXPECT_NEAR(x.data<float>()[i], y.data<float>()[i], tol) << name << " " << i;
-      else if (x.dtype() == DType::kInt64)
+      } else if (x.dtype() == DType::kInt64) {
         EXPECT_EQ(x.data<int64_t>()[i], y.data<int64_t>()[i]) << name << " " << i;
+      }
     }
   }
 }
