@@ -203,6 +203,23 @@ TEST_F(DetectionCli, DetectorModelOnTwoBackends) {
                     2, "kiln accuracy: error:", {"two.npz", "expected 3 images"});
 }
 
+// kiln info --passes says where a detector's sizes start to depend on its data (the CUDA backends run it in
+// stages from there); a classifier has no such line.
+TEST_F(DetectionCli, InfoNamesWhereSizesFollowTheData) {
+  const std::string model = std::string(KILN_SOURCE_DIR) + "/models/fashion_detect/fashion_detect.onnx";
+  const auto text = kiln("info " + model + " --passes");
+  ASSERT_EQ(text.code, 0) << text.out;
+  EXPECT_NE(text.out.find("sizes       known only at run time from node '/NonZero' (NonZero) on"), std::string::npos)
+      << text.out;
+  const auto json = kiln("info " + model + " --passes --json");
+  ASSERT_EQ(json.code, 0) << json.out;
+  EXPECT_EQ(nlohmann::json::parse(json.out)["passes"]["data_dependent_from"], "node '/NonZero' (NonZero)");
+  ASSERT_EQ(kiln("zoo tiny_cnn -o " + dir_ + "/tiny.onnx").code, 0);
+  const auto cnn = kiln("info " + dir_ + "/tiny.onnx --passes --json");
+  ASSERT_EQ(cnn.code, 0) << cnn.out;
+  EXPECT_TRUE(nlohmann::json::parse(cnn.out)["passes"]["data_dependent_from"].is_null());
+}
+
 TEST_F(DetectionCli, BadInput) {
   const std::string ann = " --annotations " + dir_ + "/ann.json";
   const std::string det = " --detections " + dir_ + "/dets.json";

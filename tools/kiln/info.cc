@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "compare/staged_backend.h"
 #include "cpu/kernel_registry.h"
 #include "engine/plan.h"
 #include "onnx/importer.h"
@@ -214,6 +215,16 @@ int run_info(const InfoArgs& args) {
     nlohmann::json pj = {{"before", histogram}, {"after", optimized}, {"nodes_after", (*copy)->nodes().size()}};
     pj["changes"] = nlohmann::json::array();
     for (const PassReport& r : *reports) pj["changes"].push_back({{"pass", r.pass}, {"changes", r.changes}});
+    // Sizes only a run tells (a detector's NonZero, NMS rows read by later ops): where the model splits into
+    // stages for the CUDA backends. Needs every input shape known (the model's, or --shapes).
+    pj["data_dependent_from"] = nullptr;
+    bool fixed = true;
+    for (const Value* v : (*copy)->inputs) fixed = fixed && v->shape.is_static();
+    if (fixed) {
+      auto from = first_data_dependent_node(**copy);
+      if (!from.ok()) return fail(cmd, from.status());
+      if (!from->empty()) pj["data_dependent_from"] = *from;
+    }
     j["passes"] = pj;
   }
 
@@ -286,6 +297,10 @@ int run_info(const InfoArgs& args) {
     std::set<std::string> ops;
     for (const auto& kv : histogram) ops.insert(kv.first);
     for (const auto& kv : optimized) ops.insert(kv.first);
+    if (!j["passes"]["data_dependent_from"].is_null())
+      std::cout << "sizes       known only at run time from " << j["passes"]["data_dependent_from"].get<std::string>()
+                << " on: --backend cuda and the cuda:* backends run the model in stages (one engine per stage and "
+                   "shape set)\n";
     std::printf("  %-24s %6s %6s\n", "op", "before", "after");
     for (const std::string& op : ops)
       std::printf("  %-24s %6lld %6d\n", op.c_str(), static_cast<long long>(histogram.count(op) ? histogram[op] : 0),
