@@ -114,11 +114,11 @@ void EngineImpl::fill_summary() {
     const SymShape* sym = nullptr;
     for (const auto& sv : program->saved_values)
       if (sv.value == program->graph->outputs[i]) sym = &sv.shape;
-    for (size_t d = 0; d < s.desc.shape.size(); ++d)
-      io.dims.push_back((dynamic || (static_cast<int>(d) == s.rows_dim && s.rows_count >= 0)) && sym && d < sym->dims.size() &&
-                                !sym->dims[d].known()
-                            ? -1  // a dynamic dim, or rows chosen at run time (the session's output_dims says)
-                            : s.desc.shape[d]);
+    for (size_t d = 0; d < s.desc.shape.size(); ++d) {
+      // A dynamic dim, or a size chosen at run time (the session's output_dims says): -1.
+      const bool at_run_time = dynamic || (s.rows_count >= 0 && static_cast<int>(d) == s.rows_dim);
+      io.dims.push_back(at_run_time && sym && d < sym->dims.size() && !sym->dims[d].known() ? -1 : s.desc.shape[d]);
+    }
     summary.outputs.push_back(io);
   }
   summary.layers.clear();

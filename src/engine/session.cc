@@ -26,7 +26,7 @@ class SessionImpl {
     size_t capacity = 0;
   };
   std::map<std::string, Host> host_in, host_out;
-  // Output slots whose first dim is data-dependent -> pinned int64 row count, copied back with the outputs.
+  // Output slots with a data-dependent dim -> pinned int64 count of that dim, copied back with the outputs.
   std::map<int, int64_t*> host_rows;
   ShapeMap shapes;
   struct Prepared {

@@ -90,6 +90,15 @@ std::string histogram(const Graph& g) {
   return s;
 }
 
+// Inputs named in `shapes` take those (concrete) shapes.
+void set_input_shapes(Graph& g, const std::map<std::string, Shape>& shapes) {
+  for (Value* v : g.inputs)
+    if (auto it = shapes.find(v->name); it != shapes.end()) {
+      v->shape = SymShape::from(it->second);
+      v->dims_value.reset();
+    }
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<Graph>> copy_graph(const Graph& g, const std::map<std::string, Shape>& input_shapes) {
@@ -98,11 +107,7 @@ Expected<std::unique_ptr<Graph>> copy_graph(const Graph& g, const std::map<std::
   for (const auto& n : g.nodes()) KILN_RETURN_IF_ERROR(x.node(*n));
   for (const Value* v : g.outputs) KILN_RETURN_IF_ERROR(x.output(v));
   std::unique_ptr<Graph> out = x.take();
-  for (Value* v : out->inputs)
-    if (auto it = input_shapes.find(v->name); it != input_shapes.end()) {
-      v->shape = SymShape::from(it->second);
-      v->dims_value.reset();
-    }
+  set_input_shapes(*out, input_shapes);
   return out;
 }
 
@@ -202,15 +207,15 @@ Expected<TensorMap> run_in_stages(const Graph& g, const TensorMap& feeds, const 
     TensorMap out = std::move(*ran);
     for (const Value* v : now.outputs) {
       auto it = out.find(v->name);
-      if (it == out.end() && is_initializer(v)) it = out.emplace(v->name, *v->constant).first;
       if (it == out.end()) return runtime_error(fmt::format("stage {}: the run returned no '{}'", stage + 1, v->name));
       if (wanted.count(v->name)) results[v->name] = it->second;
       available[v->name] = it->second;
     }
     if (!split.tail) break;
-    std::map<std::string, Shape> tail_shapes;
+    std::map<std::string, Shape> tail_shapes;  // now known: the head's results and the feeds
     for (const Value* v : split.tail->inputs) tail_shapes[v->name] = available.at(v->name).shape();
-    KILN_ASSIGN_OR_RETURN(cur, copy_graph(*split.tail, tail_shapes));
+    cur = std::move(split.tail);
+    set_input_shapes(*cur, tail_shapes);
   }
   // Outputs no node makes (a graph input passed through, a constant).
   for (const Value* v : g.outputs) {

@@ -1,7 +1,8 @@
-// Replaces an If whose condition is a known constant by a copy of the branch it takes (the body's nodes
-// and constants moved into the outer graph, its captured inputs bound to the If's inputs, its outputs
-// written to the If's outputs). Shapes that only a run tells often fix the condition (torchvision's
-// `boxes.numel() == 0` guard once the box count is known), and engines then see plain ops.
+// Replaces an If whose condition is a known constant by a copy of the branch it takes: the body's nodes and
+// constants are copied into the outer graph (the body itself is left as it is, other graphs may share it), its
+// captured inputs bound to the If's inputs, its outputs written to the If's outputs. Shapes that only a run
+// tells often fix the condition (torchvision's `boxes.numel() == 0` guard once the box count is known), and
+// engines then see plain ops.
 #include "passes/pass_manager.h"
 
 namespace kiln {
@@ -28,7 +29,6 @@ Expected<bool> inline_one(Graph& g, Node* n) {
     const Value* b = body.outputs[j];
     if (n->outputs[j] && b->producer && !map.count(b) && !direct.count(b)) direct[b] = n->outputs[j];
   }
-  const std::vector<Value*> if_outputs = n->outputs;
   auto outer = [&](const Value* v) -> Expected<Value*> {
     if (!v) return static_cast<Value*>(nullptr);
     if (auto it = map.find(v); it != map.end()) return it->second;
@@ -53,7 +53,7 @@ Expected<bool> inline_one(Graph& g, Node* n) {
     c->attrs = bn->attrs;
   }
   for (size_t j = 0; j < body.outputs.size(); ++j) {
-    Value* out = if_outputs[j];
+    Value* out = n->outputs[j];
     if (!out || (direct.count(body.outputs[j]) && direct.at(body.outputs[j]) == out)) continue;
     KILN_ASSIGN_OR_RETURN(Value * src, outer(body.outputs[j]));
     g.add_node("Identity", g.unique_name("inlined_if_output"), {src}, {out});

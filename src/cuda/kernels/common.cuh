@@ -60,6 +60,9 @@ IndexMap make_index_map(const TensorDesc& t, const Shape& space);
 // Identity iteration over `t` itself (its own logical shape and strides).
 IndexMap make_index_map(const TensorDesc& t);
 
+// Workspace parts start on 256-byte boundaries.
+inline size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+
 inline unsigned blocks_for(int64_t n, int threads = 256) {
   int64_t b = (n + threads - 1) / threads;
   return static_cast<unsigned>(b < 1 ? 1 : (b > (int64_t{1} << 20) ? (int64_t{1} << 20) : b));

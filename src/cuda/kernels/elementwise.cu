@@ -384,7 +384,7 @@ bool Operands::flat() const { return rank <= 1; }
 
 bool packed_operands(const Operands& ops, int lanes, const void* y, unsigned* along) {
   *along = 0;
-  if (ops.rank < 1 || ops.n % lanes != 0 || ops.dims[ops.rank - 1] % lanes != 0) return false;
+  if (ops.rank < 1 || ops.dims[ops.rank - 1] % lanes != 0) return false;  // n = product of the dims
   if (reinterpret_cast<uintptr_t>(y) % 16 != 0) return false;
   for (int k = 0; k < ops.count; ++k) {
     const int64_t inner = ops.strides[k][ops.rank - 1];

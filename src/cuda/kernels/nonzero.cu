@@ -19,13 +19,10 @@ struct NonZeroDims {
   int64_t dims[kMaxNonZeroRank] = {};
 };
 
+// NaN counts as non-zero, -0 as zero (as the CPU reference).
 template <typename T>
 __device__ __forceinline__ bool nonzero_value(T v) {
   return v != T(0);
-}
-template <>
-__device__ __forceinline__ bool nonzero_value<float>(float v) {
-  return v != 0.f;  // NaN counts as non-zero, -0 as zero (as the CPU reference)
 }
 
 template <typename T>
@@ -48,8 +45,6 @@ __global__ void nonzero_scatter(const int* __restrict__ flags, const int* __rest
     }
   }
 }
-
-size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
 class NonZeroLayer : public Layer {
  public:

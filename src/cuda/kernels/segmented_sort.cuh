@@ -8,13 +8,11 @@
 
 #include <string>
 
+#include "cuda/kernels/common.cuh"
 #include "ir/graph.h"
 #include "kiln/status.h"
 
 namespace kiln::cuda {
-
-// Workspace parts start on 256-byte boundaries.
-inline size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
 // Sorts `lines` segments [offsets[i], offsets[i + 1]) of n pairs, descending for the largest first. With a null
 // `scratch` it only sets `bytes` to the scratch it needs.

@@ -422,6 +422,17 @@ Expected<std::shared_ptr<BackendConvPlan>> BackendGraph::plan(cudnnHandle_t h,
   return out;
 }
 
+std::string BackendConvPlan::finalize_summary(const std::vector<std::shared_ptr<BackendConvPlan>>& plans) {
+  double ms = 0;
+  int compiled = 0;
+  for (const auto& p : plans) {
+    ms += p->finalize_ms_;
+    compiled += p->runtime_compiled_ ? 1 : 0;
+  }
+  return std::to_string(plans.size()) + " graph-API plans (" + std::to_string(compiled) +
+         " compiled at run time) finalized in " + std::to_string(static_cast<int64_t>(ms)) + " ms";
+}
+
 BackendConvPlan::~BackendConvPlan() {
   if (plan_) (void)cudnnBackendDestroyDescriptor(plan_);
 }

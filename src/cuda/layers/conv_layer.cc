@@ -354,17 +354,8 @@ std::vector<ConvChoice> ConvLayer::backend_candidates(const ConfigureContext& ct
     auto plans = BackendConvPlan::candidates(ctx.handles.cudnn, backend_problem(fuse), ctx.max_workspace_bytes,
                                              kBackendPlans[level], kExhaustivePlans[level], kCompiledPlans[level]);
     if (!plans.ok()) continue;
-    if (ctx.tactic_log) {  // where a build's time goes before timing: finalizing (runtime compilation)
-      double ms = 0;
-      int rtc = 0;
-      for (const auto& p : *plans) {
-        ms += p->finalize_ms();
-        rtc += p->runtime_compiled() ? 1 : 0;
-      }
-      ctx.tactic_log("  " + spec_.where + (fuse ? " fused: " : " conv: ") + std::to_string(plans->size()) +
-                     " graph-API plans (" + std::to_string(rtc) + " compiled at run time) finalized in " +
-                     std::to_string(static_cast<int64_t>(ms)) + " ms");
-    }
+    if (ctx.tactic_log)
+      ctx.tactic_log("  " + spec_.where + (fuse ? " fused: " : " conv: ") + BackendConvPlan::finalize_summary(*plans));
     for (std::shared_ptr<BackendConvPlan>& p : *plans) {
       ConvChoice c;
       c.backend = true;

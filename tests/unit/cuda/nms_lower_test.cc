@@ -78,14 +78,19 @@ TEST(NmsLowering, BoundedOutputWithARowCountAliveToTheEnd) {
   EXPECT_EQ(p.slots[out.rows_count].last_use, static_cast<int>(p.layers.size()));
 }
 
+// The lowering fails with `code` and a message containing `text`.
+void expect_refused(Expected<std::unique_ptr<Program>> prog, StatusCode code, const std::string& text) {
+  ASSERT_FALSE(prog.ok());
+  EXPECT_EQ(prog.status().code(), code);
+  EXPECT_NE(prog.status().message().find(text), std::string::npos) << prog.status().message();
+}
+
 TEST(NmsLowering, WhatTheEngineCannotDoYetIsUnsupported) {
   {
     NmsGraph n = nms_graph();
     make_output(*n.graph, n.selected);
-    auto prog = lower(std::move(n.graph), /*static_shapes=*/false);
-    ASSERT_FALSE(prog.ok());
-    EXPECT_EQ(prog.status().code(), StatusCode::kUnsupported);
-    EXPECT_NE(prog.status().message().find("needs a static engine"), std::string::npos) << prog.status().message();
+    expect_refused(lower(std::move(n.graph), /*static_shapes=*/false), StatusCode::kUnsupported,
+                   "needs a static engine");
   }
   {  // a layer reading the selected rows
     NmsGraph n = nms_graph();
@@ -94,30 +99,20 @@ TEST(NmsLowering, WhatTheEngineCannotDoYetIsUnsupported) {
     cast->opset = 13;
     cast->attrs["to"] = Attribute::make_int(static_cast<int64_t>(DType::kFloat32));
     make_output(*n.graph, y);
-    auto prog = lower(std::move(n.graph));
-    ASSERT_FALSE(prog.ok());
-    EXPECT_EQ(prog.status().code(), StatusCode::kUnsupported);
-    EXPECT_NE(prog.status().message().find("input 'selected' has a data-dependent size"), std::string::npos)
-        << prog.status().message();
+    expect_refused(lower(std::move(n.graph)), StatusCode::kUnsupported, "input 'selected' has a data-dependent size");
   }
   {  // the selected rows bound to two graph outputs (the second would need a copy of unknown length)
     NmsGraph n = nms_graph();
     make_output(*n.graph, n.selected);
     make_output(*n.graph, n.selected);
-    auto prog = lower(std::move(n.graph));
-    ASSERT_FALSE(prog.ok());
-    EXPECT_EQ(prog.status().code(), StatusCode::kInvalidInput);
-    EXPECT_NE(prog.status().message().find("graph output 'selected' has a data-dependent size"), std::string::npos)
-        << prog.status().message();
+    expect_refused(lower(std::move(n.graph)), StatusCode::kInvalidInput,
+                   "graph output 'selected' has a data-dependent size");
   }
   {  // max_output_boxes_per_class fed at run time
     NmsGraph n = nms_graph(/*max_out_fed=*/true);
     make_output(*n.graph, n.selected);
-    auto prog = lower(std::move(n.graph));
-    ASSERT_FALSE(prog.ok());
-    EXPECT_EQ(prog.status().code(), StatusCode::kUnsupported);
-    EXPECT_NE(prog.status().message().find("max_output_boxes_per_class computed at run time"), std::string::npos)
-        << prog.status().message();
+    expect_refused(lower(std::move(n.graph)), StatusCode::kUnsupported,
+                   "max_output_boxes_per_class computed at run time");
   }
 }
 
