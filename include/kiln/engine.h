@@ -52,9 +52,12 @@ struct BuildOptions {
   // reference (seeded random inputs, batch 1) and warn, naming the first layer whose FP32 values would
   // overflow to inf, flush to zero or be subnormal in FP16 (EngineSummary::warnings). --skipRangeCheck.
   bool range_check = true;
+  // Q/DQ convolutions (a QDQ model, or --int8's calibrated graph) run as INT8 kernels (kiln.QConv: int8
+  // tensors, int32 accumulation). false: the Q/DQ graph runs as simulated quantization in float. A build
+  // whose INT8 convs find no cuDNN engine is redone with false, and its summary warns (docs/QUANTIZATION.md).
+  bool int8_kernels = true;
   // --int8: calibrate (or read the calibration cache), insert QuantizeLinear/DequantizeLinear and build the
-  // engine from that QDQ graph. Today the CUDA engine runs it as simulated quantization in float
-  // (docs/QUANTIZATION.md); INT8 tensor-core kernels come later.
+  // engine from that QDQ graph (docs/QUANTIZATION.md).
   struct Int8 {
     bool enabled = false;
     std::string calib;               // --calib DATA.npz (member = input name, first dim = samples)

@@ -13,10 +13,10 @@ namespace kiln::cuda {
 Expected<float> time_candidate(cudaStream_t stream, const std::function<Status()>& launch, int warmup = 2,
                                int runs = 7);
 
-// max |a - b| / max(max |b|, 1e-6) over `n` elements of float32/float16/bfloat16 device data (synchronises
+// max |a - b| / max(max |b|, 1e-6) over `n` elements of float32/float16/bfloat16/int8 device data (synchronises
 // the stream). Candidates are accepted when this is below tolerance_for(dtype).
 Expected<double> max_relative_difference(const void* a, const void* b, int64_t n, DType dtype,
                                          cudaStream_t stream);
-double tactic_tolerance(DType dtype);  // 1e-3 float32 (TF32 candidates differ), 2e-2 half, 5e-2 bf16
+double tactic_tolerance(DType dtype);  // 1e-3 float32 (TF32 candidates differ), 2e-2 half, 5e-2 bf16, 0.1 int8
 
 }  // namespace kiln::cuda

@@ -17,6 +17,7 @@
 #include "kiln/version.h"
 #include "onnx/importer.h"
 #include "passes/pass_manager.h"
+#include "ir/split.h"
 #include "quant/quantize_model.h"
 
 namespace kiln {
@@ -185,8 +186,18 @@ struct StreamGuard {
 
 }  // namespace
 
+namespace {
+// The passes a CUDA build runs: the standard pipeline, with Q/DQ convs folded into INT8 kiln.QConv nodes
+// when `int8_kernels` (channels a multiple of 4, what cuDNN's int8 engines take).
+OptimizeOptions cuda_optimize_options(bool int8_kernels) {
+  OptimizeOptions oo;
+  oo.int8_conv_channel_multiple = int8_kernels ? 4 : 0;
+  return oo;
+}
+}  // namespace
+
 Status check_cuda_lowerings(std::unique_ptr<Graph> graph) {
-  KILN_RETURN_IF_ERROR(optimize_graph(*graph).status());
+  KILN_RETURN_IF_ERROR(optimize_graph(*graph, cuda_optimize_options(true)).status());
   for (const auto& n : graph->nodes())
     if (!cuda::CudaLoweringRegistry::instance().find(n->op_type, n->domain))
       return n->error(StatusCode::kUnsupported,
@@ -227,7 +238,10 @@ Expected<std::vector<std::string>> range_check_warnings(const Graph& graph, cons
 
 }  // namespace
 
-Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, const BuildOptions& o) {
+namespace {
+
+Expected<std::shared_ptr<Engine>> build_engine_once(std::unique_ptr<Graph> graph, const BuildOptions& o,
+                                                    std::vector<std::string> warnings) {
   const auto t0 = std::chrono::steady_clock::now();
   // Inputs fixed at build first: a name or value that does not fit the model is a usage error with or
   // without a GPU.
@@ -253,9 +267,9 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
     for (const auto& [name, values] : o.input_values)
       say(o, fmt::format("input '{}' fixed to {} (--inputValues)", name, describe_values(values)));
   }
-  std::vector<std::string> warnings;
   if (o.range_check) {
-    KILN_ASSIGN_OR_RETURN(warnings, range_check_warnings(*graph, o));
+    KILN_ASSIGN_OR_RETURN(std::vector<std::string> range, range_check_warnings(*graph, o));
+    warnings.insert(warnings.end(), range.begin(), range.end());
   }
   KILN_ASSIGN_OR_RETURN(impl->profiles, resolve_profiles(*graph, o.shapes, o.profiles));
   impl->dynamic = !o.profiles.empty() && !profiles_are_static(impl->profiles);
@@ -264,7 +278,7 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
   }
   KILN_RETURN_IF_ERROR(apply_io_formats(*graph, o.input_io_formats, o.output_io_formats));
   say(o, fmt::format("optimizing the graph ({} nodes)", graph->nodes().size()));
-  KILN_RETURN_IF_ERROR(optimize_graph(*graph).status());
+  KILN_RETURN_IF_ERROR(optimize_graph(*graph, cuda_optimize_options(o.int8_kernels)).status());
   KILN_ASSIGN_OR_RETURN(impl->env, current_environment());
   KILN_ASSIGN_OR_RETURN(impl->handles, create_handles());
   cuda::LoweringOptions lo;
@@ -296,11 +310,35 @@ Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, con
   impl->fill_summary();
   impl->summary.warnings = warnings;
   impl->summary.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  say(o, fmt::format("built: {} layers, {:.1f} MiB weights, {:.1f} MiB activations, {:.1f} MiB workspace, {:.2f} s",
-                     impl->program->layers.size(), impl->summary.weight_bytes / 1048576.0,
+  int int8_convs = 0;
+  for (const auto& l : impl->summary.layers) int8_convs += l.op == "kiln.QConv" ? 1 : 0;
+  say(o, fmt::format("built: {} layers{}, {:.1f} MiB weights, {:.1f} MiB activations, {:.1f} MiB workspace, {:.2f} s",
+                     impl->program->layers.size(),
+                     int8_convs ? fmt::format(" ({} INT8 convs)", int8_convs) : std::string(),
+                     impl->summary.weight_bytes / 1048576.0,
                      impl->program->arena_bytes / 1048576.0, impl->program->workspace_bytes / 1048576.0,
                      impl->summary.build_seconds));
   return std::make_shared<Engine>(std::move(impl));
+}
+
+}  // namespace
+
+// A Q/DQ graph builds with INT8 convs; when that build fails (cuDNN has no INT8 engine for one of them, ...),
+// the graph is built again as simulated quantization in float (the CPU reference's numbers at float speed) and
+// the summary warns why. A failure that has nothing to do with INT8 fails the second build the same way.
+Expected<std::shared_ptr<Engine>> build_engine(std::unique_ptr<Graph> graph, const BuildOptions& o) {
+  bool qdq = false;
+  for (const auto& n : graph->nodes()) qdq = qdq || (n->op_type == "DequantizeLinear" && n->domain.empty());
+  if (!o.int8_kernels || !qdq) return build_engine_once(std::move(graph), o, {});
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Graph> copy, copy_graph(*graph));
+  Expected<std::shared_ptr<Engine>> engine = build_engine_once(std::move(graph), o, {});
+  if (engine.ok() || engine.status().code() == StatusCode::kUsage) return engine;
+  const std::string warning = "INT8 kernels unavailable (" + engine.status().message() +
+                              "): the Q/DQ graph runs as simulated quantization in float";
+  say(o, warning);
+  BuildOptions f = o;
+  f.int8_kernels = false;
+  return build_engine_once(std::move(copy), f, {warning});
 }
 
 Expected<std::shared_ptr<Engine>> Engine::build(const std::string& onnx_path, const BuildOptions& options) {

@@ -15,16 +15,20 @@ int64_t static_numel(const Value* v) {
 }
 
 // Checks the common Conv/ConvTranspose preconditions and returns the spatial rank (or -1 when unknown).
+// kiln.QConv (ops/fused.cc) delegates here too: int8 X and W, float32 bias.
 Expected<int64_t> check_conv_inputs(InferContext& ctx) {
   const DType t = ctx.input_dtype(0);
-  if (!is_float_type(t))
-    return ctx.unsupported_here(std::string("dtype ") + dtype_name(t) + " is not supported (float types only)");
+  const bool quantized = ctx.node().op_type == "QConv" && ctx.node().domain == "kiln";
+  if (quantized ? t != DType::kInt8 : !is_float_type(t))
+    return ctx.unsupported_here(std::string("dtype ") + dtype_name(t) + " is not supported (" +
+                                (quantized ? "int8" : "float types") + " only)");
   if (ctx.input_dtype(1) != t)
     return ctx.invalid(std::string("weight dtype ") + dtype_name(ctx.input_dtype(1)) + " differs from input dtype " +
                        dtype_name(t));
-  if (ctx.has_input(2) && ctx.input_dtype(2) != t)
-    return ctx.invalid(std::string("bias dtype ") + dtype_name(ctx.input_dtype(2)) + " differs from input dtype " +
-                       dtype_name(t));
+  const DType bias_t = quantized ? DType::kFloat32 : t;
+  if (ctx.has_input(2) && ctx.input_dtype(2) != bias_t)
+    return ctx.invalid(std::string("bias dtype ") + dtype_name(ctx.input_dtype(2)) + " is not " +
+                       dtype_name(bias_t));
   const SymShape& x = ctx.input_shape(0);
   const SymShape& w = ctx.input_shape(1);
   if (x.rank_known && x.rank() < 3)

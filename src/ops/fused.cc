@@ -39,15 +39,13 @@ Status delegate(InferContext& ctx, const char* op) {
   return def->infer(ctx);
 }
 
-Status infer_fused_conv(InferContext& ctx) {
-  KILN_RETURN_IF_ERROR(check_activation(ctx));
-  KILN_RETURN_IF_ERROR(delegate(ctx, "Conv"));
+// The residual Z (input 3, when present) is `dtype` and has the conv output's shape.
+Status check_residual(InferContext& ctx, DType dtype) {
   if (!ctx.has_input(3)) return Status::Ok();
   const Value* y = ctx.node().output(0);
   const SymShape& z = ctx.input_shape(3);
-  if (ctx.input_dtype(3) != ctx.input_dtype(0))
-    return ctx.invalid(std::string("residual Z is ") + dtype_name(ctx.input_dtype(3)) + " but X is " +
-                       dtype_name(ctx.input_dtype(0)));
+  if (ctx.input_dtype(3) != dtype)
+    return ctx.invalid(std::string("residual Z is ") + dtype_name(ctx.input_dtype(3)) + ", not " + dtype_name(dtype));
   if (y && y->shape.rank_known && z.rank_known) {
     bool conflict = y->shape.rank() != z.rank();
     for (size_t i = 0; !conflict && i < z.dims.size(); ++i)
@@ -56,6 +54,28 @@ Status infer_fused_conv(InferContext& ctx) {
       return ctx.invalid("residual Z " + z.to_string() + " does not match the conv output " + y->shape.to_string());
   }
   return Status::Ok();
+}
+
+Status infer_fused_conv(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(check_activation(ctx));
+  KILN_RETURN_IF_ERROR(delegate(ctx, "Conv"));
+  return check_residual(ctx, ctx.input_dtype(0));
+}
+
+// kiln.QConv(X int8, W int8, B?, Z?, x_scale, w_scale, y_scale?): the Conv rule for the shape; Y is int8 with
+// y_scale (quantized by it), float32 without.
+Status infer_qconv(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(check_activation(ctx));
+  for (size_t i : {size_t{4}, size_t{5}})
+    if (!ctx.has_input(i) || ctx.input_dtype(i) != DType::kFloat32)
+      return ctx.invalid("input " + std::to_string(i) + " (" + (i == 4 ? "x_scale" : "w_scale") +
+                         ") must be a float32 scale");
+  if (ctx.has_input(6) && ctx.input_dtype(6) != DType::kFloat32) return ctx.invalid("y_scale must be float32");
+  KILN_RETURN_IF_ERROR(delegate(ctx, "Conv"));
+  Value* y = ctx.node().output(0);
+  if (!y) return Status::Ok();
+  ctx.set_output(0, ctx.has_input(6) ? DType::kInt8 : DType::kFloat32, y->shape);
+  return check_residual(ctx, DType::kFloat32);
 }
 
 Status infer_fused_gemm(InferContext& ctx) {
@@ -98,6 +118,10 @@ int64_t delegate_macs(const Node& n, const char* op) {
 KILN_REGISTER_OPS(fused,
                   OpDef{"FusedConv", kKilnDomain, 1, 2, 4, infer_fused_conv,
                         "kiln: act(Conv(X, W) + B + Z): Conv attributes plus activation/alpha/beta (made by passes)",
+                        [](const Node& n) { return delegate_macs(n, "Conv"); }},
+                  OpDef{"QConv", kKilnDomain, 1, 2, 7, infer_qconv,
+                        "kiln: INT8 conv: Y = act(Conv(X * x_scale, W * w_scale[k]) + B + Z), quantized by y_scale "
+                        "when given (round half to even, saturate), else float32 (made by fold_qdq_conv)",
                         [](const Node& n) { return delegate_macs(n, "Conv"); }},
                   OpDef{"FusedGemm", kKilnDomain, 1, 2, 3, infer_fused_gemm,
                         "kiln: act(alpha * op(A) * op(B) + beta * C): Gemm attributes plus activation, "

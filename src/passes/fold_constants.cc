@@ -41,13 +41,27 @@ bool fold_node(Graph& graph, Node& n, const std::vector<const Tensor*>& inputs, 
   return true;
 }
 
+// DequantizeLinear of int8 constants read only as Conv / kiln.FusedConv weights (input 1).
+bool dequantizes_conv_weights(const Graph& g, const Node& n) {
+  if (n.op_type != "DequantizeLinear" || !n.domain.empty() || !n.input(0) || n.input(0)->dtype != DType::kInt8 ||
+      !n.output(0))
+    return false;
+  const std::vector<Node*> readers = g.consumers(n.output(0));
+  for (const Node* r : readers) {
+    const bool conv = (r->op_type == "Conv" && r->domain.empty()) || (r->op_type == "FusedConv" && r->domain == "kiln");
+    if (!conv || r->input(1) != n.output(0) || r->input(0) == n.output(0)) return false;
+  }
+  return !readers.empty();
+}
+
 }  // namespace
 
-Expected<int> fold_constants(Graph& graph, int64_t max_elements) {
+Expected<int> fold_constants(Graph& graph, int64_t max_elements, bool keep_quantized_weights) {
   std::vector<Node*> dead;
   for (const auto& node : graph.nodes()) {
     Node& n = *node;
     if (is_nondeterministic(n.op_type) || n.domain == "kiln") continue;
+    if (keep_quantized_weights && dequantizes_conv_weights(graph, n)) continue;
     std::vector<const Tensor*> inputs;
     if (!constant_inputs(n, inputs)) continue;
     if (fold_node(graph, n, inputs, max_elements)) dead.push_back(&n);

@@ -39,16 +39,17 @@ Expected<std::vector<PassReport>> optimize_graph(Graph& graph, const OptimizeOpt
   KILN_RETURN_IF_ERROR(infer_shapes(graph));
   PassManager pm;
   pm.add("remove_identity", remove_identity, true);
+  const int64_t limit = o.max_fold_elements;
+  const bool int8 = o.int8_conv_channel_multiple > 0;
   if (o.fold_constants) {
     pm.add("fold_shapes", fold_shapes, true);
-    const int64_t limit = o.max_fold_elements;
     pm.add(
-        "fold_constants", [limit](Graph& g) { return fold_constants(g, limit); }, true);
+        "fold_constants", [limit, int8](Graph& g) { return fold_constants(g, limit, int8); }, true);
     // An If whose condition folding made constant becomes its branch's ops, which may fold in turn.
     pm.add("inline_constant_if", inline_constant_if, true);
     pm.add("fold_shapes", fold_shapes, true);
     pm.add(
-        "fold_constants", [limit](Graph& g) { return fold_constants(g, limit); }, true);
+        "fold_constants", [limit, int8](Graph& g) { return fold_constants(g, limit, int8); }, true);
   }
   pm.add("dce", eliminate_dead_code, true);
   if (o.decompose_composites) pm.add("decompose_composites", decompose_composites, true);
@@ -58,6 +59,14 @@ Expected<std::vector<PassReport>> optimize_graph(Graph& graph, const OptimizeOpt
   if (o.fuse_conv) pm.add("fuse_conv", fuse_conv, false);
   if (o.fuse_gemm) pm.add("fuse_gemm", fuse_gemm, false);
   if (o.fuse_elementwise) pm.add("fuse_elementwise", fuse_elementwise, false);
+  if (int8) {
+    const int64_t multiple = o.int8_conv_channel_multiple;
+    pm.add("fold_qdq_conv", [multiple](Graph& g) { return fold_qdq_conv(g, multiple); }, false);
+    pm.add("dce", eliminate_dead_code, true);
+    // The weights' DequantizeLinear no QConv took (Gemm, grouped or odd-channel convs) fold as usual.
+    if (o.fold_constants)
+      pm.add("fold_constants", [limit](Graph& g) { return fold_constants(g, limit); }, true);
+  }
   pm.add("dce", eliminate_dead_code, true);
   KILN_ASSIGN_OR_RETURN(std::vector<PassReport> reports, pm.run(graph));
   KILN_RETURN_IF_ERROR(graph.topological_sort());

@@ -50,6 +50,9 @@ struct OptimizeOptions {
   bool decompose_composites = true;  // losses, run-time-parameter norms, Clip, Hardmax, IsInf... as primitives
   // Folded results larger than this many elements stay computed at run time (keeps plans small).
   int64_t max_fold_elements = int64_t{1} << 20;
+  // > 0: Q/DQ convolutions whose input and output channels are multiples of it become kiln.QConv (INT8
+  // kernels; the CUDA builder's choice). 0: Q/DQ graphs stay simulated quantization in float.
+  int64_t int8_conv_channel_multiple = 0;
 };
 
 // Infers shapes, runs the standard pipeline, then re-infers shapes and verifies the graph.
@@ -61,7 +64,10 @@ std::map<std::string, int> op_histogram(const Graph& graph);
 // ---- The passes (each in its own file) ----
 Expected<int> eliminate_dead_code(Graph& graph);                   // dce.cc
 Expected<int> remove_identity(Graph& graph);                       // remove_identity.cc
-Expected<int> fold_constants(Graph& graph, int64_t max_elements);  // fold_constants.cc
+// `keep_quantized_weights`: DequantizeLinear of int8 constants that only Convs read as weights stays
+// (fold_qdq_conv takes the int8 weights from it).
+Expected<int> fold_constants(Graph& graph, int64_t max_elements,
+                             bool keep_quantized_weights = false);  // fold_constants.cc
 Expected<int> fold_shapes(Graph& graph);                           // fold_shapes.cc
 Expected<int> fold_batchnorm(Graph& graph);                        // fold_batchnorm.cc
 Expected<int> fuse_conv(Graph& graph);                             // fuse_conv.cc
@@ -71,6 +77,10 @@ Expected<int> decompose_einsum(Graph& graph);                      // decompose_
 Expected<int> decompose_conv_transpose(Graph& graph);              // decompose_conv_transpose.cc
 Expected<int> decompose_composites(Graph& graph);                  // decompose_composites.cc
 Expected<int> inline_constant_if(Graph& graph);                    // inline_if.cc
+// Conv / kiln.FusedConv reading int8 activations and int8 constant weights through DequantizeLinear (zero
+// points 0; input and output channels multiples of `channel_multiple`, group 1) -> kiln.QConv, which also
+// absorbs the QuantizeLinear readers of its output when they share one scale.
+Expected<int> fold_qdq_conv(Graph& graph, int64_t channel_multiple);  // fold_qdq.cc
 // Conv/Gemm/MatMul: activations named in `activation_scales` through QuantizeLinear -> DequantizeLinear
 // (int8, zero point 0); constant float weights as int8 + per-output-channel DequantizeLinear (opset 13+;
 // one scale before). Activations without a scale stay float. Not in the standard pipeline.

@@ -124,14 +124,15 @@ Expected<std::map<std::string, std::string>> quantize_for_build(Graph& g, const 
     return invalid_input("--int8 needs calibration data: pass --calib DATA.npz (or an existing --calibCache FILE)");
   KILN_ASSIGN_OR_RETURN(QuantizeReport report, quantize_graph(g, r));
   // Weights' DequantizeLinear (all inputs constant) become their float values now, whatever their size:
-  // the same numbers the engine would compute, and Conv lowerings take constant weights only.
-  KILN_RETURN_IF_ERROR(fold_constants(g, int64_t{1} << 31).status());
+  // the same numbers the engine would compute, and float Conv/Gemm lowerings take constant weights only.
+  // With INT8 kernels the convs' int8 weights stay for fold_qdq_conv.
+  KILN_RETURN_IF_ERROR(fold_constants(g, int64_t{1} << 31, options.int8_kernels).status());
   KILN_RETURN_IF_ERROR(eliminate_dead_code(g).status());
   KILN_RETURN_IF_ERROR(infer_shapes(g));
   if (r.log)
     r.log("int8: " + std::to_string(report.quantized_inputs) +
-          " Conv/Gemm/MatMul inputs quantized (QDQ; weights dequantized at build time, activations "
-          "simulated in float by the CUDA engine)");
+          " Conv/Gemm/MatMul inputs quantized (QDQ; convs run as INT8 kernels where cuDNN takes them, "
+          "the other layers as simulated quantization in float)");
   std::map<std::string, std::string> pins;
   for (const BudgetPin& p : report.budget.pins)
     pins[p.node] = p.op_type + " kept in float by --accuracy-budget " + r.budget.text + ": " +

@@ -111,8 +111,8 @@ KILN_SUBCOMMAND(build,
                                      "Write the engine to this plan file (atomically)");
                       add_build_flags(app, args->flags, /*with_shapes=*/true);
                       app.add_flag("--int8", args->int8.enabled,
-                                   "Calibrate and build from the INT8 QDQ graph (simulated in float on the GPU "
-                                   "today; see docs/QUANTIZATION.md)");
+                                   "Calibrate and build from the INT8 QDQ graph: convs run as INT8 kernels, other "
+                                   "layers as simulated quantization (docs/QUANTIZATION.md)");
                       app.add_option("--calib", args->int8.calib,
                                      "INT8 calibration data: .npz, member = input name, first dim = samples");
                       app.add_option("--calib-method", args->int8.method,

@@ -2,6 +2,9 @@
 // main product (same GEMM path), then the residual add and the activation epilogue run in place.
 #include "ops/fused.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "cpu/kernel_registry.h"
 #include "cpu/kernels/common.h"
 
@@ -60,6 +63,64 @@ Status fused_conv(KernelContext& ctx) {
   return finish(ctx, std::move(y), ctx.input(3), e);
 }
 
+// kiln.QConv: exactly what the Q/DQ graph it replaces computes on this reference: X and W dequantized in
+// float32 ((q - 0) * scale, as DequantizeLinear), the Conv kernel, bias, residual and activation, then, with
+// y_scale, QuantizeLinear's rounding (float32 division, half to even, saturated to int8).
+Expected<Tensor> dequantized(const KernelContext& ctx, const Tensor& q, const Tensor& scale, const char* what) {
+  const int64_t channels = scale.numel(), inner = channels > 1 ? q.numel() / q.dim(0) : 1;
+  if (q.dtype() != DType::kInt8 || scale.dtype() != DType::kFloat32)
+    return ctx.invalid(std::string(what) + " must be int8 with a float32 scale");
+  if (channels != 1 && channels != q.dim(0))
+    return ctx.invalid(std::string(what) + "'s scale has " + std::to_string(channels) + " entries, expected 1 or " +
+                       std::to_string(q.dim(0)));
+  const float* s = scale.data<float>();
+  for (int64_t c = 0; c < channels; ++c)
+    if (!(s[c] > 0.f) || !std::isfinite(s[c]))
+      return ctx.invalid(std::string(what) + "'s scale " + std::to_string(s[c]) + " is not a positive finite number");
+  KILN_ASSIGN_OR_RETURN(Tensor f, Tensor::create(DType::kFloat32, q.shape()));
+  const int8_t* in = q.data<int8_t>();
+  float* out = f.data<float>();
+  for (int64_t i = 0; i < q.numel(); ++i) out[i] = static_cast<float>(in[i]) * s[channels == 1 ? 0 : i / inner];
+  return f;
+}
+
+Status qconv(KernelContext& ctx) {
+  Epilogue e;
+  KILN_RETURN_IF_ERROR(read_epilogue(ctx, "alpha", "beta", e));
+  KILN_ASSIGN_OR_RETURN(Tensor x, dequantized(ctx, *ctx.input(0), *ctx.input(4), "X"));
+  KILN_ASSIGN_OR_RETURN(Tensor w, dequantized(ctx, *ctx.input(1), *ctx.input(5), "W"));
+  const CpuKernelDef* k = CpuKernelRegistry::instance().find("Conv");
+  if (!k) return ctx.unsupported_here("needs the Conv CPU kernel, which is not registered");
+  KernelContext inner{ctx.node, {&x, &w, ctx.input(2)}, {}};
+  inner.outputs.resize(1);
+  KILN_RETURN_IF_ERROR(k->run(inner));
+  Tensor& y = inner.outputs[0];
+  const Tensor* z = ctx.input(3);
+  if (z && (z->shape() != y.shape() || z->dtype() != DType::kFloat32))
+    return ctx.invalid("residual Z " + z->describe() + " does not match the output " + y.describe());
+  epilogue<float>(e, z, y);
+  const Tensor* ys = ctx.input(6);
+  if (!ys) {
+    ctx.outputs[0] = std::move(y);
+    return Status::Ok();
+  }
+  if (ys->numel() != 1 || ys->dtype() != DType::kFloat32 || !(ys->data<float>()[0] > 0.f) ||
+      !std::isfinite(ys->data<float>()[0]))
+    return ctx.invalid("y_scale must be one positive finite float32");
+  const float s = ys->data<float>()[0];
+  KILN_ASSIGN_OR_RETURN(Tensor q, Tensor::create(DType::kInt8, y.shape()));
+  const float* in = y.data<float>();
+  int8_t* out = q.data<int8_t>();
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const float scaled = in[i] / s;  // float32 division, half to even, saturated: QuantizeLinear's rule
+    double r = std::nearbyint(static_cast<double>(scaled));
+    if (std::isnan(r)) r = 0;
+    out[i] = static_cast<int8_t>(std::min(127.0, std::max(-128.0, r)));
+  }
+  ctx.outputs[0] = std::move(q);
+  return Status::Ok();
+}
+
 Status fused_gemm(KernelContext& ctx) {
   Epilogue e;
   KILN_RETURN_IF_ERROR(read_epilogue(ctx, "activation_alpha", "activation_beta", e));
@@ -101,6 +162,7 @@ Status fused_elementwise(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_CPU_KERNELS(fused, CpuKernelDef{"FusedConv", kKilnDomain, widen_half(fused_conv)},
+                          CpuKernelDef{"QConv", kKilnDomain, qconv},
                           CpuKernelDef{"FusedGemm", kKilnDomain, widen_half(fused_gemm)},
                           CpuKernelDef{"FusedElementwise", kKilnDomain, widen_half(fused_elementwise)});
 

@@ -67,10 +67,19 @@ Status finalize(const Desc& d) {
 }
 
 cudnnDataType_t data_type(DType t) {
-  return t == DType::kFloat16 ? CUDNN_DATA_HALF : t == DType::kBFloat16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  switch (t) {
+    case DType::kFloat16:
+      return CUDNN_DATA_HALF;
+    case DType::kBFloat16:
+      return CUDNN_DATA_BFLOAT16;
+    case DType::kInt8:
+      return CUDNN_DATA_INT8;
+    default:
+      return CUDNN_DATA_FLOAT;
+  }
 }
 
-constexpr int64_t kUidX = 1, kUidW = 2, kUidY = 3, kUidB = 4, kUidZ = 5, kUidVirtual = 100;
+constexpr int64_t kUidX = 1, kUidW = 2, kUidY = 3, kUidB = 4, kUidZ = 5, kUidS = 6, kUidR = 7, kUidVirtual = 100;
 
 // Dims in NCHW order, strides of the real layout.
 struct Dims4 {
@@ -131,7 +140,7 @@ Expected<Desc> pointwise_op(const Desc& pw, const Desc& x, const Desc* b, const 
 
 Expected<Desc> conv_descriptor(const BackendConvProblem& p) {
   KILN_ASSIGN_OR_RETURN(Desc c, Desc::make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR));
-  const cudnnDataType_t comp = CUDNN_DATA_FLOAT;
+  const cudnnDataType_t comp = p.int8 ? CUDNN_DATA_INT32 : CUDNN_DATA_FLOAT;
   const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   const int64_t spatial = 2;
   KILN_RETURN_IF_ERROR(set(c, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &comp));
@@ -200,7 +209,9 @@ bool backend_activation_supported(FusedActivation act, float alpha, float beta) 
 
 Status BackendGraph::add_epilogue(const BackendConvProblem& p, const Desc& conv_out, const Desc& y) {
   const Dims4 yd = activation_dims(p.y);
-  int steps = (p.has_bias ? 1 : 0) + (p.has_residual ? 1 : 0) + (p.act != FusedActivation::kNone ? 1 : 0);
+  const Dims4 per_channel = {{1, p.y.c, 1, 1}, {p.y.c, 1, 1, 1}};
+  int steps = (p.has_bias ? 1 : 0) + (p.has_residual ? 1 : 0) + (p.act != FusedActivation::kNone ? 1 : 0) +
+              (p.int8 ? 1 : 0) + (p.int8 && p.requant ? 1 : 0);
   const Desc* prev = &conv_out;
   int64_t next_uid = kUidVirtual + 1;
   // Each step reads `prev` and writes a new virtual float tensor, the last one writes y.
@@ -217,16 +228,22 @@ Status BackendGraph::add_epilogue(const BackendConvProblem& p, const Desc& conv_
     prev = out;
     return Status::Ok();
   };
+  if (p.int8) {
+    KILN_ASSIGN_OR_RETURN(Desc sc, tensor(kUidS, CUDNN_DATA_FLOAT, per_channel, false));
+    keep_.push_back(std::move(sc));
+    const Desc* sp = &keep_.back();
+    KILN_ASSIGN_OR_RETURN(Desc pw, pointwise(CUDNN_POINTWISE_MUL));
+    KILN_RETURN_IF_ERROR(step(std::move(pw), sp));
+  }
   if (p.has_bias) {
-    const Dims4 bd = {{1, p.y.c, 1, 1}, {p.y.c, 1, 1, 1}};
-    KILN_ASSIGN_OR_RETURN(Desc b, tensor(kUidB, data_type(p.dtype), bd, false));
+    KILN_ASSIGN_OR_RETURN(Desc b, tensor(kUidB, p.int8 ? CUDNN_DATA_FLOAT : data_type(p.dtype), per_channel, false));
     keep_.push_back(std::move(b));
     const Desc* bp = &keep_.back();
     KILN_ASSIGN_OR_RETURN(Desc pw, pointwise(CUDNN_POINTWISE_ADD));
     KILN_RETURN_IF_ERROR(step(std::move(pw), bp));
   }
   if (p.has_residual) {
-    KILN_ASSIGN_OR_RETURN(Desc z, tensor(kUidZ, data_type(p.dtype), yd, false));
+    KILN_ASSIGN_OR_RETURN(Desc z, tensor(kUidZ, data_type(p.int8 ? p.z_dtype : p.dtype), yd, false));
     keep_.push_back(std::move(z));
     const Desc* zp = &keep_.back();
     KILN_ASSIGN_OR_RETURN(Desc pw, pointwise(CUDNN_POINTWISE_ADD));
@@ -236,24 +253,36 @@ Status BackendGraph::add_epilogue(const BackendConvProblem& p, const Desc& conv_
     KILN_ASSIGN_OR_RETURN(Desc pw, activation(p));
     KILN_RETURN_IF_ERROR(step(std::move(pw), nullptr));
   }
+  if (p.int8 && p.requant) {
+    const Dims4 one = {{1, 1, 1, 1}, {1, 1, 1, 1}};
+    KILN_ASSIGN_OR_RETURN(Desc r, tensor(kUidR, CUDNN_DATA_FLOAT, one, false));
+    keep_.push_back(std::move(r));
+    const Desc* rp = &keep_.back();
+    KILN_ASSIGN_OR_RETURN(Desc pw, pointwise(CUDNN_POINTWISE_MUL));
+    KILN_RETURN_IF_ERROR(step(std::move(pw), rp));
+  }
   return Status::Ok();
 }
 
 Expected<std::shared_ptr<BackendGraph>> BackendGraph::build(cudnnHandle_t h, const BackendConvProblem& p) {
   auto g = std::make_shared<BackendGraph>();
-  // add_epilogue() refers to descriptors in keep_ by address while it adds more (at most 7 + 5 here).
+  // add_epilogue() refers to descriptors in keep_ by address while it adds more (at most 13 + 5 here).
   g->keep_.reserve(32);
-  const cudnnDataType_t dt = data_type(p.dtype);
+  const cudnnDataType_t dt = p.int8 ? CUDNN_DATA_INT8 : data_type(p.dtype);
+  const cudnnDataType_t ydt = p.int8 ? data_type(p.out_dtype) : dt;
   const int64_t k = p.y.c, c = p.in_c_per_group, r = p.kernel[0], s = p.kernel[1];
   const Dims4 wd =
       p.x.nhwc ? Dims4{{k, c, r, s}, {r * s * c, 1, s * c, c}} : Dims4{{k, c, r, s}, {c * r * s, r * s, s, 1}};
-  const bool epilogue = p.fuse && (p.has_bias || p.has_residual || p.act != FusedActivation::kNone);
+  if (p.int8 && (!p.fuse || !p.x.nhwc))
+    return unsupported("an int8 conv graph is NHWC with its scale epilogue fused");
+  const bool epilogue = p.fuse && (p.int8 || p.has_bias || p.has_residual || p.act != FusedActivation::kNone);
   KILN_ASSIGN_OR_RETURN(Desc x, tensor(kUidX, dt, activation_dims(p.x), false));
   KILN_ASSIGN_OR_RETURN(Desc w, tensor(kUidW, dt, wd, false));
-  KILN_ASSIGN_OR_RETURN(Desc y, tensor(kUidY, dt, activation_dims(p.y), false));
+  KILN_ASSIGN_OR_RETURN(Desc y, tensor(kUidY, ydt, activation_dims(p.y), false));
   Desc conv_out;
   if (epilogue) {
-    KILN_ASSIGN_OR_RETURN(conv_out, tensor(kUidVirtual, CUDNN_DATA_FLOAT, activation_dims(p.y), true));
+    const cudnnDataType_t vdt = p.int8 && p.int32_virtual ? CUDNN_DATA_INT32 : CUDNN_DATA_FLOAT;
+    KILN_ASSIGN_OR_RETURN(conv_out, tensor(kUidVirtual, vdt, activation_dims(p.y), true));
   }
   KILN_ASSIGN_OR_RETURN(Desc cd, conv_descriptor(p));
   KILN_ASSIGN_OR_RETURN(Desc op, Desc::make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR));
@@ -417,6 +446,8 @@ Expected<std::shared_ptr<BackendConvPlan>> BackendGraph::plan(cudnnHandle_t h,
   out->choice_ = std::move(choice);
   out->has_bias_ = p.fuse && p.has_bias;
   out->has_residual_ = p.fuse && p.has_residual;
+  out->has_scale_ = p.int8;
+  out->has_out_scale_ = p.int8 && p.requant;
   out->runtime_compiled_ = compiles_at_runtime(cfg);
   out->finalize_ms_ = finalize_ms;
   return out;
@@ -501,10 +532,18 @@ Expected<std::shared_ptr<BackendConvPlan>> BackendConvPlan::rebuild(cudnnHandle_
 }
 
 Status BackendConvPlan::execute(cudnnHandle_t h, const void* x, const void* w, const void* bias, const void* z, void* y,
-                                void* workspace) const {
-  int64_t uids[5] = {kUidX, kUidW, kUidY, 0, 0};
-  void* ptrs[5] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr};
+                                void* workspace, const void* scale, const void* out_scale) const {
+  int64_t uids[7] = {kUidX, kUidW, kUidY, 0, 0, 0, 0};
+  void* ptrs[7] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr, nullptr, nullptr};
   int64_t n = 3;
+  if (has_scale_) {
+    uids[n] = kUidS;
+    ptrs[n++] = const_cast<void*>(scale);
+  }
+  if (has_out_scale_) {
+    uids[n] = kUidR;
+    ptrs[n++] = const_cast<void*>(out_scale);
+  }
   if (has_bias_) {
     uids[n] = kUidB;
     ptrs[n++] = const_cast<void*>(bias);

@@ -27,6 +27,15 @@ struct BackendConvProblem {
   bool has_bias = false, has_residual = false;
   FusedActivation act = FusedActivation::kNone;
   float alpha = 0.f, beta = 0.f;
+  // INT8 (explicit quantization): X and W are int8 (NHWC), the conv accumulates in int32 and the epilogue
+  // starts with a multiply by a per-output-channel float scale S (x_scale * w_scale[k]); the bias is float,
+  // Z is `z_dtype` and Y `out_dtype` (float32, float16 or int8). With `requant`, a last multiply by a one-element
+  // float R (1 / y_scale) comes before Y (an int8 Y is rounded to nearest even and saturated by cuDNN).
+  // `dtype` is ignored. `int32_virtual`: the conv's own output tensor is int32 instead of float.
+  bool int8 = false;
+  DType out_dtype = DType::kFloat32, z_dtype = DType::kFloat32;
+  bool requant = false;
+  bool int32_virtual = false;
 };
 
 // True when cuDNN's pointwise activation computes exactly what apply_fused_activation() does.
@@ -75,9 +84,10 @@ class BackendConvPlan {
   // their kernel when finalized (cuDNN's runtime fusion engines) and how long finalizing took, what a build
   // spends before any candidate is timed (tactic log, --verbose).
   static std::string finalize_summary(const std::vector<std::shared_ptr<BackendConvPlan>>& plans);
-  // Runs on the stream already set on `h`. `bias`/`z` are ignored unless the graph has them.
+  // Runs on the stream already set on `h`. `bias`/`z` are ignored unless the graph has them, `scale` and
+  // `out_scale` unless it is an int8 graph (with `requant`).
   Status execute(cudnnHandle_t h, const void* x, const void* w, const void* bias, const void* z, void* y,
-                 void* workspace) const;
+                 void* workspace, const void* scale = nullptr, const void* out_scale = nullptr) const;
 
  private:
   BackendConvPlan() = default;
@@ -86,7 +96,7 @@ class BackendConvPlan {
   cudnnBackendDescriptor_t plan_ = nullptr;
   size_t workspace_ = 0;
   BackendEngineChoice choice_;
-  bool has_bias_ = false, has_residual_ = false;
+  bool has_bias_ = false, has_residual_ = false, has_scale_ = false, has_out_scale_ = false;
   bool runtime_compiled_ = false;  // for finalize_summary
   double finalize_ms_ = 0;
 };
