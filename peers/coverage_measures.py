@@ -15,6 +15,21 @@ def compare(np, kind, got, ref):
     return rel, agree, None
 
 
+def disagreement_margins(np, got, ref):
+    """For every input whose top-1 class kiln changes: how far apart PyTorch FP32 put the two classes, relative
+    to that input's largest |logit|: (ref[top-1] - ref[kiln's class]) / max|ref row|. A margin below the
+    precision's error (max_rel_err) is a near-tie that rounding may flip in any engine; a larger one is a
+    real disagreement. Classifiers only; [] when every class agrees."""
+    if got.ndim != 2 or got.shape != ref.shape:
+        return []
+    out = []
+    for i in np.nonzero(got.argmax(axis=1) != ref.argmax(axis=1))[0]:
+        row = ref[i].astype(np.float64)
+        scale = float(np.abs(row).max()) or 1.0
+        out.append(float(row.max() - row[int(got[i].argmax())]) / scale)
+    return out
+
+
 def centered_agreement(np, got, ref):
     """Top-1 agreement after subtracting each side's mean logits over the batch: random weights often give one
     input-independent favourite class (then plain agreement cannot fail); centred, the input-dependent part
@@ -136,6 +151,13 @@ def markdown(doc):
                     + ("; " + note if note else ""))
         elif r.get("ort_check"):
             note = f"ONNX Runtime check {r['ort_check']}" + ("; " + note if note else "")
+        for b in backends:  # changed classes: PyTorch FP32's own margin between them, against the precision's error
+            v = r.get("backends", {}).get(b) or {}
+            if v.get("disagreement_margins"):
+                m = v["disagreement_margins"]
+                ties = sum(1 for x in m if x <= v["max_rel_err"])
+                note = (f"{b}: {len(m)} changed, PyTorch FP32 margin {', '.join(fmt_rel(x) for x in m[:4])}"
+                        f" ({ties} within {b}'s error: near-ties)") + ("; " + note if note else "")
         if r.get("unsupported_ops"):
             note = "unsupported: " + ", ".join(r["unsupported_ops"]) + ("; " + note if note else "")
         row.append(note.replace("|", "\\|"))

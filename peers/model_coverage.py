@@ -40,7 +40,8 @@ import tempfile
 import time
 import warnings
 
-from coverage_measures import centered_agreement, compare, compare_detections, fmt_rel, markdown  # noqa: F401
+from coverage_measures import (centered_agreement, compare, compare_detections, disagreement_margins,  # noqa: F401
+                               fmt_rel, markdown)
 
 EXIT_USAGE, EXIT_INPUT, EXIT_RUNTIME = 1, 2, 5
 SEGMENTERS = ["fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
@@ -278,7 +279,7 @@ def run_cmd(cmd, timeout):
 
 
 def run_backend(a, np, backend, onnx, batches, refs, kind, wd):
-    times, rels, agrees, centered = [], [], [], []
+    times, rels, agrees, centered, margins = [], [], [], [], []
     for i, batch in enumerate(batches):
         feed = os.path.join(wd, f"in{i}.npz")
         out = os.path.join(wd, f"out_{backend}_{i}")
@@ -304,6 +305,8 @@ def run_backend(a, np, backend, onnx, batches, refs, kind, wd):
             c = centered_agreement(np, got, refs[i]) if kind == "classify" else None
             if c is not None:
                 centered.append(c * batch.shape[0])
+            if kind == "classify":
+                margins += disagreement_margins(np, got, refs[i])
         if err:
             return {"status": "fail", "error": err}
         rels.append(rel)
@@ -313,6 +316,8 @@ def run_backend(a, np, backend, onnx, batches, refs, kind, wd):
     result = {"status": "ok", "max_rel_err": max(rels), "agreement": sum(agrees) / n, "seconds": round(sum(times), 2)}
     if centered and len(centered) == len(batches):
         result["centered_agreement"] = sum(centered) / n
+    if margins:  # PyTorch FP32's own gap between the classes of each changed input (near-tie or not)
+        result["disagreement_margins"] = [round(m, 6) for m in margins]
     return result
 
 

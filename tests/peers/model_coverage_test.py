@@ -39,6 +39,8 @@ flipped = ref.copy()
 flipped[1, 0] = 9.0
 _, agree, _ = mc.compare(np, "classify", flipped, ref)
 check(agree == 0.5, "one of two rows changes class: 50% agreement")
+check(mc.disagreement_margins(np, flipped, ref) == [(3.0 - 0.5) / 3.0] and mc.disagreement_margins(np, got, ref) == [],
+      "the changed row's PyTorch gap between its class and kiln's, relative to the row's max |logit|: 2.5 / 3")
 nan = got.copy()
 nan[0, 0] = np.nan
 rel, _, _ = mc.compare(np, "classify", nan, ref)
