@@ -6,12 +6,9 @@
 #include <cstdio>
 #include <string>
 
-#include "core/npy.h"
+#include "fashion_int8.h"
 #include "gpu/gpu_test_util.h"
 #include "ir/split.h"
-#include "onnx/importer.h"
-#include "quant/histogram.h"
-#include "quant/quantize_model.h"
 
 namespace kiln::gputest {
 namespace {
@@ -27,18 +24,11 @@ int argmax_row(const Tensor& t, int64_t row) {
 void check_model(const std::string& name, int min_int8_layers) {
   SCOPED_TRACE(name);
   const std::string dir = std::string(KILN_SOURCE_DIR) + "/models/fashion/";
-  auto ref = read_npz(dir + name + "_qdq_ref.npz");
-  ASSERT_TRUE(ref.ok()) << ref.status().to_string();
-  TensorMap images;
-  for (const auto& [key, t] : *ref)
-    if (key == "input") images["input"] = t;
-  ASSERT_EQ(images.size(), 1u);
-  auto g = load_onnx(dir + name + ".onnx");
-  ASSERT_TRUE(g.ok());
-  quant::QuantizeRequest r;
-  r.method = quant::parse_calib_method("minmax").value();
-  r.batches = {images};
-  ASSERT_TRUE(quant::quantize_graph(**g, r).ok());
+  auto ref_images = testing_fashion::reference_images(dir, name);
+  ASSERT_TRUE(ref_images.ok()) << ref_images.status().to_string();
+  const TensorMap& images = *ref_images;
+  auto g = testing_fashion::calibrated(dir, name, images);
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
   auto cpu_graph = copy_graph(**g);
   auto sim_graph = copy_graph(**g);
   ASSERT_TRUE(cpu_graph.ok() && sim_graph.ok());

@@ -3,12 +3,9 @@
 // the cases it must leave alone.
 #include <cstring>
 
-#include "core/npy.h"
+#include "../../fashion_int8.h"
 #include "ir/split.h"
-#include "onnx/importer.h"
-#include "quant/histogram.h"
-#include "quant/quantize_model.h"
-#include "tests/unit/passes/pass_test_util.h"
+#include "pass_test_util.h"
 
 namespace kiln {
 namespace {
@@ -29,19 +26,10 @@ int count_qconv(const Graph& g, bool with_y_scale) {
 void expect_same_bits(const std::string& name, int min_qconv, int min_int8_out) {
   SCOPED_TRACE(name);
   const std::string dir = std::string(KILN_TEST_DATA_DIR) + "/../../models/fashion/";
-  auto ref = read_npz(dir + name + "_qdq_ref.npz");
-  ASSERT_TRUE(ref.ok()) << ref.status().to_string();
-  TensorMap images;
-  for (const auto& [key, t] : *ref)
-    if (key == "input") images["input"] = t;
-  ASSERT_EQ(images.size(), 1u);
-  auto plain = load_onnx(dir + name + ".onnx");
-  ASSERT_TRUE(plain.ok());
-  ASSERT_EQ((*plain)->inputs[0]->name, "input");
-  quant::QuantizeRequest r;
-  r.method = quant::parse_calib_method("minmax").value();
-  r.batches = {images};
-  ASSERT_TRUE(quant::quantize_graph(**plain, r).ok());
+  auto images = testing_fashion::reference_images(dir, name);
+  ASSERT_TRUE(images.ok()) << images.status().to_string();
+  auto plain = testing_fashion::calibrated(dir, name, *images);
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
   auto int8 = copy_graph(**plain);
   ASSERT_TRUE(int8.ok());
   ASSERT_TRUE(optimize_graph(**plain).ok());
@@ -53,8 +41,8 @@ void expect_same_bits(const std::string& name, int min_qconv, int min_int8_out) 
   const int with_scale = count_qconv(**int8, true), without = count_qconv(**int8, false);
   EXPECT_GE(with_scale + without, min_qconv);
   EXPECT_GE(with_scale, min_int8_out);
-  auto a = run_cpu(**plain, images);
-  auto b = run_cpu(**int8, images);
+  auto a = run_cpu(**plain, *images);
+  auto b = run_cpu(**int8, *images);
   ASSERT_TRUE(a.ok()) << a.status().to_string();
   ASSERT_TRUE(b.ok()) << b.status().to_string();
   for (const auto& [out, t] : *a) {
