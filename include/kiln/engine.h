@@ -55,6 +55,7 @@ struct BuildOptions {
   // Q/DQ convolutions (a QDQ model, or --int8's calibrated graph) run as INT8 kernels (kiln.QConv: int8
   // tensors, int32 accumulation). false: the Q/DQ graph runs as simulated quantization in float. A build
   // whose INT8 convs find no cuDNN engine is redone with false, and its summary warns (docs/QUANTIZATION.md).
+  // --simulateInt8 sets it false.
   bool int8_kernels = true;
   // --int8: calibrate (or read the calibration cache), insert QuantizeLinear/DequantizeLinear and build the
   // engine from that QDQ graph (docs/QUANTIZATION.md).

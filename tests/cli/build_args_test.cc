@@ -126,6 +126,7 @@ TEST(BuildArgs, FlagsIntoBuildOptions) {
   f.optimization_level = 5;
   f.input_io_formats = {"fp16:chw"};
   f.input_values = {"k:3"};
+  f.simulate_int8 = true;
   auto o = build_options_from_flags(f);
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->precision, "bf16");
@@ -138,6 +139,7 @@ TEST(BuildArgs, FlagsIntoBuildOptions) {
   EXPECT_EQ(o->optimization_level, 5);
   EXPECT_EQ(o->input_io_formats, (std::vector<std::string>{"fp16"}));
   EXPECT_EQ(o->input_values.at("k"), (std::vector<double>{3}));
+  EXPECT_FALSE(o->int8_kernels);  // --simulateInt8
 
   BuildFlags d;
   d.min_shapes = {"x:1x8"};
@@ -150,6 +152,7 @@ TEST(BuildArgs, FlagsIntoBuildOptions) {
   EXPECT_TRUE(od->shapes.empty());
   EXPECT_EQ(od->workspace_bytes, size_t{256} << 20);  // the default stays
   EXPECT_TRUE(od->tune);
+  EXPECT_TRUE(od->int8_kernels);  // INT8 convs unless --simulateInt8
 
   d.shapes = {"x:2x8"};
   expect_usage(build_options_from_flags(d).status(), {"cannot be combined"});

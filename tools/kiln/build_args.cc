@@ -71,6 +71,9 @@ void add_build_flags(CLI::App& app, BuildFlags& f, bool with_shapes) {
   app.add_flag("--skipRangeCheck", f.skip_range_check,
                "FP16 builds: skip the check that runs the model once on the CPU reference and warns about layers "
                "whose values overflow or flush to zero in FP16");
+  app.add_flag("--simulateInt8", f.simulate_int8,
+               "Q/DQ graphs (QDQ models, --int8): run every layer as simulated quantization in float instead of "
+               "INT8 conv kernels (the reference's numbers at float speed)");
   app.add_option("--builderOptimizationLevel", f.optimization_level,
                  "0..5, default 3: conv tactics timed per cuDNN graph. 0 none (as --noTune); 1/2/3 the heuristics' "
                  "top 2/4/8 (at most 1/2/2 runtime-compiled); 4/5 add up to 4/16 engines the heuristics did not offer "
@@ -250,6 +253,7 @@ Expected<BuildOptions> build_options_from_flags(const BuildFlags& f) {
   o.timing_cache_file = f.timing_cache_file;
   o.tune = !f.no_tune;
   o.range_check = !f.skip_range_check;
+  o.int8_kernels = !f.simulate_int8;
   o.optimization_level = f.optimization_level;
   return o;
 }

@@ -23,6 +23,7 @@ struct BuildFlags {
   std::string timing_cache_file;
   bool no_tune = false;
   bool skip_range_check = false;
+  bool simulate_int8 = false;
   int optimization_level = 3;
 };
 
