@@ -186,18 +186,8 @@ struct StreamGuard {
 
 }  // namespace
 
-namespace {
-// The passes a CUDA build runs: the standard pipeline, with Q/DQ convs folded into INT8 kiln.QConv nodes
-// when `int8_kernels` (channels a multiple of 4, what cuDNN's int8 engines take).
-OptimizeOptions cuda_optimize_options(bool int8_kernels) {
-  OptimizeOptions oo;
-  oo.int8_conv_channel_multiple = int8_kernels ? 4 : 0;
-  return oo;
-}
-}  // namespace
-
 Status check_cuda_lowerings(std::unique_ptr<Graph> graph) {
-  KILN_RETURN_IF_ERROR(optimize_graph(*graph, cuda_optimize_options(true)).status());
+  KILN_RETURN_IF_ERROR(optimize_graph(*graph, cuda_engine_optimize_options(true)).status());
   for (const auto& n : graph->nodes())
     if (!cuda::CudaLoweringRegistry::instance().find(n->op_type, n->domain))
       return n->error(StatusCode::kUnsupported,
@@ -278,7 +268,7 @@ Expected<std::shared_ptr<Engine>> build_engine_once(std::unique_ptr<Graph> graph
   }
   KILN_RETURN_IF_ERROR(apply_io_formats(*graph, o.input_io_formats, o.output_io_formats));
   say(o, fmt::format("optimizing the graph ({} nodes)", graph->nodes().size()));
-  KILN_RETURN_IF_ERROR(optimize_graph(*graph, cuda_optimize_options(o.int8_kernels)).status());
+  KILN_RETURN_IF_ERROR(optimize_graph(*graph, cuda_engine_optimize_options(o.int8_kernels)).status());
   KILN_ASSIGN_OR_RETURN(impl->env, current_environment());
   KILN_ASSIGN_OR_RETURN(impl->handles, create_handles());
   cuda::LoweringOptions lo;

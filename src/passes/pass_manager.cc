@@ -35,6 +35,12 @@ Expected<std::vector<PassReport>> PassManager::run(Graph& graph) const {
   return reports;
 }
 
+OptimizeOptions cuda_engine_optimize_options(bool int8_kernels) {
+  OptimizeOptions o;
+  o.int8_conv_channel_multiple = int8_kernels ? 4 : 0;
+  return o;
+}
+
 Expected<std::vector<PassReport>> optimize_graph(Graph& graph, const OptimizeOptions& o) {
   KILN_RETURN_IF_ERROR(infer_shapes(graph));
   PassManager pm;

@@ -55,6 +55,10 @@ struct OptimizeOptions {
   int64_t int8_conv_channel_multiple = 0;
 };
 
+// The CUDA engine builder's pipeline: the standard one, with Q/DQ convs folded into INT8 kiln.QConv nodes when
+// `int8_kernels` (channels a multiple of 4, what cuDNN's int8 engines take).
+OptimizeOptions cuda_engine_optimize_options(bool int8_kernels);
+
 // Infers shapes, runs the standard pipeline, then re-infers shapes and verifies the graph.
 Expected<std::vector<PassReport>> optimize_graph(Graph& graph, const OptimizeOptions& options = {});
 

@@ -225,6 +225,24 @@ int run_info(const InfoArgs& args) {
       if (!from.ok()) return fail(cmd, from.status());
       if (!from->empty()) pj["data_dependent_from"] = *from;
     }
+    // A Q/DQ model: which convs the CUDA engine runs as INT8 kernels (kiln.QConv), and how many of those
+    // write int8 for the next one.
+    pj["int8_convs"] = nullptr;
+    if (histogram.count("DequantizeLinear")) {
+      auto int8 = load_onnx(args.model, opts);
+      if (!int8.ok()) return fail(cmd, int8.status());
+      Status si = overrides->empty() ? Status::Ok() : apply_input_shapes(**int8, *overrides, false);
+      if (si.ok()) si = optimize_graph(**int8, cuda_engine_optimize_options(true)).status();
+      if (!si.ok()) return fail(cmd, Status(si.code(), "--passes (INT8 kernels): " + si.message()));
+      int convs = 0, qconvs = 0, int8_out = 0;
+      for (const auto& n : (*int8)->nodes()) {
+        const bool q = n->op_type == "QConv" && n->domain == "kiln";
+        qconvs += q ? 1 : 0;
+        int8_out += q && n->input(6) ? 1 : 0;
+        convs += q || n->op_type == "Conv" || n->op_type == "FusedConv" ? 1 : 0;
+      }
+      pj["int8_convs"] = {{"convs", convs}, {"int8_kernels", qconvs}, {"int8_outputs", int8_out}};
+    }
     j["passes"] = pj;
   }
 
@@ -301,6 +319,14 @@ int run_info(const InfoArgs& args) {
       std::cout << "sizes       known only at run time from " << j["passes"]["data_dependent_from"].get<std::string>()
                 << " on: --backend cuda and the cuda:* backends run the model in stages (one engine per stage and "
                    "shape set)\n";
+    if (!j["passes"]["int8_convs"].is_null()) {
+      const auto& q = j["passes"]["int8_convs"];
+      std::cout << "int8        " << q["int8_kernels"].get<int>() << " of " << q["convs"].get<int>()
+                << " convs run as INT8 kernels on the CUDA engine (" << q["int8_outputs"].get<int>()
+                << " of them write int8 for the next); INT8 kernels take symmetric int8 (zero point 0), group 1 and "
+                   "channels that are multiples of 4, everything else runs as simulated quantization "
+                   "(docs/QUANTIZATION.md)\n";
+    }
     std::printf("  %-24s %6s %6s\n", "op", "before", "after");
     for (const std::string& op : ops)
       std::printf("  %-24s %6lld %6d\n", op.c_str(), static_cast<long long>(histogram.count(op) ? histogram[op] : 0),

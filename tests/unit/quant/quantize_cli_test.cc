@@ -11,6 +11,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "../../fashion_int8.h"
 #include "core/npy.h"
 #include "core/random.h"
 #include "cpu/executor.h"
@@ -248,6 +251,34 @@ TEST_F(QuantizeCliTest, AccuracyBudgetPinsTheSaturatingLayerAndTheLogNamesIt) {
   // kiln build takes the budget with --int8 only.
   Cli nodata = kiln("build " + model + " --accuracy-budget rel=0.05");
   EXPECT_EQ(nodata.code, 1) << nodata.out << nodata.err;  // without --int8: a usage error
+}
+
+// `kiln info --passes` on a calibrated model says which convs the CUDA engine runs as INT8 kernels. The trained
+// ResNet-18-style model has 20 convs: all but the stem (3 input channels, not a multiple of 4) qualify; 11 of
+// them write int8: the first conv of each of the 8 blocks (read only by the block's second conv) and the
+// 3 block outputs read only by the next block's two convs (the downsampling blocks take their residual from
+// their own 1x1 conv). PyTorch's QAT export of the same model (uint8 activations with zero points): none.
+TEST_F(QuantizeCliTest, InfoPassesCountsTheInt8Convs) {
+  const std::string dir = std::string(KILN_TEST_DATA_DIR) + "/../../models/fashion/";
+  auto images = testing_fashion::reference_images(dir, "fashion_resnet18");
+  ASSERT_TRUE(images.ok()) << images.status().to_string();
+  const std::string calib = dir_ + "/fashion.npz", out = dir_ + "/r18_int8.onnx";
+  ASSERT_TRUE(write_npz(calib, {{"input", images->at("input")}}).ok());
+  Cli q = kiln("quantize " + dir + "fashion_resnet18.onnx --calib " + calib + " --batch 8 --calib-method minmax -o " +
+               out);
+  ASSERT_EQ(q.code, 0) << q.out << q.err;
+  Cli info = kiln("info " + out + " --passes --json");
+  ASSERT_EQ(info.code, 0) << info.err;
+  const auto j = nlohmann::json::parse(info.out);
+  EXPECT_EQ(j["passes"]["int8_convs"], (nlohmann::json{{"convs", 20}, {"int8_kernels", 19}, {"int8_outputs", 11}}));
+  Cli text = kiln("info " + out + " --passes");
+  EXPECT_NE(text.out.find("int8        19 of 20 convs run as INT8 kernels"), std::string::npos) << text.out;
+  Cli qat = kiln("info " + dir + "fashion_resnet18_qdq.onnx --passes --json");
+  ASSERT_EQ(qat.code, 0) << qat.err;
+  EXPECT_EQ(nlohmann::json::parse(qat.out)["passes"]["int8_convs"]["int8_kernels"], 0);
+  Cli plain = kiln("info " + model_ + " --passes --json");  // no Q/DQ: no INT8 line
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_TRUE(nlohmann::json::parse(plain.out)["passes"]["int8_convs"].is_null());
 }
 
 }  // namespace
