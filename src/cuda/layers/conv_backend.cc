@@ -228,39 +228,26 @@ Status BackendGraph::add_epilogue(const BackendConvProblem& p, const Desc& conv_
     prev = out;
     return Status::Ok();
   };
-  if (p.int8) {
-    KILN_ASSIGN_OR_RETURN(Desc sc, tensor(kUidS, CUDNN_DATA_FLOAT, per_channel, false));
-    keep_.push_back(std::move(sc));
-    const Desc* sp = &keep_.back();
-    KILN_ASSIGN_OR_RETURN(Desc pw, pointwise(CUDNN_POINTWISE_MUL));
-    KILN_RETURN_IF_ERROR(step(std::move(pw), sp));
-  }
-  if (p.has_bias) {
-    KILN_ASSIGN_OR_RETURN(Desc b, tensor(kUidB, p.int8 ? CUDNN_DATA_FLOAT : data_type(p.dtype), per_channel, false));
-    keep_.push_back(std::move(b));
-    const Desc* bp = &keep_.back();
-    KILN_ASSIGN_OR_RETURN(Desc pw, pointwise(CUDNN_POINTWISE_ADD));
-    KILN_RETURN_IF_ERROR(step(std::move(pw), bp));
-  }
-  if (p.has_residual) {
-    KILN_ASSIGN_OR_RETURN(Desc z, tensor(kUidZ, data_type(p.int8 ? p.z_dtype : p.dtype), yd, false));
-    keep_.push_back(std::move(z));
-    const Desc* zp = &keep_.back();
-    KILN_ASSIGN_OR_RETURN(Desc pw, pointwise(CUDNN_POINTWISE_ADD));
-    KILN_RETURN_IF_ERROR(step(std::move(pw), zp));
-  }
+  // A step whose second operand is a tensor the caller binds at run time (uid): scale, bias, residual, 1/y_scale.
+  auto operand_step = [&](cudnnPointwiseMode_t mode, int64_t uid, cudnnDataType_t dt, const Dims4& dims) -> Status {
+    KILN_ASSIGN_OR_RETURN(Desc t, tensor(uid, dt, dims, false));
+    keep_.push_back(std::move(t));
+    const Desc* operand = &keep_.back();
+    KILN_ASSIGN_OR_RETURN(Desc pw, pointwise(mode));
+    return step(std::move(pw), operand);
+  };
+  if (p.int8) KILN_RETURN_IF_ERROR(operand_step(CUDNN_POINTWISE_MUL, kUidS, CUDNN_DATA_FLOAT, per_channel));
+  if (p.has_bias)
+    KILN_RETURN_IF_ERROR(
+        operand_step(CUDNN_POINTWISE_ADD, kUidB, p.int8 ? CUDNN_DATA_FLOAT : data_type(p.dtype), per_channel));
+  if (p.has_residual)
+    KILN_RETURN_IF_ERROR(operand_step(CUDNN_POINTWISE_ADD, kUidZ, data_type(p.int8 ? p.z_dtype : p.dtype), yd));
   if (p.act != FusedActivation::kNone) {
     KILN_ASSIGN_OR_RETURN(Desc pw, activation(p));
     KILN_RETURN_IF_ERROR(step(std::move(pw), nullptr));
   }
-  if (p.int8 && p.requant) {
-    const Dims4 one = {{1, 1, 1, 1}, {1, 1, 1, 1}};
-    KILN_ASSIGN_OR_RETURN(Desc r, tensor(kUidR, CUDNN_DATA_FLOAT, one, false));
-    keep_.push_back(std::move(r));
-    const Desc* rp = &keep_.back();
-    KILN_ASSIGN_OR_RETURN(Desc pw, pointwise(CUDNN_POINTWISE_MUL));
-    KILN_RETURN_IF_ERROR(step(std::move(pw), rp));
-  }
+  if (p.int8 && p.requant)
+    KILN_RETURN_IF_ERROR(operand_step(CUDNN_POINTWISE_MUL, kUidR, CUDNN_DATA_FLOAT, Dims4{{1, 1, 1, 1}, {1, 1, 1, 1}}));
   return Status::Ok();
 }
 
